@@ -1,0 +1,299 @@
+"""Settings: explicit arguments, then `OBSKIT_*` variables, then standard `OTEL_*` ones.
+
+Resolution never raises for a bad *environment* value: it logs one warning naming the
+variable, the value and what is accepted, and falls back to the default (a typo in a
+deployment's environment must not take the host program down). Bad *arguments* raise
+ValueError, since they are bugs in code the user can fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from obskit._log import log_once
+
+__all__ = ["SIGNALS", "Settings", "resolve"]
+
+SIGNALS = ("traces", "metrics")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_PROTOCOLS = ("grpc", "http/protobuf")
+_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration obskit runs with (see docs/configuration.md)."""
+
+    service_name: str = "unknown_service"
+    #: Exporter names per signal, e.g. {"traces": ("otlp",), "metrics": ("prometheus",)}.
+    exporters: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"traces": ("console",), "metrics": ("console",)}
+    )
+    sample_ratio: float = 1.0
+    resource: Mapping[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    runtime: bool = False
+    otlp_endpoint: str | None = None
+    otlp_protocol: str = "http/protobuf"
+    otlp_timeout: float = 3.0
+    prometheus_host: str = "0.0.0.0"
+    prometheus_port: int = 9464
+    metrics_interval: float = 10.0
+    shutdown_timeout: float = 3.0
+    max_queue_size: int = 2048
+    max_export_batch_size: int = 512
+    schedule_delay: float = 1.0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def exporter_names(self) -> list[str]:
+        """All exporter names used by any signal, in first-seen order."""
+        names: list[str] = []
+        for signal in SIGNALS:
+            for name in self.exporters.get(signal, ()):
+                if name not in names:
+                    names.append(name)
+        return names
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _warn_bad(var: str, value: str, accepted: str, default: object) -> None:
+    log_once(
+        f"config:{var}",
+        "ignoring %s=%r: expected %s; using %r",
+        var,
+        value,
+        accepted,
+        default,
+    )
+
+
+def _env_bool(var: str) -> bool | None:
+    value = _env(var)
+    if value is None:
+        return None
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    _warn_bad(var, value, "true or false", None)
+    return None
+
+
+def _env_number(var: str, low: float, high: float, *, integer: bool = False) -> float | None:
+    value = _env(var)
+    if value is None:
+        return None
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        _warn_bad(var, value, f"a number from {low:g} to {high:g}", "the default")
+        return None
+    if not low <= number <= high:
+        _warn_bad(var, value, f"a number from {low:g} to {high:g}", "the default")
+        return None
+    return number
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+def _check_number(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)
+
+
+def _sample_ratio_from_otel() -> float | None:
+    sampler = _env("OTEL_TRACES_SAMPLER")
+    if sampler is None:
+        return None
+    sampler = sampler.lower()
+    if sampler not in _SAMPLERS:
+        _warn_bad("OTEL_TRACES_SAMPLER", sampler, " | ".join(_SAMPLERS), "parentbased_always_on")
+        return None
+    if sampler.endswith("always_on"):
+        return 1.0
+    if sampler.endswith("always_off"):
+        return 0.0
+    ratio = _env_number("OTEL_TRACES_SAMPLER_ARG", 0.0, 1.0)
+    return 1.0 if ratio is None else ratio
+
+
+def _exporters(explicit: Sequence[str] | str | None) -> dict[str, tuple[str, ...]]:
+    if explicit is not None:
+        names = (
+            _split(explicit) if isinstance(explicit, str) else tuple(n.lower() for n in explicit)
+        )
+        return {signal: names for signal in SIGNALS}
+    base_env = _env("OBSKIT_EXPORTERS")
+    if base_env is not None:
+        base = _split(base_env)
+    elif any(
+        _env(var)
+        for var in (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        )
+    ):
+        base = ("otlp",)
+    else:
+        base = ("console",)
+    chosen = {}
+    for signal in SIGNALS:
+        per_signal = _env(f"OTEL_{signal.upper()}_EXPORTER")
+        names = _split(per_signal) if per_signal is not None else base
+        chosen[signal] = tuple(n for n in names if n != "none")
+    return chosen
+
+
+def _protocol(explicit: str | None) -> str:
+    if explicit is not None:
+        if explicit not in _PROTOCOLS:
+            raise ValueError(f"otlp_protocol must be one of {_PROTOCOLS}, got {explicit!r}")
+        return explicit
+    for var in (
+        "OBSKIT_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ):
+        value = _env(var)
+        if value is None:
+            continue
+        if value.lower() in _PROTOCOLS:
+            return value.lower()
+        _warn_bad(var, value, " or ".join(_PROTOCOLS), "http/protobuf")
+    return "http/protobuf"
+
+
+def _first(*values: Any) -> Any:
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def resolve(
+    *,
+    service_name: str | None = None,
+    exporters: Sequence[str] | str | None = None,
+    sample_ratio: float | None = None,
+    resource: Mapping[str, Any] | None = None,
+    enabled: bool | None = None,
+    runtime: bool | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    otlp_timeout: float | None = None,
+    prometheus_host: str | None = None,
+    prometheus_port: int | None = None,
+    metrics_interval: float | None = None,
+    shutdown_timeout: float | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Resolve every setting from arguments and the environment (arguments win)."""
+    if sample_ratio is not None:
+        sample_ratio = _check_number("sample_ratio", sample_ratio, 0.0, 1.0)
+    if prometheus_port is not None:
+        prometheus_port = int(_check_number("prometheus_port", prometheus_port, 0, 65535))
+    for name, value in (
+        ("otlp_timeout", otlp_timeout),
+        ("metrics_interval", metrics_interval),
+        ("shutdown_timeout", shutdown_timeout),
+    ):
+        if value is not None:
+            _check_number(name, value, 0.0, 3600.0)
+    if service_name is not None and (not isinstance(service_name, str) or not service_name):
+        raise ValueError(f"service_name must be a non-empty string, got {service_name!r}")
+
+    disabled_by_otel = _env_bool("OTEL_SDK_DISABLED")
+    resolved_enabled = _first(
+        enabled,
+        _env_bool("OBSKIT_ENABLED"),
+        None if disabled_by_otel is None else not disabled_by_otel,
+        True,
+    )
+    resolved_service = _first(
+        service_name, _env("OBSKIT_SERVICE_NAME"), _env("OTEL_SERVICE_NAME"), None
+    )
+    queue = int(_env_number("OTEL_BSP_MAX_QUEUE_SIZE", 1, 10_000_000, integer=True) or 2048)
+    batch = int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 10_000_000, integer=True) or 512)
+    if batch > queue:
+        log_once(
+            "config:batch>queue",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE=%d is larger than OTEL_BSP_MAX_QUEUE_SIZE=%d; "
+            "using a batch size of %d",
+            batch,
+            queue,
+            queue,
+        )
+        batch = queue
+    delay_ms = _env_number("OTEL_BSP_SCHEDULE_DELAY", 1, 3_600_000)
+    otel_timeout = _env_number("OTEL_EXPORTER_OTLP_TIMEOUT", 0.001, 3_600_000)
+    interval_ms = _env_number("OTEL_METRIC_EXPORT_INTERVAL", 1, 86_400_000)
+    return Settings(
+        service_name=resolved_service or "unknown_service",
+        exporters=_exporters(exporters),
+        sample_ratio=_first(
+            sample_ratio,
+            _env_number("OBSKIT_SAMPLE_RATIO", 0.0, 1.0),
+            _sample_ratio_from_otel(),
+            1.0,
+        ),
+        resource=dict(resource or {}),
+        enabled=bool(resolved_enabled),
+        runtime=bool(_first(runtime, _env_bool("OBSKIT_RUNTIME"), False)),
+        otlp_endpoint=_first(otlp_endpoint, _env("OBSKIT_OTLP_ENDPOINT")),
+        otlp_protocol=_protocol(otlp_protocol),
+        # The SDK's variable is in seconds in Python despite the spec's milliseconds.
+        otlp_timeout=_first(
+            otlp_timeout,
+            _env_number("OBSKIT_OTLP_TIMEOUT", 0.001, 3600),
+            None if otel_timeout is None else min(otel_timeout, 3600.0),
+            3.0,
+        ),
+        prometheus_host=_first(
+            prometheus_host,
+            _env("OBSKIT_PROMETHEUS_HOST"),
+            _env("OTEL_EXPORTER_PROMETHEUS_HOST"),
+            "0.0.0.0",
+        ),
+        prometheus_port=int(
+            _first(
+                prometheus_port,
+                _env_number("OBSKIT_PROMETHEUS_PORT", 0, 65535, integer=True),
+                _env_number("OTEL_EXPORTER_PROMETHEUS_PORT", 0, 65535, integer=True),
+                9464,
+            )
+        ),
+        metrics_interval=_first(
+            metrics_interval,
+            _env_number("OBSKIT_METRICS_INTERVAL", 0.01, 86_400),
+            None if interval_ms is None else interval_ms / 1000.0,
+            10.0,
+        ),
+        shutdown_timeout=_first(
+            shutdown_timeout, _env_number("OBSKIT_SHUTDOWN_TIMEOUT", 0.0, 3600), 3.0
+        ),
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        schedule_delay=(delay_ms or 1000) / 1000.0,
+        options=dict(options or {}),
+    )

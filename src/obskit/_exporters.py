@@ -1,0 +1,264 @@
+"""The built-in exporters and entry-point discovery.
+
+Every built-in degrades instead of crashing: a bad endpoint, a bad compression value or a
+port already in use logs one warning naming the problem and leaves that exporter out
+(research/reliability.md §2.8: the SDK constructors raise on several of these).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from obskit import exporters
+from obskit._config import Settings
+from obskit._console import ConsoleMetricExporter, ConsoleSpanExporter
+from obskit._log import log_once
+from obskit.exporters import ExporterFactory, ExporterParts
+
+__all__ = ["entry_point_names", "load_entry_point", "otlp_endpoint"]
+
+
+def entry_point_names() -> list[str]:
+    try:
+        return [
+            ep.name for ep in importlib.metadata.entry_points(group=exporters.ENTRY_POINT_GROUP)
+        ]
+    except Exception:
+        return []
+
+
+def load_entry_point(name: str) -> ExporterFactory | None:
+    try:
+        found = importlib.metadata.entry_points(group=exporters.ENTRY_POINT_GROUP, name=name)
+    except Exception:
+        return None
+    for entry_point in found:
+        factory: ExporterFactory = entry_point.load()
+        return factory
+    return None
+
+
+def otlp_endpoint(settings: Settings, signal: str) -> str | None:
+    """The OTLP endpoint for `signal` as given by settings or environment, or None."""
+    return (
+        settings.otlp_endpoint
+        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or None
+    )
+
+
+def _valid_endpoint(endpoint: str, protocol: str) -> bool:
+    text = endpoint if "://" in endpoint else f"http://{endpoint}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    return protocol == "http/protobuf" or port is not None or "://" in endpoint
+
+
+def _otlp_signal_endpoint(settings: Settings, signal: str) -> tuple[bool, str | None]:
+    """(usable, explicit endpoint to pass) for one signal; warns once when unusable."""
+    endpoint = otlp_endpoint(settings, signal)
+    if endpoint is None:
+        return True, None
+    if not _valid_endpoint(endpoint, settings.otlp_protocol):
+        log_once(
+            f"otlp-endpoint:{endpoint}",
+            "OTLP endpoint %r is not a URL like http://127.0.0.1:4318 (or 127.0.0.1:4317 "
+            "for gRPC); %s will not be exported",
+            endpoint,
+            signal,
+        )
+        return False, None
+    explicit = settings.otlp_endpoint or os.environ.get(
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
+    )
+    if settings.otlp_protocol == "http/protobuf":
+        if settings.otlp_endpoint:
+            return True, settings.otlp_endpoint.rstrip("/") + f"/v1/{signal}"
+        return True, explicit  # the SDK appends /v1/<signal> to the generic variable itself
+    return True, explicit
+
+
+def _build(what: str, make: Callable[..., object], grpc: bool, **kwargs: object) -> object | None:
+    """Construct an SDK exporter; on a bad environment value retry with safe defaults."""
+    try:
+        return make(**kwargs)
+    except Exception as exc:
+        log_once(
+            f"build:{what}",
+            "building the %s failed (%s: %s); retrying without compression",
+            what,
+            type(exc).__name__,
+            exc,
+        )
+    try:
+        if grpc:
+            from grpc import Compression as GrpcCompression
+
+            return make(**kwargs, compression=GrpcCompression.NoCompression)
+        from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+
+        return make(**kwargs, compression=HttpCompression.NoCompression)
+    except Exception:
+        log_once(f"build2:{what}", "the %s is left out", what, exc_info=True)
+        return None
+
+
+def _otlp_span_exporter(settings: Settings) -> Callable[[], SpanExporter] | None:
+    usable, endpoint = _otlp_signal_endpoint(settings, "traces")
+    if not usable:
+        return None
+    if settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcSpanExporter,
+        )
+
+        kwargs: dict[str, object] = {"timeout": settings.otlp_timeout}
+        if endpoint:
+            kwargs["endpoint"] = endpoint
+            if endpoint.startswith("http://") or "://" not in endpoint:
+                kwargs["insecure"] = True
+        make: Callable[..., object] = GrpcSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpSpanExporter,
+        )
+
+        kwargs = {"timeout": settings.otlp_timeout}
+        if endpoint:
+            kwargs["endpoint"] = endpoint
+        make = HttpSpanExporter
+    grpc = settings.otlp_protocol == "grpc"
+    first = _build("OTLP span exporter", make, grpc, **kwargs)
+    if first is None:
+        return None
+    built: list[object] = [first]
+
+    def factory() -> SpanExporter:
+        # The first call returns the exporter built above; later calls (in a forked
+        # child) build a new one so no connection or lock is shared with the parent.
+        if built:
+            return built.pop()  # type: ignore[return-value]
+        return _build("OTLP span exporter", make, grpc, **kwargs)  # type: ignore[return-value]
+
+    return factory
+
+
+def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
+    usable, endpoint = _otlp_signal_endpoint(settings, "metrics")
+    if not usable:
+        return None
+    kwargs: dict[str, object] = {"timeout": settings.otlp_timeout}
+    if settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetricExporter,
+        )
+
+        make: Callable[..., object] = GrpcMetricExporter
+        if endpoint and (endpoint.startswith("http://") or "://" not in endpoint):
+            kwargs["insecure"] = True
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HttpMetricExporter,
+        )
+
+        make = HttpMetricExporter
+    if endpoint:
+        kwargs["endpoint"] = endpoint
+    exporter = _build("OTLP metric exporter", make, settings.otlp_protocol == "grpc", **kwargs)
+    if exporter is None:
+        return None
+    return PeriodicExportingMetricReader(
+        exporter,  # type: ignore[arg-type]
+        export_interval_millis=settings.metrics_interval * 1000,
+        export_timeout_millis=settings.otlp_timeout * 1000,
+    )
+
+
+def otlp(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """OTLP to a collector or Jaeger: traces and metrics, gRPC or HTTP/protobuf."""
+    return ExporterParts(
+        span_exporter=_otlp_span_exporter(settings) if "traces" in signals else None,
+        metric_reader=_otlp_metric_reader(settings) if "metrics" in signals else None,
+    )
+
+
+def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """A Prometheus pull endpoint on prometheus_host:prometheus_port (0 picks a free port)."""
+    if "metrics" not in signals:
+        return ExporterParts()
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry(auto_describe=True)
+    reader = PrometheusMetricReader(registry=registry)
+    host, port = settings.prometheus_host, settings.prometheus_port
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except Exception as exc:
+        log_once(
+            f"prometheus-port:{host}:{port}",
+            "cannot serve Prometheus metrics on %s:%s (%s); metrics will not be scraped. "
+            "Set prometheus_port / OBSKIT_PROMETHEUS_PORT to a free port (0 picks one)",
+            host,
+            port,
+            exc,
+        )
+        registry.unregister(reader._collector)
+        return ExporterParts()
+
+    def close() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(1.0)
+
+    return ExporterParts(
+        metric_reader=reader,
+        close=close,
+        info={"prometheus_address": (host, server.server_port)},
+    )
+
+
+def console(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """Span trees on stdout as traces complete, and a metric summary at shutdown."""
+    reader = None
+    if "metrics" in signals:
+        reader = PeriodicExportingMetricReader(
+            ConsoleMetricExporter(),
+            export_interval_millis=max(settings.metrics_interval, 60) * 1000,
+        )
+    exporter = ConsoleSpanExporter() if "traces" in signals else None
+    return ExporterParts(span_exporter=exporter, metric_reader=reader)
+
+
+def memory(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """In-memory collectors, found later in `Telemetry.info["memory_spans"]` / `["memory_metrics"]`."""
+    spans = InMemorySpanExporter() if "traces" in signals else None
+    reader = InMemoryMetricReader() if "metrics" in signals else None
+    return ExporterParts(
+        span_exporter=spans,
+        metric_reader=reader,
+        info={"memory_spans": spans, "memory_metrics": reader},
+    )
+
+
+exporters.register("otlp", otlp)
+exporters.register("prometheus", prometheus)
+exporters.register("console", console)
+exporters.register("memory", memory)

@@ -1,0 +1,211 @@
+"""The provider proxy: one stable object behind the global OTel providers.
+
+obskit never hands out the real SDK providers. It installs (once) a proxy tracer provider
+and a proxy meter provider as the OpenTelemetry globals; tracers and instruments made from
+them -- including module-level ones created at import time by user code -- look up the
+*current* real provider on use. `configure()`, `shutdown()` and the pytest fixtures swap
+that real provider behind the proxy, so a tracer made before `configure()` or in the first
+test keeps working after the swap (with the plain OTel API it stays bound to the first
+provider forever).
+
+Which real provider is current, first match wins:
+
+1. obskit is disabled (`enabled=False`, `OTEL_SDK_DISABLED`)     -> none (no-op)
+2. a test fixture installed capture providers                     -> those
+3. `obskit.configure()` installed providers                       -> those
+4. the host application set its own SDK provider as the OTel global -> the host's
+5. otherwise                                                     -> none (no-op)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry import trace as trace_api
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.util.types import Attributes
+
+__all__ = [
+    "State",
+    "current_meter_provider",
+    "current_tracer_provider",
+    "install_globals",
+    "state",
+    "swapped",
+]
+
+
+@dataclass
+class State:
+    """What obskit routes to right now. Read on hot paths: keep it flat."""
+
+    # The provider obskit itself installed (configure() or a fixture); None otherwise.
+    tracer_provider: trace_api.TracerProvider | None = None
+    meter_provider: metrics_api.MeterProvider | None = None
+    # True when obskit was configured with enabled=False / OTEL_SDK_DISABLED.
+    disabled: bool = False
+
+
+state = State()
+_lock = threading.RLock()
+_listeners: list[Callable[[], None]] = []
+
+
+def current_tracer_provider() -> trace_api.TracerProvider | None:
+    """The real tracer provider obskit's spans go to, or None for the no-op path."""
+    provider = state.tracer_provider
+    if provider is not None:
+        return provider
+    if state.disabled:
+        return None
+    host = trace_api._TRACER_PROVIDER
+    if host is None or host is _TRACER_PROXY:
+        return None
+    return host
+
+
+def current_meter_provider() -> metrics_api.MeterProvider | None:
+    """The real meter provider obskit's instruments record into, or None."""
+    provider = state.meter_provider
+    if provider is not None:
+        return provider
+    if state.disabled:
+        return None
+    host = metrics_internal._METER_PROVIDER
+    if host is None or host is _METER_PROXY:
+        return None
+    return host
+
+
+class _ProxyTracer(trace_api.Tracer):
+    """A tracer that resolves the current real tracer each time it is used."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str | None,
+        schema_url: str | None,
+        attributes: Attributes,
+    ) -> None:
+        self._args = (name, version, schema_url, attributes)
+        self._provider: trace_api.TracerProvider | None = None
+        self._real: trace_api.Tracer = trace_api.NoOpTracer()
+
+    def _tracer(self) -> trace_api.Tracer:
+        provider = current_tracer_provider()
+        if provider is not self._provider:
+            self._real = (
+                trace_api.NoOpTracer() if provider is None else provider.get_tracer(*self._args)
+            )
+            self._provider = provider
+        return self._real
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace_api.Span:
+        return self._tracer().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._tracer().start_as_current_span(*args, **kwargs)
+
+
+class _ProxyTracerProvider(trace_api.TracerProvider):
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> trace_api.Tracer:
+        return _ProxyTracer(
+            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        )
+
+
+class _ProxyMeterProvider(metrics_api.MeterProvider):
+    """Meters whose instruments follow the current real meter provider (see _metrics)."""
+
+    def get_meter(
+        self,
+        name: str,
+        version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> metrics_api.Meter:
+        from obskit._metrics import ProxyMeter
+
+        return ProxyMeter(name, version, schema_url, attributes)
+
+
+_TRACER_PROXY = _ProxyTracerProvider()
+_METER_PROXY = _ProxyMeterProvider()
+
+
+def install_globals() -> None:
+    """Make obskit's proxies the OTel global providers, if nobody set one yet.
+
+    OpenTelemetry allows the globals to be set once. When the host application already
+    set its own, obskit leaves them alone: its own spans and instruments still follow
+    obskit's providers, and the host's module-level tracers stay with the host's.
+    """
+    with _lock:
+        if trace_api._TRACER_PROVIDER is None:
+            trace_api.set_tracer_provider(_TRACER_PROXY)
+        if metrics_internal._METER_PROVIDER is None:
+            metrics_api.set_meter_provider(_METER_PROXY)
+
+
+def globals_are_obskit() -> tuple[bool, bool]:
+    """Whether the OTel global tracer / meter providers are obskit's proxies."""
+    return (
+        trace_api._TRACER_PROVIDER is _TRACER_PROXY,
+        metrics_internal._METER_PROVIDER is _METER_PROXY,
+    )
+
+
+def set_current(
+    tracer_provider: trace_api.TracerProvider | None,
+    meter_provider: metrics_api.MeterProvider | None,
+    *,
+    disabled: bool = False,
+) -> State:
+    """Route obskit to these providers; returns the previous state for restoring."""
+    with _lock:
+        previous = State(state.tracer_provider, state.meter_provider, state.disabled)
+        state.tracer_provider = tracer_provider
+        state.meter_provider = meter_provider
+        state.disabled = disabled
+        for listener in _listeners:
+            listener()
+        return previous
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call `listener` (under the routing lock) whenever the current providers change.
+
+    Observable instruments use it to register their callbacks with the new provider:
+    unlike synchronous instruments they are never "used", so they cannot rebind lazily.
+    """
+    _listeners.append(listener)
+
+
+def restore(previous: State) -> None:
+    """Undo a `set_current` call."""
+    set_current(previous.tracer_provider, previous.meter_provider, disabled=previous.disabled)
+
+
+@contextmanager
+def swapped(
+    tracer_provider: trace_api.TracerProvider | None,
+    meter_provider: metrics_api.MeterProvider | None,
+) -> Iterator[None]:
+    """Route obskit (and the OTel globals, via the proxy) to these providers for a block."""
+    install_globals()
+    previous = set_current(tracer_provider, meter_provider)
+    try:
+        yield
+    finally:
+        restore(previous)

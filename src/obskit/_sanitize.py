@@ -1,0 +1,226 @@
+"""Attribute, name and exception cleaning: nothing a user passes may raise or bloat a span.
+
+The OTel SDK (1.45) cleans attribute values recursively with no cycle guard and calls
+`str()` unguarded, so a cyclic list raises RecursionError and an object whose `__str__`
+raises escapes into user code; a lone surrogate in a span name loses the whole export
+batch; values have no length limit (research/reliability.md §2.6-2.7). Everything obskit
+sets goes through here first:
+
+* strings are capped at `MAX_VALUE_CHARS` and lone surrogates are replaced;
+* ints beyond int64 become strings; bytes are decoded (replacing) and capped;
+* homogeneous sequences of primitives stay arrays (capped at `MAX_ARRAY_ITEMS`);
+* everything else is rendered with a bounded, cycle-safe repr that never calls a user
+  class's `__repr__`/`__str__` (it shows `<ClassName>` instead);
+* at most `MAX_ATTRIBUTES` attributes per call, keeping the *first* ones (the SDK evicts
+  the oldest when its own limit is hit, losing the attributes set at span start).
+"""
+
+from __future__ import annotations
+
+import reprlib
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+__all__ = [
+    "MAX_ARRAY_ITEMS",
+    "MAX_ATTRIBUTES",
+    "MAX_NAME_CHARS",
+    "MAX_VALUE_CHARS",
+    "clean_attributes",
+    "clean_name",
+    "clean_text",
+    "clean_value",
+    "exception_attributes",
+    "safe_repr",
+]
+
+MAX_VALUE_CHARS = 4096
+MAX_NAME_CHARS = 256
+MAX_ARRAY_ITEMS = 128
+MAX_ATTRIBUTES = 128
+MAX_STACKTRACE_CHARS = 16384
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_PRIMITIVES = (str, bool, int, float)
+
+
+def clean_text(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """Cap `text` at `limit` characters and replace lone surrogates.
+
+    Example:
+        >>> clean_text("ok\\ud800")
+        'ok?'
+    """
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def clean_name(name: object) -> str:
+    """A span or event name that can always be encoded (capped at `MAX_NAME_CHARS`).
+
+    Example:
+        >>> clean_name("btree.get")
+        'btree.get'
+    """
+    if type(name) is str and len(name) <= MAX_NAME_CHARS and name.isascii():
+        return name
+    if not isinstance(name, str):
+        name = safe_repr(name)
+    return clean_text(str.__str__(name), MAX_NAME_CHARS) or "unnamed"
+
+
+class _SafeRepr(reprlib.Repr):
+    """reprlib, but user classes are shown by type name: their __repr__ is never called."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 4
+        self.maxstring = 256
+        self.maxother = 64
+        self.maxlong = 64
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        if x is None or type(x) in (float, complex, bool):
+            return repr(x)
+        return f"<{type(x).__qualname__}>"
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 200:  # str() of huge ints is slow (and capped at 4300 digits)
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        return f"<{len(x)} bytes>"
+
+    repr_bytearray = repr_bytes
+
+
+_repr = _SafeRepr()
+
+
+def safe_repr(value: object, limit: int = MAX_VALUE_CHARS) -> str:
+    """A bounded repr that is cycle-safe and never runs user `__repr__`/`__str__`.
+
+    Example:
+        >>> loop = [1]; loop.append(loop)
+        >>> safe_repr(loop)
+        '[1, [1, [...]]]'
+    """
+    try:
+        return clean_text(_repr.repr(value), limit)
+    except Exception:
+        return f"<{type(value).__qualname__}>"
+
+
+def _clean_sequence(value: list[Any] | tuple[Any, ...]) -> AttributeValue:
+    items = value[:MAX_ARRAY_ITEMS]
+    if not items:
+        return ()
+    first = type(items[0])
+    if first in _PRIMITIVES and all(type(item) is first for item in items):
+        if first is str:
+            return tuple(clean_text(item, 1024) for item in items)
+        if first is int and not all(_INT64_MIN <= item <= _INT64_MAX for item in items):
+            return safe_repr(value)
+        return tuple(items)
+    return safe_repr(value)
+
+
+def clean_value(value: object) -> AttributeValue | None:
+    """An OTel attribute value for `value`, or None when it should be skipped.
+
+    Example:
+        >>> clean_value(2**70)
+        '1180591620717411303424'
+        >>> clean_value(None) is None
+        True
+    """
+    kind = type(value)
+    if kind is str:
+        return clean_text(value)  # type: ignore[arg-type]
+    if kind is bool or kind is float:
+        return value  # type: ignore[return-value]
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
+            return value  # type: ignore[return-value]
+        return safe_repr(value)
+    if value is None:
+        return None
+    if kind is bytes or kind is bytearray:
+        return clean_text(bytes(value[:MAX_VALUE_CHARS]).decode("utf-8", "replace"))  # type: ignore[index]
+    if kind is list or kind is tuple:
+        return _clean_sequence(value)  # type: ignore[arg-type]
+    return safe_repr(value)
+
+
+def _clean_key(key: object) -> str | None:
+    if type(key) is str:
+        return clean_text(key, MAX_NAME_CHARS) if key else None  # type: ignore[arg-type]
+    if isinstance(key, (int, float, bool)):
+        return str(key)
+    return None
+
+
+def clean_attributes(
+    attributes: Mapping[Any, object] | None, limit: int = MAX_ATTRIBUTES
+) -> dict[str, AttributeValue]:
+    """A clean copy of `attributes`: bad keys and None values skipped, the first `limit` kept.
+
+    Example:
+        >>> clean_attributes({"db.rows": 3, "bad": None, 1: "x"})
+        {'db.rows': 3, '1': 'x'}
+    """
+    cleaned: dict[str, AttributeValue] = {}
+    if not attributes:
+        return cleaned
+    try:
+        items = list(attributes.items())
+    except Exception:
+        return cleaned
+    for key, value in items:
+        if len(cleaned) >= limit:
+            break
+        name = _clean_key(key)
+        if name is None:
+            continue
+        clean = clean_value(value)
+        if clean is not None:
+            cleaned[name] = clean
+    return cleaned
+
+
+def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
+    """The `exception.*` event attributes for `exc`, computed without trusting it.
+
+    The message comes from `str(exc)` under a guard (a raising `__str__` gives a
+    placeholder); the stack trace is capped at `MAX_STACKTRACE_CHARS`.
+
+    Example:
+        >>> exception_attributes(KeyError("k"))["exception.type"]
+        'KeyError'
+    """
+    kind = type(exc)
+    qualname = kind.__qualname__
+    module = kind.__module__
+    type_name = qualname if module in ("builtins", "__main__") else f"{module}.{qualname}"
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {qualname}>"
+    try:
+        stack = "".join(traceback.format_exception(kind, exc, exc.__traceback__, limit=50))
+    except Exception:
+        stack = f"<stack trace of {qualname} unavailable>"
+    return {
+        "exception.type": clean_text(type_name, MAX_NAME_CHARS),
+        "exception.message": clean_text(message),
+        "exception.stacktrace": clean_text(stack[-MAX_STACKTRACE_CHARS:], MAX_STACKTRACE_CHARS),
+    }

@@ -1,0 +1,431 @@
+"""configure(), flush() and shutdown(): building the SDK providers and tearing them down.
+
+obskit owns the exit path: providers are built with `shutdown_on_exit=False` and one
+obskit `atexit` hook shuts everything down within `shutdown_timeout` seconds (the SDK's
+own hook waits 30 s against a dead backend, research/reliability.md §1.3).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from obskit import _exporters, _log, _providers, exporters
+from obskit._catalogue import Attribute, Catalogue, Instrument
+from obskit._config import SIGNALS, Settings, resolve
+from obskit._log import log_once
+from obskit._names import (
+    CODE_FUNCTION_NAME,
+    DROP_REASON,
+    ERROR_TYPE,
+    FUNCTION_METRIC_PREFIX,
+    OUTCOME,
+    SPANS_DROPPED,
+    SPANS_EXPORTED,
+    SPANS_QUEUED,
+)
+from obskit._processor import DROP_REASONS, SpanQueue
+from obskit._sanitize import clean_attributes
+
+__all__ = ["Telemetry", "configure", "current", "flush", "shutdown"]
+
+
+@dataclass
+class Telemetry:
+    """What `obskit.configure()` set up: settings, providers and exporter facts.
+
+    Example:
+        >>> import obskit
+        >>> telemetry = obskit.configure(service_name="demo", exporters=["memory"])
+        >>> telemetry.settings.service_name
+        'demo'
+        >>> obskit.shutdown()
+        True
+    """
+
+    settings: Settings
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    span_queues: list[SpanQueue] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prometheus_address(self) -> tuple[str, int] | None:
+        """(host, port) the Prometheus endpoint listens on, or None without one."""
+        address = self.info.get("prometheus_address")
+        return None if address is None else (str(address[0]), int(address[1]))
+
+    def span_counts(self) -> dict[str, int]:
+        """Spans ended, exported and dropped (by reason), summed over the exporters."""
+        totals: dict[str, int] = {}
+        for queue in self.span_queues:
+            for key, value in queue.accounting.snapshot().items():
+                totals[key] = totals.get(key, 0) + value
+        return totals
+
+
+_lock = threading.RLock()
+_current: Telemetry | None = None
+_closing: Telemetry | None = None  # being shut down: its final metrics still report it
+
+
+def current() -> Telemetry | None:
+    """The active configuration, or None before `configure()` / after `shutdown()`."""
+    return _current
+
+
+def _resource(settings: Settings) -> Resource:
+    attributes: dict[str, Any] = {"service.name": settings.service_name}
+    attributes.update(clean_attributes(settings.resource))
+    # Resource.create also reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; our
+    # resolved service name (argument > OBSKIT_ > OTEL_) wins over both.
+    resource = Resource.create(attributes)
+    return resource.merge(Resource({"service.name": settings.service_name}))
+
+
+def _normalize_span_exporter(
+    value: SpanExporter | Callable[[], SpanExporter] | None,
+) -> Callable[[], SpanExporter] | None:
+    if value is None:
+        return None
+    if isinstance(value, SpanExporter):
+        return lambda: value
+    return value
+
+
+def _build(settings: Settings) -> Telemetry:
+    telemetry = Telemetry(settings)
+    span_factories: list[tuple[str, Callable[[], SpanExporter]]] = []
+    readers: list[MetricReader] = []
+    for name in settings.exporter_names():
+        signals = frozenset(s for s in SIGNALS if name in settings.exporters.get(s, ()))
+        factory = exporters.lookup(name)  # ValueError for unknown names: a caller's bug
+        try:
+            parts = factory(settings, signals)
+        except Exception:
+            log_once(
+                f"exporter:{name}", "exporter %r failed to start; left out", name, exc_info=True
+            )
+            continue
+        make = _normalize_span_exporter(parts.span_exporter)
+        if make is not None:
+            span_factories.append((name, make))
+        if parts.metric_reader is not None:
+            readers.append(parts.metric_reader)
+        if parts.close is not None:
+            telemetry.closers.append(parts.close)
+        telemetry.info.update(parts.info)
+    resource = _resource(settings)
+    tracer_provider = TracerProvider(
+        resource=resource,
+        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        shutdown_on_exit=False,
+    )
+    for name, make in span_factories:
+        try:
+            queue = SpanQueue(
+                make,
+                max_queue_size=settings.max_queue_size,
+                max_batch_size=settings.max_export_batch_size,
+                schedule_delay=settings.schedule_delay,
+                name=name,
+            )
+        except Exception:
+            log_once(f"queue:{name}", "exporter %r failed to start; left out", name, exc_info=True)
+            continue
+        tracer_provider.add_span_processor(queue)
+        telemetry.span_queues.append(queue)
+    telemetry.tracer_provider = tracer_provider
+    telemetry.meter_provider = MeterProvider(
+        metric_readers=readers, resource=resource, shutdown_on_exit=False
+    )
+    return telemetry
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    exporters: Sequence[str] | str | None = None,
+    sample_ratio: float | None = None,
+    resource: Mapping[str, Any] | None = None,
+    enabled: bool | None = None,
+    runtime: bool | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    otlp_timeout: float | None = None,
+    prometheus_host: str | None = None,
+    prometheus_port: int | None = None,
+    metrics_interval: float | None = None,
+    shutdown_timeout: float | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Telemetry:
+    """Set up tracing and metrics for this process; every argument has an env variable.
+
+    Explicit arguments beat `OBSKIT_*` variables, which beat the standard `OTEL_*` ones
+    (see docs/configuration.md for the full table). Calling `configure()` again
+    reconfigures cleanly: the previous providers are shut down (within
+    `shutdown_timeout`) and replaced as one step, so spans never go to two setups.
+
+    Args:
+        service_name: `service.name` of this process (`OBSKIT_SERVICE_NAME`, `OTEL_SERVICE_NAME`).
+        exporters: exporter names, e.g. ``["otlp", "prometheus"]`` (`OBSKIT_EXPORTERS`;
+            per signal `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER`, ``none`` allowed).
+            Default: ``otlp`` when an OTLP endpoint variable is set, else ``console``.
+        sample_ratio: fraction of new traces kept, parent-based (`OBSKIT_SAMPLE_RATIO`,
+            `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`).
+        resource: extra resource attributes (merged with `OTEL_RESOURCE_ATTRIBUTES`).
+        enabled: False makes every obskit call a near-free pass-through
+            (`OBSKIT_ENABLED`, `OTEL_SDK_DISABLED`).
+        runtime: also record GC, CPU and memory of this process (`OBSKIT_RUNTIME`).
+        otlp_endpoint: collector or Jaeger base URL (`OBSKIT_OTLP_ENDPOINT`,
+            `OTEL_EXPORTER_OTLP_ENDPOINT`).
+        otlp_protocol: ``"http/protobuf"`` (default) or ``"grpc"``
+            (`OBSKIT_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL`).
+        otlp_timeout: seconds per OTLP export, retries included (default 3).
+        prometheus_host: address of the Prometheus endpoint (default 0.0.0.0).
+        prometheus_port: its port (default 9464; 0 picks a free one, see
+            `Telemetry.prometheus_address`).
+        metrics_interval: seconds between OTLP metric exports (default 10).
+        shutdown_timeout: the most `shutdown()` and interpreter exit wait (default 3).
+        options: settings for third-party exporters.
+
+    Returns:
+        The `Telemetry` now active.
+
+    Raises:
+        ValueError: an unknown exporter name (the message lists the known ones) or an
+            argument out of range. Bad *environment* values only log a warning.
+
+    Example:
+        >>> import obskit
+        >>> t = obskit.configure(service_name="demo", exporters=["memory"], sample_ratio=1.0)
+        >>> obskit.shutdown()
+        True
+    """
+    global _current
+    settings = resolve(
+        service_name=service_name,
+        exporters=exporters,
+        sample_ratio=sample_ratio,
+        resource=resource,
+        enabled=enabled,
+        runtime=runtime,
+        otlp_endpoint=otlp_endpoint,
+        otlp_protocol=otlp_protocol,
+        otlp_timeout=otlp_timeout,
+        prometheus_host=prometheus_host,
+        prometheus_port=prometheus_port,
+        metrics_interval=metrics_interval,
+        shutdown_timeout=shutdown_timeout,
+        options=options,
+    )
+    for name in settings.exporter_names():
+        exporters_module_lookup(name)  # fail fast, before touching the running setup
+    with _lock:
+        if _current is not None:
+            _shutdown_locked(settings.shutdown_timeout)
+        _log.install_sdk_log_filter()
+        if not settings.enabled:
+            _providers.set_current(None, None, disabled=True)
+            _current = Telemetry(settings)
+            return _current
+        telemetry = _build(settings)
+        _providers.install_globals()
+        _providers.set_current(telemetry.tracer_provider, telemetry.meter_provider)
+        _current = telemetry
+        if settings.runtime:
+            _start_runtime(telemetry)
+        return telemetry
+
+
+def exporters_module_lookup(name: str) -> None:
+    _exporters.entry_point_names()  # importing _exporters registers the built-ins
+    exporters.lookup(name)
+
+
+def _start_runtime(telemetry: Telemetry) -> None:
+    try:
+        runtime = importlib.import_module("obskit.runtime")
+        runtime.enable()
+        telemetry.closers.append(runtime.disable)
+    except Exception:
+        log_once("runtime", "runtime metrics could not be enabled", exc_info=True)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Export everything recorded so far; wait at most `timeout` seconds.
+
+    Returns True only when every queued span and metric was delivered in time. Never
+    exports on the calling thread, so it is safe (if pointless) on an event loop.
+
+    Example:
+        >>> import obskit
+        >>> obskit.flush(timeout=1.0)
+        True
+    """
+    telemetry = _current
+    if telemetry is None or telemetry.tracer_provider is None:
+        return True
+    deadline = time.monotonic() + max(0.0, timeout)
+    ok = True
+    for queue in telemetry.span_queues:
+        ok = queue.flush(max(0.0, deadline - time.monotonic())) and ok
+    if telemetry.meter_provider is not None:
+        ok = (
+            _bounded(
+                lambda: telemetry.meter_provider.force_flush(  # type: ignore[union-attr]
+                    timeout_millis=max(1.0, (deadline - time.monotonic()) * 1000)
+                ),
+                deadline,
+            )
+            and ok
+        )
+    return ok
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop everything within `timeout` seconds (default: `shutdown_timeout`).
+
+    Returns True when everything was delivered; False when the budget ran out or exports
+    failed -- the spans given up are counted in `obskit.spans.dropped{reason=shutdown}`.
+    obskit is a no-op afterwards until `configure()` is called again.
+
+    Example:
+        >>> import obskit
+        >>> obskit.shutdown(timeout=2.0)
+        True
+    """
+    with _lock:
+        return _shutdown_locked(timeout)
+
+
+def _shutdown_locked(timeout: float | None) -> bool:
+    global _current, _closing
+    telemetry = _current
+    if telemetry is None:
+        return True
+    _closing = telemetry
+    budget = telemetry.settings.shutdown_timeout if timeout is None else max(0.0, timeout)
+    deadline = time.monotonic() + budget
+    _current = None
+    _providers.set_current(None, None)
+    ok = True
+    for queue in telemetry.span_queues:
+        ok = queue.stop(max(0.0, deadline - time.monotonic())) and ok
+    meter_provider = telemetry.meter_provider
+    if meter_provider is not None:
+        ok = (
+            _bounded(
+                lambda: meter_provider.shutdown(
+                    timeout_millis=max(1.0, (deadline - time.monotonic()) * 1000)
+                ),
+                deadline,
+            )
+            and ok
+        )
+    for close in telemetry.closers:
+        _bounded(close, deadline + 0.2)
+    _closing = None
+    return ok
+
+
+def _bounded(work: Callable[[], Any], deadline: float) -> bool:
+    """Run `work` on a daemon thread; give up waiting at `deadline`. True if it returned truthy."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except Exception:
+            log_once("bounded", "telemetry shutdown step failed", exc_info=True)
+            result.append(False)
+
+    helper = threading.Thread(target=run, name="obskit-shutdown", daemon=True)
+    helper.start()
+    helper.join(max(0.0, deadline - time.monotonic()))
+    return bool(result and result[0] is not False)
+
+
+def _at_exit() -> None:
+    try:
+        shutdown()
+    except Exception:
+        pass
+
+
+atexit.register(_at_exit)
+
+
+# --- obskit's own health, read at collection time -----------------------------------
+
+
+def _span_totals() -> dict[str, int]:
+    telemetry = _current or _closing
+    return telemetry.span_counts() if telemetry is not None else {}
+
+
+def _observe_exported(options: CallbackOptions) -> list[Observation]:
+    totals = _span_totals()
+    return [Observation(totals["exported"])] if totals else []
+
+
+def _observe_dropped(options: CallbackOptions) -> list[Observation]:
+    totals = _span_totals()
+    if not totals:
+        return []
+    return [Observation(totals[reason], {DROP_REASON: reason}) for reason in DROP_REASONS]
+
+
+def _observe_queued(options: CallbackOptions) -> list[Observation]:
+    telemetry = _current or _closing
+    if telemetry is None:
+        return []
+    return [Observation(sum(len(q._queue) for q in telemetry.span_queues))]
+
+
+CATALOGUE = Catalogue(
+    domain="core",
+    title="Core: obskit's own health and @traced(metrics=...)",
+    scope="obskit",
+    attributes=[
+        Attribute(DROP_REASON, "string", "Why spans were given up: " + ", ".join(DROP_REASONS),
+                  "queue_full"),
+        Attribute(CODE_FUNCTION_NAME, "string", "Span name of the traced function", "Index.get",
+                  "semconv"),
+        Attribute(OUTCOME, "string", "ok or error", "ok"),
+        Attribute(ERROR_TYPE, "string", "Exception class of a failed call", "KeyError", "semconv"),
+    ],
+    instruments=[
+        Instrument(SPANS_EXPORTED, "observable_counter", "{span}",
+                   "Spans delivered to a backend by obskit's exporters"),
+        Instrument(SPANS_DROPPED, "observable_counter", "{span}", "Spans given up, by reason",
+                   [DROP_REASON]),
+        Instrument(SPANS_QUEUED, "observable_up_down_counter", "{span}",
+                   "Spans waiting in obskit's export queues"),
+        Instrument(f"{FUNCTION_METRIC_PREFIX}.duration", "histogram", "s",
+                   "Duration of calls of a @traced(metrics=True) function",
+                   [CODE_FUNCTION_NAME, OUTCOME, ERROR_TYPE]),
+        Instrument(f"{FUNCTION_METRIC_PREFIX}.calls", "counter", "{call}",
+                   "Calls of a @traced(metrics=True) function, by outcome",
+                   [CODE_FUNCTION_NAME, OUTCOME, ERROR_TYPE]),
+        Instrument(f"{FUNCTION_METRIC_PREFIX}.active", "up_down_counter", "{call}",
+                   "Calls of a @traced(metrics=True) function in progress", [CODE_FUNCTION_NAME]),
+    ],
+)  # fmt: skip
+CATALOGUE.instrument(SPANS_EXPORTED).add_callback(_observe_exported)
+CATALOGUE.instrument(SPANS_DROPPED).add_callback(_observe_dropped)
+CATALOGUE.instrument(SPANS_QUEUED).add_callback(_observe_queued)

@@ -1,0 +1,234 @@
+"""Carry trace context (W3C `traceparent`, `tracestate`, `baggage`) through any carrier.
+
+Carriers can be a dict (RPC metadata, message headers), bytes (a binary message header),
+or any object with attributes (a message class). Extraction never raises: a missing or
+malformed carrier gives an empty context, so the receiving side starts a new trace.
+
+Within one process, asyncio tasks inherit context by themselves; threads do not, so use
+`bind()` when handing work to a thread pool. Across processes, `inject()` into whatever
+crosses the boundary and `continue_trace()` on the other side.
+
+Example:
+    >>> import obskit
+    >>> from obskit import propagation
+    >>> with obskit.span("append_entries.send"):
+    ...     message = {"entries": [], "headers": propagation.inject()}
+    >>> with propagation.continue_trace(message["headers"]):
+    ...     with obskit.span("append_entries.handle"):
+    ...         pass
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Callable, Mapping, MutableMapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from opentelemetry import context as context_api
+from opentelemetry import propagate
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.trace import Link
+
+from obskit._log import log_once
+from obskit._sanitize import clean_attributes
+
+__all__ = [
+    "FIELDS",
+    "bind",
+    "continue_trace",
+    "extract",
+    "from_bytes",
+    "inject",
+    "link_from",
+    "to_bytes",
+]
+
+#: The carrier keys the default W3C propagators use.
+FIELDS = ("traceparent", "tracestate", "baggage")
+_MAX_FIELD_CHARS = 8192
+T = TypeVar("T")
+
+
+def _fields(context: Context | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    try:
+        propagate.inject(found, context=context)
+    except Exception:
+        log_once("inject", "injecting trace context failed", exc_info=True)
+    return found
+
+
+def inject(carrier: Any = None, *, context: Context | None = None) -> Any:
+    """Write the current (or given) trace context into `carrier` and return it.
+
+    `carrier` may be None (a new dict is returned), a mutable mapping, or an object whose
+    attributes `traceparent`/`tracestate`/`baggage` are set. Never raises.
+
+    Example:
+        >>> headers = inject({})
+        >>> isinstance(headers, dict)
+        True
+    """
+    fields = _fields(context)
+    if carrier is None:
+        return fields
+    try:
+        if isinstance(carrier, MutableMapping):
+            carrier.update(fields)
+        else:
+            for key, value in fields.items():
+                setattr(carrier, key, value)
+    except Exception:
+        log_once("inject-carrier", "could not write trace context into %s", type(carrier).__name__)
+    return carrier
+
+
+def to_bytes(context: Context | None = None) -> bytes:
+    """The current (or given) trace context as a compact binary header.
+
+    Example:
+        >>> from_bytes(to_bytes()) is not None
+        True
+    """
+    return "\n".join(f"{k}:{v}" for k, v in _fields(context).items()).encode("ascii", "replace")
+
+
+def from_bytes(data: bytes | bytearray | memoryview | None) -> Context:
+    """The context in a header made by `to_bytes` (empty when missing or malformed).
+
+    Example:
+        >>> from_bytes(b"garbage") == Context()
+        True
+    """
+    if not data:
+        return Context()
+    try:
+        text = bytes(data[: _MAX_FIELD_CHARS * 3]).decode("ascii", "replace")
+    except Exception:
+        return Context()
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+    return extract(fields)
+
+
+def _carrier_fields(carrier: Any) -> dict[str, str]:
+    if isinstance(carrier, (bytes, bytearray, memoryview)):
+        return {}
+    if isinstance(carrier, Mapping):
+        items = ((str(k).lower(), v) for k, v in carrier.items() if isinstance(k, str))
+        return {k: v for k, v in items if k in FIELDS and isinstance(v, str)}
+    found = {}
+    for key in FIELDS:
+        value = getattr(carrier, key, None)
+        if isinstance(value, str):
+            found[key] = value
+    return found
+
+
+def extract(carrier: Any) -> Context:
+    """The trace context in `carrier` (dict, bytes, or object with attributes).
+
+    Returns an empty `Context` when the carrier is missing or malformed, so work
+    continued from it starts a new trace. Never raises.
+
+    Example:
+        >>> extract({"traceparent": "not-a-traceparent"}) == Context()
+        True
+    """
+    if carrier is None:
+        return Context()
+    try:
+        if isinstance(carrier, (bytes, bytearray, memoryview)):
+            return from_bytes(carrier)
+        fields = {k: v[:_MAX_FIELD_CHARS] for k, v in _carrier_fields(carrier).items()}
+        if not fields:
+            return Context()
+        return propagate.extract(fields, context=Context())
+    except Exception:
+        log_once("extract", "extracting trace context failed; starting a new trace", exc_info=True)
+        return Context()
+
+
+class continue_trace:
+    """Make the context in `carrier` current for a block (sync or async `with`).
+
+    Spans opened inside become children of the remote span that injected the carrier.
+    A missing or malformed carrier starts a new trace instead.
+
+    Example:
+        >>> import obskit
+        >>> with continue_trace({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}):
+        ...     with obskit.span("handle") as s:
+        ...         s.trace_id
+        '0af7651916cd43dd8448eb211c80319c'
+    """
+
+    __slots__ = ("_carrier", "_token")
+
+    def __init__(self, carrier: Any) -> None:
+        self._carrier = carrier
+        self._token: object = None
+
+    def __enter__(self) -> Context:
+        extracted = extract(self._carrier)
+        self._token = context_api.attach(extracted)
+        return extracted
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        context_api.detach(self._token)  # type: ignore[arg-type]
+
+    async def __aenter__(self) -> Context:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def link_from(carrier: Any, attributes: Mapping[str, object] | None = None) -> Link | None:
+    """A span link to the span that injected `carrier` (None when it holds no valid context).
+
+    Use links where one span handles many inputs (a batch, a window, a join).
+
+    Example:
+        >>> link_from({}) is None
+        True
+    """
+    span_context = trace_api.get_current_span(extract(carrier)).get_span_context()
+    if not span_context.is_valid:
+        return None
+    return Link(span_context, clean_attributes(attributes) or None)
+
+
+def bind(fn: Callable[..., T]) -> Callable[..., T]:
+    """Wrap `fn` to run in the context current *now* (for thread pools and callbacks).
+
+    Example:
+        >>> from concurrent.futures import ThreadPoolExecutor
+        >>> import obskit
+        >>> with obskit.span("query"), ThreadPoolExecutor() as pool:
+        ...     pool.submit(bind(lambda: obskit.current_span().trace_id)).result() != "0" * 32
+        True
+    """
+    captured = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run_in_context(*args: Any, **kwargs: Any) -> T:
+        return captured.copy().run(fn, *args, **kwargs)
+
+    return run_in_context
