@@ -48,6 +48,10 @@ class ExporterParts:
         metric_reader: a `MetricReader` (pull, like Prometheus, or periodic push).
         close: extra clean-up run at shutdown (e.g. stopping an HTTP server).
         info: facts to show users, e.g. ``{"prometheus_address": ("127.0.0.1", 9464)}``.
+
+    Example:
+        >>> from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        >>> parts = ExporterParts(metric_reader=InMemoryMetricReader())
     """
 
     span_exporter: SpanExporter | Callable[[], SpanExporter] | None = None

@@ -1,0 +1,89 @@
+"""nox sessions for obskit: `nox -l` lists them; CI runs `./dev` (see .ci/run)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "types", "tests"]
+
+PYTHONS = ["3.11"]
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Unit tests (integration and reliability suites excluded)."""
+    _install(session)
+    session.run(
+        "pytest",
+        "-m",
+        "not integration and not reliability",
+        "--ignore=tests/integration",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHONS)
+def integration(session: nox.Session) -> None:
+    """Integration tests against real Jaeger and Prometheus processes."""
+    _install(session)
+    session.run("bash", ".ci/install-backends.sh", external=True)
+    session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def reliability(session: nox.Session) -> None:
+    """The telemetry-never-hurts suite (tests/reliability)."""
+    _install(session)
+    session.run("pytest", "tests/reliability", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def examples(session: nox.Session) -> None:
+    """Run every example end to end and check its output."""
+    _install(session)
+    session.run("pytest", "tests/examples", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff")
+    paths = ["src", "tests", "examples", "benchmarks", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session(python=PYTHONS)
+def types(session: nox.Session) -> None:
+    """mypy --strict on src/ and the typing usage checks."""
+    _install(session)
+    session.run("mypy")
+    session.run("mypy", "--strict", "tests/typing")
+
+
+@nox.session(python=PYTHONS)
+def catalogue(session: nox.Session) -> None:
+    """Regenerate docs/catalogue.md from the catalogues in code."""
+    _install(session)
+    with open("docs/catalogue.md", "w") as out:
+        session.run("python", "-m", "obskit._catalogue", stdout=out)
+
+
+@nox.session(python=PYTHONS)
+def docs(session: nox.Session) -> None:
+    """Build the documentation strictly (the catalogue regenerated first)."""
+    catalogue(session)
+    session.run("mkdocs", "build", "--strict")
+
+
+@nox.session(python=PYTHONS)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: writes the results table into docs/performance.md."""
+    _install(session)
+    session.run("python", "benchmarks/run.py", *session.posargs)

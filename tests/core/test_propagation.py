@@ -1,0 +1,127 @@
+"""obskit.propagation across dicts, bytes, objects, threads, tasks and processes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import obskit
+from obskit import propagation
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_dict_round_trip_makes_a_child(obskit_capture) -> None:
+    with obskit.span("client"):
+        headers = propagation.inject()
+    assert set(headers) >= {"traceparent"}
+    with propagation.continue_trace(headers), obskit.span("server"):
+        pass
+    client, server = obskit_capture.one("client"), obskit_capture.one("server")
+    assert server.parent.span_id == client.context.span_id
+    assert server.context.trace_id == client.context.trace_id
+
+
+def test_bytes_and_object_carriers(obskit_capture) -> None:
+    message = SimpleNamespace(payload=b"x")
+    with obskit.span("producer"):
+        header = propagation.to_bytes()
+        propagation.inject(message)
+    with propagation.continue_trace(header), obskit.span("from-bytes"):
+        pass
+    with propagation.continue_trace(message), obskit.span("from-object"):
+        pass
+    producer = obskit_capture.one("producer").context.span_id
+    assert obskit_capture.one("from-bytes").parent.span_id == producer
+    assert obskit_capture.one("from-object").parent.span_id == producer
+
+
+def test_malformed_or_missing_carriers_start_new_traces(obskit_capture) -> None:
+    for carrier in (None, {}, {"traceparent": "garbage"}, b"\xff\x00", 42, {1: 2}, "text"):
+        with propagation.continue_trace(carrier), obskit.span("fresh") as s:
+            assert s.is_recording
+    spans = obskit_capture.find("fresh")
+    assert len(spans) == 7
+    assert all(span.parent is None for span in spans)
+    assert len({span.context.trace_id for span in spans}) == 7
+
+
+def test_extracted_remote_parent(obskit_capture) -> None:
+    with propagation.continue_trace({"traceparent": TRACEPARENT}), obskit.span("handler") as s:
+        assert s.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    parent = obskit_capture.one("handler").parent
+    assert parent.is_remote
+    assert format(parent.span_id, "016x") == "b7ad6b7169203331"
+
+
+def test_unsampled_decision_is_carried(obskit_capture) -> None:
+    unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+    with propagation.continue_trace({"traceparent": unsampled}), obskit.span("downstream") as s:
+        assert not s.is_recording
+        assert propagation.inject()["traceparent"].endswith("-00")
+    assert obskit_capture.find("downstream") == []
+
+
+def test_links_for_batches(obskit_capture) -> None:
+    carriers = []
+    for i in range(3):
+        with obskit.span(f"record-{i}"):
+            carriers.append(propagation.inject())
+    links = [
+        propagation.link_from(c, {"pipeline.record.id": str(i)}) for i, c in enumerate(carriers)
+    ]
+    assert propagation.link_from({"traceparent": "bad"}) is None
+    with obskit.span("batch", links=[link for link in links if link]):
+        pass
+    batch = obskit_capture.one("batch")
+    assert [link.context.span_id for link in batch.links] == [
+        obskit_capture.one(f"record-{i}").context.span_id for i in range(3)
+    ]
+    assert batch.links[1].attributes == {"pipeline.record.id": "1"}
+
+
+def test_threads_need_bind_and_tasks_inherit(obskit_capture) -> None:
+    @obskit.traced("in-thread")
+    def in_thread() -> None:
+        pass
+
+    @obskit.traced("in-task")
+    async def in_task() -> None:
+        pass
+
+    async def spawn() -> None:
+        await asyncio.create_task(in_task())
+
+    with obskit.span("root"), ThreadPoolExecutor(2) as pool:
+        pool.submit(propagation.bind(in_thread)).result()
+        asyncio.run(spawn())
+    obskit_capture.assert_tree(
+        """
+        root
+          in-thread
+          in-task
+        """
+    )
+
+
+def test_across_processes(obskit_capture, obskit_collector) -> None:
+    code = (
+        "import sys, obskit\n"
+        "from obskit import propagation\n"
+        "obskit.configure(service_name='child')\n"
+        "with propagation.continue_trace({'traceparent': sys.argv[1]}):\n"
+        "    with obskit.span('child-work'):\n"
+        "        pass\n"
+        "obskit.shutdown()\n"
+    )
+    with obskit.span("parent-work"):
+        traceparent = propagation.inject()["traceparent"]
+    env = {**__import__("os").environ, **obskit_collector.env}
+    subprocess.run([sys.executable, "-c", code, traceparent], env=env, timeout=60, check=True)
+    (child,) = obskit_collector.wait_for(name="child-work", count=1, timeout=30)
+    assert format(child.context.trace_id, "032x") == traceparent.split("-")[1]
+    assert format(child.parent.span_id, "016x") == traceparent.split("-")[2]
+    assert child.resource.attributes["service.name"] == "child"
