@@ -1,0 +1,3 @@
+"""Shared test configuration: obskit's own fixtures come from its pytest11 plugin."""
+
+pytest_plugins = ["pytester"]
