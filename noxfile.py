@@ -72,7 +72,10 @@ def catalogue(session: nox.Session) -> None:
     """Regenerate docs/catalogue.md from the catalogues in code."""
     _install(session)
     with open("docs/catalogue.md", "w") as out:
-        session.run("python", "-m", "obskit._catalogue", stdout=out)
+        session.run(
+            "python", "-c", "import sys, obskit._catalogue as c; sys.stdout.write(c.render_markdown())",
+            stdout=out,
+        )
 
 
 @nox.session(python=PYTHONS)

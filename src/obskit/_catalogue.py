@@ -223,8 +223,8 @@ def render_markdown(catalogues: Sequence[Catalogue] | None = None) -> str:
     lines = [
         "# Catalogue",
         "",
-        "<!-- Generated from the catalogues in code by `nox -s catalogue` "
-        "(python -m obskit._catalogue). Do not edit. -->",
+        "<!-- Generated from the catalogues in code by `./dev docs` or `nox -s catalogue`. "
+        "Do not edit. -->",
         "",
         "Every span, event, attribute and metric obskit emits, by domain. Metric names are",
         "the OpenTelemetry names; the Prometheus column shows them as the Prometheus exporter",
@@ -267,4 +267,6 @@ def render_markdown(catalogues: Sequence[Catalogue] | None = None) -> str:
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    sys.stdout.write(render_markdown())
+    from obskit import _catalogue  # the registry the domains register into, not __main__'s copy
+
+    sys.stdout.write(_catalogue.render_markdown())
