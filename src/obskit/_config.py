@@ -13,6 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from obskit._budget import (
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_QUEUE_BYTES,
+    DEFAULT_MAX_SPAN_BYTES,
+)
 from obskit._log import log_once
 
 __all__ = ["SIGNALS", "Settings", "resolve"]
@@ -21,6 +26,8 @@ SIGNALS = ("traces", "metrics")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _PROTOCOLS = ("grpc", "http/protobuf")
+_COMPRESSIONS = {"grpc": ("none", "gzip"), "http/protobuf": ("none", "gzip", "deflate")}
+_MIB = 1024 * 1024
 _SAMPLERS = (
     "always_on",
     "always_off",
@@ -33,7 +40,13 @@ _SAMPLERS = (
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved configuration obskit runs with (see docs/configuration.md)."""
+    """The resolved configuration obskit runs with (see docs/configuration.md).
+
+    Examples:
+        >>> import obskit
+        >>> obskit.configure(exporters=["memory"], sample_ratio=0.5).settings.sample_ratio
+        0.5
+    """
 
     service_name: str = "unknown_service"
     #: Exporter names per signal, e.g. {"traces": ("otlp",), "metrics": ("prometheus",)}.
@@ -54,6 +67,12 @@ class Settings:
     max_queue_size: int = 2048
     max_export_batch_size: int = 512
     schedule_delay: float = 1.0
+    #: OTLP compression ("none", "gzip"; "deflate" over HTTP only).
+    otlp_compression: str = "none"
+    #: Byte budgets (estimated encoded size): per span, spans queued, per export batch.
+    max_span_bytes: int = DEFAULT_MAX_SPAN_BYTES
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
+    max_export_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def exporter_names(self) -> list[str]:
@@ -184,6 +203,52 @@ def _protocol(explicit: str | None) -> str:
     return "http/protobuf"
 
 
+def _compression(protocol: str) -> str:
+    # Validated here, once, because the SDK's gRPC exporter raises on an unknown value
+    # and its HTTP exporter logs once per exporter built (research/reliability.md §2.8).
+    accepted = _COMPRESSIONS[protocol]
+    for var in (
+        "OBSKIT_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    ):
+        value = _env(var)
+        if value is None:
+            continue
+        if value.lower() in accepted:
+            return value.lower()
+        _warn_bad(var, value, f"{' or '.join(accepted)} for {protocol}", "none")
+        return "none"
+    return "none"
+
+
+def _budgets() -> tuple[int, int, int]:
+    """(max_span_bytes, max_queue_bytes, max_export_batch_bytes), kept consistent."""
+    batch = int(
+        _env_number("OBSKIT_MAX_EXPORT_BATCH_BYTES", 1024, 1024 * _MIB, integer=True)
+        or DEFAULT_MAX_BATCH_BYTES
+    )
+    span = int(
+        _env_number("OBSKIT_MAX_SPAN_BYTES", 256, 1024 * _MIB, integer=True)
+        or DEFAULT_MAX_SPAN_BYTES
+    )
+    queue = int(
+        _env_number("OBSKIT_MAX_QUEUE_BYTES", 1024, 64 * 1024 * _MIB, integer=True)
+        or DEFAULT_MAX_QUEUE_BYTES
+    )
+    if span > batch:
+        log_once(
+            "config:span>batch",
+            "OBSKIT_MAX_SPAN_BYTES=%d is larger than the export batch budget %d; "
+            "using %d (a span must fit in one export)",
+            span,
+            batch,
+            batch,
+        )
+        span = batch
+    return span, max(queue, span), batch
+
+
 def _first(*values: Any) -> Any:
     for value in values:
         if value is not None:
@@ -248,6 +313,8 @@ def resolve(
     delay_ms = _env_number("OTEL_BSP_SCHEDULE_DELAY", 1, 3_600_000)
     otel_timeout = _env_number("OTEL_EXPORTER_OTLP_TIMEOUT", 0.001, 3_600_000)
     interval_ms = _env_number("OTEL_METRIC_EXPORT_INTERVAL", 1, 86_400_000)
+    protocol = _protocol(otlp_protocol)
+    span_bytes, queue_bytes, batch_bytes = _budgets()
     return Settings(
         service_name=resolved_service or "unknown_service",
         exporters=_exporters(exporters),
@@ -261,7 +328,8 @@ def resolve(
         enabled=bool(resolved_enabled),
         runtime=bool(_first(runtime, _env_bool("OBSKIT_RUNTIME"), False)),
         otlp_endpoint=_first(otlp_endpoint, _env("OBSKIT_OTLP_ENDPOINT")),
-        otlp_protocol=_protocol(otlp_protocol),
+        otlp_protocol=protocol,
+        otlp_compression=_compression(protocol),
         # The SDK's variable is in seconds in Python despite the spec's milliseconds.
         otlp_timeout=_first(
             otlp_timeout,
@@ -295,5 +363,8 @@ def resolve(
         max_queue_size=queue,
         max_export_batch_size=batch,
         schedule_delay=(delay_ms or 1000) / 1000.0,
+        max_span_bytes=span_bytes,
+        max_queue_bytes=queue_bytes,
+        max_export_batch_bytes=batch_bytes,
         options=dict(options or {}),
     )

@@ -10,11 +10,15 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
     MetricReader,
+    MetricsData,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -95,29 +99,73 @@ def _otlp_signal_endpoint(settings: Settings, signal: str) -> tuple[bool, str | 
     return True, explicit
 
 
-def _build(what: str, make: Callable[..., object], grpc: bool, **kwargs: object) -> object | None:
-    """Construct an SDK exporter; on a bad environment value retry with safe defaults."""
+def _compression(settings: Settings) -> object:
+    """The SDK compression value for the validated setting (never read from env by the SDK)."""
+    if settings.otlp_protocol == "grpc":
+        from grpc import Compression as GrpcCompression
+
+        return (
+            GrpcCompression.Gzip
+            if settings.otlp_compression == "gzip"
+            else (GrpcCompression.NoCompression)
+        )
+    from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+
+    return HttpCompression(settings.otlp_compression)
+
+
+def _build(what: str, make: Callable[..., object], **kwargs: object) -> object | None:
+    """Construct an SDK exporter; log once and leave it out if that fails."""
     try:
         return make(**kwargs)
     except Exception as exc:
         log_once(
             f"build:{what}",
-            "building the %s failed (%s: %s); retrying without compression",
+            "building the %s failed (%s: %s); it is left out",
             what,
             type(exc).__name__,
             exc,
         )
-    try:
-        if grpc:
-            from grpc import Compression as GrpcCompression
-
-            return make(**kwargs, compression=GrpcCompression.NoCompression)
-        from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
-
-        return make(**kwargs, compression=HttpCompression.NoCompression)
-    except Exception:
-        log_once(f"build2:{what}", "the %s is left out", what, exc_info=True)
         return None
+
+
+class _ForkSafeMetricExporter(MetricExporter):
+    """Delegates to an OTLP metric exporter, building a new one after `os.fork()`.
+
+    The SDK's PeriodicExportingMetricReader restarts its own thread in a forked child
+    but keeps exporting through the parent's exporter, whose gRPC channel (or HTTP
+    connection pool) is shared with the parent: gRPC children hang on locks the parent's
+    threads held at fork time (research/reliability.md §2.3). The inherited exporter is
+    kept referenced and never closed, since closing it takes the same locks.
+    """
+
+    def __init__(self, make: Callable[[], MetricExporter]) -> None:
+        self._make = make
+        self._inner = make()
+        self._pid = os.getpid()
+        self._inherited: list[MetricExporter] = []
+        super().__init__(
+            preferred_temporality=self._inner._preferred_temporality,
+            preferred_aggregation=self._inner._preferred_aggregation,
+        )
+
+    def _current(self) -> MetricExporter:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._inherited.append(self._inner)
+            self._inner = self._make()
+        return self._inner
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        return self._current().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._current().force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._current().shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 def _otlp_span_exporter(settings: Settings) -> Callable[[], SpanExporter] | None:
@@ -129,7 +177,10 @@ def _otlp_span_exporter(settings: Settings) -> Callable[[], SpanExporter] | None
             OTLPSpanExporter as GrpcSpanExporter,
         )
 
-        kwargs: dict[str, object] = {"timeout": settings.otlp_timeout}
+        kwargs: dict[str, object] = {
+            "timeout": settings.otlp_timeout,
+            "compression": _compression(settings),
+        }
         if endpoint:
             kwargs["endpoint"] = endpoint
             if endpoint.startswith("http://") or "://" not in endpoint:
@@ -140,12 +191,11 @@ def _otlp_span_exporter(settings: Settings) -> Callable[[], SpanExporter] | None
             OTLPSpanExporter as HttpSpanExporter,
         )
 
-        kwargs = {"timeout": settings.otlp_timeout}
+        kwargs = {"timeout": settings.otlp_timeout, "compression": _compression(settings)}
         if endpoint:
             kwargs["endpoint"] = endpoint
         make = HttpSpanExporter
-    grpc = settings.otlp_protocol == "grpc"
-    first = _build("OTLP span exporter", make, grpc, **kwargs)
+    first = _build("OTLP span exporter", make, **kwargs)
     if first is None:
         return None
     built: list[object] = [first]
@@ -155,7 +205,7 @@ def _otlp_span_exporter(settings: Settings) -> Callable[[], SpanExporter] | None
         # child) build a new one so no connection or lock is shared with the parent.
         if built:
             return built.pop()  # type: ignore[return-value]
-        return _build("OTLP span exporter", make, grpc, **kwargs)  # type: ignore[return-value]
+        return _build("OTLP span exporter", make, **kwargs)  # type: ignore[return-value]
 
     return factory
 
@@ -164,7 +214,10 @@ def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
     usable, endpoint = _otlp_signal_endpoint(settings, "metrics")
     if not usable:
         return None
-    kwargs: dict[str, object] = {"timeout": settings.otlp_timeout}
+    kwargs: dict[str, object] = {
+        "timeout": settings.otlp_timeout,
+        "compression": _compression(settings),
+    }
     if settings.otlp_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
             OTLPMetricExporter as GrpcMetricExporter,
@@ -181,11 +234,19 @@ def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
         make = HttpMetricExporter
     if endpoint:
         kwargs["endpoint"] = endpoint
-    exporter = _build("OTLP metric exporter", make, settings.otlp_protocol == "grpc", **kwargs)
-    if exporter is None:
+
+    def build() -> MetricExporter:
+        exporter = _build("OTLP metric exporter", make, **kwargs)
+        if exporter is None:
+            raise RuntimeError("the OTLP metric exporter could not be built")
+        return exporter  # type: ignore[return-value]
+
+    try:
+        exporter = _ForkSafeMetricExporter(build)
+    except RuntimeError:
         return None
     return PeriodicExportingMetricReader(
-        exporter,  # type: ignore[arg-type]
+        exporter,
         export_interval_millis=settings.metrics_interval * 1000,
         export_timeout_millis=settings.otlp_timeout * 1000,
     )
@@ -207,7 +268,14 @@ def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
     from prometheus_client import CollectorRegistry, start_http_server
 
     registry = CollectorRegistry(auto_describe=True)
-    reader = PrometheusMetricReader(registry=registry)
+
+    class PullReader(PrometheusMetricReader):  # type: ignore[misc]
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            # A pull reader is collected by the scrape. Collecting here too queued a second
+            # copy of every series for the next scrape (seen as 2-3 duplicates per flush).
+            return True
+
+    reader = PullReader(registry=registry)
     host, port = settings.prometheus_host, settings.prometheus_port
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)

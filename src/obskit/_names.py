@@ -27,6 +27,7 @@ OUTCOME_OK: Final = "ok"
 OUTCOME_ERROR: Final = "error"
 
 # obskit's own health: what happened to the spans it was handed.
+SPANS_ENDED: Final = "obskit.spans.ended"
 SPANS_EXPORTED: Final = "obskit.spans.exported"
 SPANS_DROPPED: Final = "obskit.spans.dropped"
 SPANS_QUEUED: Final = "obskit.spans.queued"

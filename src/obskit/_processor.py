@@ -5,33 +5,47 @@ only with an opt-in experimental switch, never counts spans discarded at shutdow
 `force_flush(timeout)` ignores its timeout and exports in the caller's thread, and its
 `shutdown()` waits 30 s against a dead backend. Here:
 
-* `on_end` is a lock, a length check and an append: it never waits on the exporter;
+* `on_end` is a size estimate, a lock, a length check and an append: it never waits on
+  the exporter;
 * every span handed to `on_end` ends up in exactly one of `exported` or `dropped[reason]`
-  (or is still `queued`), with reasons `queue_full`, `export_failed`, `shutdown`;
+  (or is still queued), with reasons `queue_full`, `export_failed`, `shutdown`,
+  `too_large` and `encode_error`;
+* bytes are bounded, not only spans (see `obskit._budget`): per span, per queue and per
+  export batch, so one huge span is dropped alone instead of sinking its batch;
 * `force_flush(timeout)` and `shutdown(timeout)` wait at most `timeout` and return whether
   everything was delivered; exports only ever run on the worker thread;
 * after `os.fork()` the child gets a fresh queue, worker and exporter (built again by the
-  factory, never reusing the parent's gRPC channel, which hangs children).
+  factory, never reusing the parent's gRPC channel, which hangs children); the inherited
+  exporter is kept referenced, never closed or collected, since closing it would take
+  the same inherited locks.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from obskit._log import log_once
+from obskit._budget import (
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_QUEUE_BYTES,
+    DEFAULT_MAX_SPAN_BYTES,
+    encodable,
+    span_size,
+)
+from obskit._log import install_sdk_log_filter, log_once
 
 __all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
 
-DROP_REASONS = ("queue_full", "export_failed", "shutdown", "too_large")
+DROP_REASONS = ("queue_full", "export_failed", "shutdown", "too_large", "encode_error")
 
 
 class SpanAccounting:
@@ -57,6 +71,21 @@ class SpanQueue(SpanProcessor):
         max_batch_size: spans per export call.
         schedule_delay: seconds between exports when the queue is not full.
         name: shown in log lines and the worker thread's name.
+        max_span_bytes: a span estimated larger is dropped (reason `too_large`).
+        max_queue_bytes: estimated bytes queued at most (beyond: `queue_full`).
+        max_batch_bytes: an export batch is closed before it would exceed this.
+
+    Examples:
+        >>> from opentelemetry.sdk.trace import TracerProvider
+        >>> from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        ...     InMemorySpanExporter)
+        >>> exporter = InMemorySpanExporter()
+        >>> queue = SpanQueue(lambda: exporter, max_queue_size=100, max_batch_size=10)
+        >>> provider = TracerProvider(shutdown_on_exit=False)
+        >>> provider.add_span_processor(queue)
+        >>> provider.get_tracer("t").start_span("op").end()
+        >>> queue.stop(timeout=1.0), queue.accounting.snapshot()["exported"]
+        (True, 1)
     """
 
     def __init__(
@@ -67,12 +96,18 @@ class SpanQueue(SpanProcessor):
         max_batch_size: int = 512,
         schedule_delay: float = 1.0,
         name: str = "spans",
+        max_span_bytes: int = DEFAULT_MAX_SPAN_BYTES,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         self._make_exporter = make_exporter
         self.max_queue_size = max_queue_size
         self.max_batch_size = min(max_batch_size, max_queue_size)
         self.schedule_delay = schedule_delay
         self.name = name
+        self.max_batch_bytes = max_batch_bytes
+        self.max_span_bytes = min(max_span_bytes, max_batch_bytes)
+        self.max_queue_bytes = max(max_queue_bytes, self.max_span_bytes)
         self.accounting = SpanAccounting()
         self._exporter: SpanExporter = make_exporter()
         self._init_runtime()
@@ -82,14 +117,22 @@ class SpanQueue(SpanProcessor):
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._done = threading.Condition(self._lock)
-        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._queue: collections.deque[tuple[ReadableSpan, int]] = collections.deque()
+        self._queued_bytes = 0
         self._flush_requested = 0  # sequence numbers: flush n is done when _flushed >= n
         self._flushed = 0
         self._flush_ok = True
         self._exporting = 0  # spans taken off the queue and not yet accounted for
+        self._sent = 0  # of those, how many passed the encoding check
         self._stopping = False
         self._stopped = False
         self._worker: threading.Thread | None = None
+
+    @property
+    def pending(self) -> int:
+        """Spans queued or being exported right now."""
+        with self._lock:
+            return len(self._queue) + self._exporting
 
     # --- SpanProcessor --------------------------------------------------------------
 
@@ -99,28 +142,56 @@ class SpanQueue(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
+        try:
+            size = span_size(span)
+        except Exception:  # a foreign span type we cannot measure: treat it as small
+            size = 0
+        dropped = None
         with self._lock:
             self.accounting.ended += 1
             if self._stopping:
                 self.accounting.dropped["shutdown"] += 1
                 return
-            if len(self._queue) >= self.max_queue_size:
-                self.accounting.dropped["queue_full"] += 1
-                dropped = True
+            if size > self.max_span_bytes:
+                dropped = "too_large"
+            elif (
+                len(self._queue) >= self.max_queue_size
+                or self._queued_bytes + size > self.max_queue_bytes
+            ):
+                dropped = "queue_full"
             else:
-                self._queue.append(span)
-                dropped = False
+                self._queue.append((span, size))
+                self._queued_bytes += size
                 if self._worker is None:
                     self._start_worker()
-                if len(self._queue) >= self.max_batch_size:
+                if (
+                    len(self._queue) >= self.max_batch_size
+                    or self._queued_bytes >= self.max_batch_bytes
+                ):
                     self._wake.notify()
-        if dropped:
+            if dropped is not None:
+                self.accounting.dropped[dropped] += 1
+        if dropped is not None:
+            self._log_drop(dropped, span, size)
+
+    def _log_drop(self, reason: str, span: ReadableSpan, size: int) -> None:
+        if reason == "too_large":
+            log_once(
+                f"too-large:{self.name}",
+                "obskit dropped span %r: about %d bytes, over the %d-byte limit "
+                "(OBSKIT_MAX_SPAN_BYTES; counted in obskit.spans.dropped{reason=too_large})",
+                span.name[:100],
+                size,
+                self.max_span_bytes,
+            )
+        else:
             log_once(
                 f"queue-full:{self.name}",
-                "obskit %s queue is full (%d spans): dropping spans; the backend may be "
-                "down or slow (counted in obskit.spans.dropped{reason=queue_full})",
+                "obskit %s queue is full (%d spans or %d bytes): dropping spans; the backend "
+                "may be down or slow (counted in obskit.spans.dropped{reason=queue_full})",
                 self.name,
                 self.max_queue_size,
+                self.max_queue_bytes,
             )
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -173,6 +244,7 @@ class SpanQueue(SpanProcessor):
                 complete = False
                 self.accounting.dropped["shutdown"] += left
                 self._queue.clear()
+                self._queued_bytes = 0
                 self._exporting = 0
         _shutdown_exporter(self._exporter, max(0.05, deadline - time.monotonic()))
         return complete
@@ -186,11 +258,15 @@ class SpanQueue(SpanProcessor):
         self._worker.start()
 
     def _run(self) -> None:
+        # SDK loggers created since configure() (exporter modules import lazily) get
+        # obskit's rate limit too.
+        install_sdk_log_filter()
         while True:
             with self._lock:
                 if (
                     not self._stopping
                     and len(self._queue) < self.max_batch_size
+                    and self._queued_bytes < self.max_batch_bytes
                     and (self._flushed >= self._flush_requested)
                 ):
                     self._wake.wait(self.schedule_delay)
@@ -199,36 +275,75 @@ class SpanQueue(SpanProcessor):
                     self._done.notify_all()
                     return
                 ticket = self._flush_requested
-                count = min(len(self._queue), self.max_batch_size)
-                batch = [self._queue.popleft() for _ in range(count)]
-                self._exporting = count
+                batch = self._take_batch()
+                self._exporting = len(batch)
             ok = self._export(batch) if batch else True
             with self._lock:
                 if self._exporting:  # not already written off by stop()
                     self._exporting = 0
-                    if ok:
-                        self.accounting.exported += count
-                    else:
-                        self.accounting.dropped["export_failed"] += count
+                    self._count_result(len(batch), ok)
                 if not ok:
                     self._flush_ok = False
                 if not self._queue and self._flushed < ticket:
                     self._flushed = ticket
                     self._done.notify_all()
 
-    def _export(self, batch: Sequence[ReadableSpan]) -> bool:
+    def _take_batch(self) -> list[ReadableSpan]:
+        """Pop up to max_batch_size spans, closing the batch before max_batch_bytes."""
+        batch: list[ReadableSpan] = []
+        used = 0
+        queue = self._queue
+        while queue and len(batch) < self.max_batch_size:
+            size = queue[0][1]
+            if batch and used + size > self.max_batch_bytes:
+                break
+            batch.append(queue.popleft()[0])
+            used += size
+        self._queued_bytes -= used
+        return batch
+
+    def _count_result(self, count: int, ok: bool) -> None:
+        bad = count - self._sent
+        if bad:
+            self.accounting.dropped["encode_error"] += bad
+        if ok:
+            self.accounting.exported += count - bad
+        else:
+            self.accounting.dropped["export_failed"] += count - bad
+
+    def _export(self, batch: list[ReadableSpan]) -> bool:
+        good = batch
         try:
-            return self._exporter.export(batch) == SpanExportResult.SUCCESS
+            good = [span for span in batch if encodable(span)]
         except Exception:
-            log_once(f"export:{self.name}", "exporting %d spans failed", len(batch), exc_info=True)
+            log_once(f"encode-check:{self.name}", "checking spans failed", exc_info=True)
+        self._sent = len(good)
+        if len(good) < len(batch):
+            log_once(
+                f"encode:{self.name}",
+                "obskit dropped %d span(s) holding text that cannot be encoded as UTF-8 "
+                "(a lone surrogate?); their batch-mates are exported",
+                len(batch) - len(good),
+            )
+        if not good:
+            return True
+        try:
+            return self._exporter.export(good) == SpanExportResult.SUCCESS
+        except Exception:
+            log_once(f"export:{self.name}", "exporting %d spans failed", len(good), exc_info=True)
             return False
 
     def _after_fork_in_child(self) -> None:
         # The parent's lock may have been held by its worker at fork time; its queued
         # spans belong to the parent. Start afresh, with a new exporter: the inherited one
         # may share a gRPC channel whose locks were held by the parent's threads.
+        stopped = self._stopped
         self._init_runtime()
         self.accounting = SpanAccounting()
+        _inherited.append(self._exporter)
+        if stopped:  # left over from an earlier configure(): stays stopped, no exporter
+            self._stopping = self._stopped = True
+            return
         try:
             self._exporter = self._make_exporter()
         except Exception:
@@ -254,11 +369,54 @@ def _shutdown_exporter(exporter: SpanExporter, timeout: float) -> None:
 
 
 _live: weakref.WeakSet[SpanQueue] = weakref.WeakSet()
+# Exporters inherited from the parent at fork: kept referenced so that their __del__
+# (which closes a gRPC channel, taking locks the parent's threads may have held at fork
+# time) never runs in the child.
+_inherited: list[object] = []
 
 
 def _after_fork() -> None:
-    for queue in list(_live):
+    queues = list(_live)
+    for queue in queues:
         queue._after_fork_in_child()
+    if any(not queue._stopped for queue in queues):
+        _flush_at_multiprocessing_exit()
+
+
+def _flush_at_multiprocessing_exit() -> None:
+    """In a `multiprocessing` child, run obskit's exit hook before `os._exit`.
+
+    A fork-started `multiprocessing.Process` ends with `os._exit()` after its target, so
+    `atexit` never runs and its spans would be lost; it does run `multiprocessing.util`
+    finalizers. Those registered before `Process._bootstrap` are cleared there, so the
+    finalizer is registered from an after-fork callback, which `_bootstrap` runs next.
+    """
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is None:
+        return
+    try:
+        mp_util.register_after_fork(_MP_HOOK_OWNER, _register_mp_finalizer)
+    except Exception:
+        log_once("fork-finalizer", "cannot hook multiprocessing exit", exc_info=True)
+
+
+class _HookOwner:
+    """A weak-referenceable owner for the multiprocessing after-fork registration."""
+
+
+_MP_HOOK_OWNER = _HookOwner()
+
+
+def _register_mp_finalizer(owner: object) -> None:
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.Finalize(None, _run_exit_hook, exitpriority=0)
+
+
+def _run_exit_hook() -> None:
+    from obskit import _setup  # at call time: _setup imports this module
+
+    _setup._at_exit()
 
 
 if hasattr(os, "register_at_fork"):

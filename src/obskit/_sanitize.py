@@ -34,6 +34,7 @@ __all__ = [
     "clean_text",
     "clean_value",
     "exception_attributes",
+    "exception_message",
     "safe_repr",
 ]
 
@@ -49,7 +50,7 @@ _PRIMITIVES = (str, bool, int, float)
 def clean_text(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     """Cap `text` at `limit` characters and replace lone surrogates.
 
-    Example:
+    Examples:
         >>> clean_text("ok\\ud800")
         'ok?'
     """
@@ -66,7 +67,7 @@ def clean_text(text: str, limit: int = MAX_VALUE_CHARS) -> str:
 def clean_name(name: object) -> str:
     """A span or event name that can always be encoded (capped at `MAX_NAME_CHARS`).
 
-    Example:
+    Examples:
         >>> clean_name("btree.get")
         'btree.get'
     """
@@ -109,10 +110,10 @@ _repr = _SafeRepr()
 def safe_repr(value: object, limit: int = MAX_VALUE_CHARS) -> str:
     """A bounded repr that is cycle-safe and never runs user `__repr__`/`__str__`.
 
-    Example:
+    Examples:
         >>> loop = [1]; loop.append(loop)
         >>> safe_repr(loop)
-        '[1, [1, [...]]]'
+        '[1, [1, [1, [1, [...]]]]]'
     """
     try:
         return clean_text(_repr.repr(value), limit)
@@ -137,7 +138,7 @@ def _clean_sequence(value: list[Any] | tuple[Any, ...]) -> AttributeValue:
 def clean_value(value: object) -> AttributeValue | None:
     """An OTel attribute value for `value`, or None when it should be skipped.
 
-    Example:
+    Examples:
         >>> clean_value(2**70)
         '1180591620717411303424'
         >>> clean_value(None) is None
@@ -174,7 +175,7 @@ def clean_attributes(
 ) -> dict[str, AttributeValue]:
     """A clean copy of `attributes`: bad keys and None values skipped, the first `limit` kept.
 
-    Example:
+    Examples:
         >>> clean_attributes({"db.rows": 3, "bad": None, 1: "x"})
         {'db.rows': 3, '1': 'x'}
     """
@@ -197,13 +198,40 @@ def clean_attributes(
     return cleaned
 
 
+def exception_message(exc: BaseException) -> str:
+    """`str(exc)`, bounded and guarded: never raises, never renders huge arguments.
+
+    An exception class that keeps `BaseException.__str__` is rendered from its arguments
+    here (a 10 MB bytes argument would otherwise be turned into a 40 MB string); a class
+    with its own `__str__` is trusted only under a guard.
+
+    Examples:
+        >>> exception_message(ValueError(b"x" * 10_000_000))
+        '<10000000 bytes>'
+    """
+    kind = type(exc)
+    try:
+        if kind.__str__ is BaseException.__str__:
+            args = exc.args
+            if not args:
+                return ""
+            if len(args) == 1:
+                only = args[0]
+                return clean_text(only) if type(only) is str else safe_repr(only)
+            return safe_repr(args)
+        return clean_text(str(exc))
+    except Exception:
+        return f"<unprintable {kind.__qualname__}>"
+
+
 def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
     """The `exception.*` event attributes for `exc`, computed without trusting it.
 
-    The message comes from `str(exc)` under a guard (a raising `__str__` gives a
-    placeholder); the stack trace is capped at `MAX_STACKTRACE_CHARS`.
+    The message comes from `exception_message` (guarded and bounded); the stack trace is
+    the traceback's frames (at most 50) plus that message, capped at
+    `MAX_STACKTRACE_CHARS`.
 
-    Example:
+    Examples:
         >>> exception_attributes(KeyError("k"))["exception.type"]
         'KeyError'
     """
@@ -211,16 +239,15 @@ def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
     qualname = kind.__qualname__
     module = kind.__module__
     type_name = qualname if module in ("builtins", "__main__") else f"{module}.{qualname}"
+    message = exception_message(exc)
     try:
-        message = str(exc)
-    except Exception:
-        message = f"<unprintable {qualname}>"
-    try:
-        stack = "".join(traceback.format_exception(kind, exc, exc.__traceback__, limit=50))
+        # Not traceback.format_exception: it calls str(exc) again, unbounded.
+        frames = "".join(traceback.format_tb(exc.__traceback__, limit=50))
+        stack = f"Traceback (most recent call last):\n{frames}{type_name}: {message}\n"
     except Exception:
         stack = f"<stack trace of {qualname} unavailable>"
     return {
         "exception.type": clean_text(type_name, MAX_NAME_CHARS),
-        "exception.message": clean_text(message),
+        "exception.message": message,
         "exception.stacktrace": clean_text(stack[-MAX_STACKTRACE_CHARS:], MAX_STACKTRACE_CHARS),
     }

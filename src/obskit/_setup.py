@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from obskit import _exporters, _log, _providers, exporters
+from obskit._budget import span_limits
 from obskit._catalogue import Attribute, Catalogue, Instrument
 from obskit._config import SIGNALS, Settings, resolve
 from obskit._log import log_once
@@ -34,11 +35,12 @@ from obskit._names import (
     FUNCTION_METRIC_PREFIX,
     OUTCOME,
     SPANS_DROPPED,
+    SPANS_ENDED,
     SPANS_EXPORTED,
     SPANS_QUEUED,
 )
-from obskit._processor import DROP_REASONS, SpanQueue
-from obskit._sanitize import clean_attributes
+from obskit._processor import DROP_REASONS, SpanAccounting, SpanQueue
+from obskit._sanitize import MAX_VALUE_CHARS, clean_attributes
 
 __all__ = ["Telemetry", "configure", "current", "flush", "shutdown"]
 
@@ -47,7 +49,7 @@ __all__ = ["Telemetry", "configure", "current", "flush", "shutdown"]
 class Telemetry:
     """What `obskit.configure()` set up: settings, providers and exporter facts.
 
-    Example:
+    Examples:
         >>> import obskit
         >>> telemetry = obskit.configure(service_name="demo", exporters=["memory"])
         >>> telemetry.settings.service_name
@@ -71,7 +73,7 @@ class Telemetry:
 
     def span_counts(self) -> dict[str, int]:
         """Spans ended, exported and dropped (by reason), summed over the exporters."""
-        totals: dict[str, int] = {}
+        totals = SpanAccounting().snapshot()  # zeros, so every series exists from the start
         for queue in self.span_queues:
             for key, value in queue.accounting.snapshot().items():
                 totals[key] = totals.get(key, 0) + value
@@ -84,12 +86,22 @@ _closing: Telemetry | None = None  # being shut down: its final metrics still re
 
 
 def current() -> Telemetry | None:
-    """The active configuration, or None before `configure()` / after `shutdown()`."""
+    """The active configuration, or None before `configure()` / after `shutdown()`.
+
+    Examples:
+        >>> import obskit
+        >>> obskit.telemetry() is None
+        True
+    """
     return _current
 
 
 def _resource(settings: Settings) -> Resource:
     attributes: dict[str, Any] = {"service.name": settings.service_name}
+    if settings.runtime:
+        from obskit.runtime import resource_attributes  # process.runtime.* (semconv)
+
+        attributes.update(resource_attributes())
     attributes.update(clean_attributes(settings.resource))
     # Resource.create also reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; our
     # resolved service name (argument > OBSKIT_ > OTEL_) wins over both.
@@ -134,6 +146,7 @@ def _build(settings: Settings) -> Telemetry:
         resource=resource,
         sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
         shutdown_on_exit=False,
+        span_limits=span_limits(MAX_VALUE_CHARS),
     )
     for name, make in span_factories:
         try:
@@ -143,6 +156,9 @@ def _build(settings: Settings) -> Telemetry:
                 max_batch_size=settings.max_export_batch_size,
                 schedule_delay=settings.schedule_delay,
                 name=name,
+                max_span_bytes=settings.max_span_bytes,
+                max_queue_bytes=settings.max_queue_bytes,
+                max_batch_bytes=settings.max_export_batch_bytes,
             )
         except Exception:
             log_once(f"queue:{name}", "exporter %r failed to start; left out", name, exc_info=True)
@@ -153,6 +169,12 @@ def _build(settings: Settings) -> Telemetry:
     telemetry.meter_provider = MeterProvider(
         metric_readers=readers, resource=resource, shutdown_on_exit=False
     )
+    # The SDK providers read OTEL_SDK_DISABLED themselves; obskit already resolved it
+    # (an explicit enabled=True beats the variable), so they must not second-guess it.
+    for provider in (telemetry.tracer_provider, telemetry.meter_provider):
+        if getattr(provider, "_disabled", False):
+            provider._disabled = False
+    _log.install_sdk_log_filter()  # the exporters' SDK loggers exist only now
     return telemetry
 
 
@@ -210,7 +232,7 @@ def configure(
         ValueError: an unknown exporter name (the message lists the known ones) or an
             argument out of range. Bad *environment* values only log a warning.
 
-    Example:
+    Examples:
         >>> import obskit
         >>> t = obskit.configure(service_name="demo", exporters=["memory"], sample_ratio=1.0)
         >>> obskit.shutdown()
@@ -272,7 +294,7 @@ def flush(timeout: float = 5.0) -> bool:
     Returns True only when every queued span and metric was delivered in time. Never
     exports on the calling thread, so it is safe (if pointless) on an event loop.
 
-    Example:
+    Examples:
         >>> import obskit
         >>> obskit.flush(timeout=1.0)
         True
@@ -304,7 +326,7 @@ def shutdown(timeout: float | None = None) -> bool:
     failed -- the spans given up are counted in `obskit.spans.dropped{reason=shutdown}`.
     obskit is a no-op afterwards until `configure()` is called again.
 
-    Example:
+    Examples:
         >>> import obskit
         >>> obskit.shutdown(timeout=2.0)
         True
@@ -378,6 +400,11 @@ def _span_totals() -> dict[str, int]:
     return telemetry.span_counts() if telemetry is not None else {}
 
 
+def _observe_ended(options: CallbackOptions) -> list[Observation]:
+    totals = _span_totals()
+    return [Observation(totals["ended"])] if totals else []
+
+
 def _observe_exported(options: CallbackOptions) -> list[Observation]:
     totals = _span_totals()
     return [Observation(totals["exported"])] if totals else []
@@ -410,6 +437,8 @@ CATALOGUE = Catalogue(
         Attribute(ERROR_TYPE, "string", "Exception class of a failed call", "KeyError", "semconv"),
     ],
     instruments=[
+        Instrument(SPANS_ENDED, "observable_counter", "{span}",
+                   "Sampled spans handed to obskit's exporters (= exported + dropped + queued)"),
         Instrument(SPANS_EXPORTED, "observable_counter", "{span}",
                    "Spans delivered to a backend by obskit's exporters"),
         Instrument(SPANS_DROPPED, "observable_counter", "{span}", "Spans given up, by reason",
@@ -426,6 +455,7 @@ CATALOGUE = Catalogue(
                    "Calls of a @traced(metrics=True) function in progress", [CODE_FUNCTION_NAME]),
     ],
 )  # fmt: skip
+CATALOGUE.instrument(SPANS_ENDED).add_callback(_observe_ended)
 CATALOGUE.instrument(SPANS_EXPORTED).add_callback(_observe_exported)
 CATALOGUE.instrument(SPANS_DROPPED).add_callback(_observe_dropped)
 CATALOGUE.instrument(SPANS_QUEUED).add_callback(_observe_queued)

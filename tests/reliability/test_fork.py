@@ -1,0 +1,51 @@
+"""R10: forking with exports in flight never hangs a child and loses none of its spans."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from _harness import receiver_endpoint, record_figure, run_scenario
+
+from obskit.testing._receiver import OTLPReceiver
+
+pytestmark = pytest.mark.reliability
+
+FORKS = 50
+MP = 10
+SPANS = 100
+
+
+def test_forked_children_never_hang_and_deliver_everything(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    result = run_scenario(
+        "fork",
+        {
+            "endpoint": receiver_endpoint(receiver),
+            "protocol": receiver.protocol,
+            "forks": FORKS,
+            "mp": MP,
+            "spans": SPANS,
+            "done_file": str(tmp_path / "done.txt"),
+            "wait": 40.0,
+        },
+        timeout=120,
+    ).result
+    tags = [f"fork{i}" for i in range(FORKS)] + [f"mp{i}" for i in range(MP)]
+    spans = receiver.wait_for_spans(
+        lambda got: sum(1 for s in got if s.name == "child.work") >= len(tags) * SPANS,
+        timeout=15,
+    )
+    per_child = Counter(s.attributes["child"] for s in spans if s.name == "child.work")
+    worst_exit = max(result["exit_times"].values())
+    record_figure(
+        f"R10 {receiver.protocol}",
+        f"{len(result['hung'])} hung of {len(tags)}; worst child exit {worst_exit:.2f} s; "
+        f"{sum(per_child.values())}/{len(tags) * SPANS} child spans delivered",
+    )
+    assert result["hung"] == []
+    assert set(result["codes"].values()) == {0}, result["codes"]
+    assert worst_exit <= 2.0, result["exit_times"]
+    assert {tag: per_child[tag] for tag in tags} == dict.fromkeys(tags, SPANS)
