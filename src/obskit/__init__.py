@@ -4,7 +4,7 @@ Put decorators and context managers on hot paths; get spans and metrics that fol
 published catalogue, exported to Jaeger (OTLP) and Prometheus, with trace context that
 follows the work across threads, asyncio tasks, processes and RPC messages.
 
-Example:
+Examples:
     >>> import obskit
     >>> t = obskit.configure(service_name="demo", exporters=["memory"])
     >>> @obskit.traced
@@ -21,11 +21,20 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 
 from obskit._config import Settings
+from obskit._hot import (
+    BoundCounter,
+    BoundHistogram,
+    HotCounter,
+    HotHistogram,
+    hot_counter,
+    hot_histogram,
+    hot_up_down_counter,
+)
 from obskit._metrics import (
     LATENCY_BUCKETS,
     counter,
@@ -40,12 +49,25 @@ from obskit._metrics import (
 from obskit._setup import Telemetry, configure, flush, shutdown
 from obskit._setup import current as telemetry
 from obskit._spans import SpanHandle, current_span, set_attribute, set_attributes, span
+from obskit._timed import timed
 from obskit._traced import traced
+
+if TYPE_CHECKING:
+    from obskit import btree as btree
+    from obskit import pipeline as pipeline
+    from obskit import propagation as propagation
+    from obskit import query as query
+    from obskit import raft as raft
+    from obskit import runtime as runtime
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LATENCY_BUCKETS",
+    "BoundCounter",
+    "BoundHistogram",
+    "HotCounter",
+    "HotHistogram",
     "Settings",
     "SpanHandle",
     "SpanKind",
@@ -57,6 +79,9 @@ __all__ = [
     "flush",
     "gauge",
     "histogram",
+    "hot_counter",
+    "hot_histogram",
+    "hot_up_down_counter",
     "meter",
     "observable_counter",
     "observable_gauge",
@@ -66,6 +91,7 @@ __all__ = [
     "shutdown",
     "span",
     "telemetry",
+    "timed",
     "traced",
     "up_down_counter",
 ]

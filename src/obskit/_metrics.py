@@ -377,7 +377,7 @@ def meter(
 ) -> ProxyMeter:
     """The proxy meter for an instrumentation scope (one per scope name).
 
-    Example:
+    Examples:
         >>> m = meter("myengine")
         >>> m.create_counter("myengine.flushes", unit="{flush}") is m.create_counter("myengine.flushes")
         True
@@ -404,7 +404,7 @@ def counter(name: str, unit: str = "1", description: str = "", *, scope: str = "
 
     The Prometheus exporter adds `_total` and a unit suffix: never put them in `name`.
 
-    Example:
+    Examples:
         >>> flushes = counter("storage.memtable.flushes", unit="{flush}", description="Memtable flushes")
         >>> flushes.add(1, {"storage.tier": "l0"})
     """
@@ -416,7 +416,7 @@ def up_down_counter(
 ) -> UpDownCounter:
     """An up-down counter (a sum that can decrease), created once per name and scope.
 
-    Example:
+    Examples:
         >>> in_flight = up_down_counter("storage.compactions.active", unit="{compaction}")
         >>> in_flight.add(1); in_flight.add(-1)
     """
@@ -433,7 +433,7 @@ def histogram(
 ) -> Histogram:
     """A histogram, created once per name and scope; seconds with `LATENCY_BUCKETS` by default.
 
-    Example:
+    Examples:
         >>> latency = histogram("storage.flush.duration", description="Memtable flush time")
         >>> latency.record(0.012, {"storage.tier": "l0"})
     """
@@ -447,7 +447,7 @@ def histogram(
 def gauge(name: str, unit: str = "1", description: str = "", *, scope: str = "obskit") -> Gauge:
     """A synchronous gauge (last value wins), created once per name and scope.
 
-    Example:
+    Examples:
         >>> memtable = gauge("storage.memtable.size", unit="By")
         >>> memtable.set(4096)
     """
@@ -466,7 +466,7 @@ def observable_gauge(
 
     Calling it again with the same name adds the callbacks to the existing instrument.
 
-    Example:
+    Examples:
         >>> from opentelemetry.metrics import Observation
         >>> depth = observable_gauge("storage.levels", [lambda options: [Observation(3)]])
     """
@@ -483,7 +483,7 @@ def observable_counter(
 ) -> ObservableInstrument:
     """An observable monotonic sum (the callbacks return running totals).
 
-    Example:
+    Examples:
         >>> from opentelemetry.metrics import Observation
         >>> cpu = observable_counter("storage.busy.time", [lambda o: [Observation(1.5)]], unit="s")
     """
@@ -500,7 +500,7 @@ def observable_up_down_counter(
 ) -> ObservableInstrument:
     """An observable non-monotonic sum (sizes and counts that go up and down).
 
-    Example:
+    Examples:
         >>> from opentelemetry.metrics import Observation
         >>> keys = observable_up_down_counter("storage.keys", [lambda o: [Observation(10)]])
     """

@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
+from opentelemetry.context.context import Context as _Context
 from opentelemetry.trace import SpanKind
 
 from obskit import _metrics, _providers
@@ -36,7 +37,17 @@ from obskit._names import (
     RESULT,
 )
 from obskit._sanitize import clean_value
-from obskit._spans import SpanRecipe, error_type
+from obskit._spans import SPAN_KEY as _SPAN_KEY
+from obskit._spans import (
+    SpanRecipe,
+    _get_context,
+    _reset_context,
+    _set_context,
+    attach_span,
+    current_span_context,
+    detach_span,
+    error_type,
+)
 
 __all__ = ["traced"]
 
@@ -71,19 +82,22 @@ class _ArgCapture:
                 ARG_PREFIX + name,
                 parameters.index(known[name]) if known[name].kind in positional else -1,
                 known[name].kind == inspect.Parameter.POSITIONAL_ONLY,
+                known[name].default,
             )
             for name in names
         ]
 
     def read(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        for name, key, index, positional_only in self.names:
+        for name, key, index, positional_only, default in self.names:
             if 0 <= index < len(args):
                 value = args[index]
             elif not positional_only and name in kwargs:
                 value = kwargs[name]
             else:
                 continue  # default value: not passed, not recorded
+            if value is default:
+                continue  # left at its default (the exact-signature wrapper passes it on)
             clean = clean_value(value)
             if clean is not None:
                 found[key] = clean
@@ -164,16 +178,26 @@ class _Traced:
         self.metrics = _CallMetrics(prefix, span_name) if prefix else None
 
     def start(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> trace_api.Span | None:
-        """Start the call's span (not current yet), or None when obskit is off."""
+        """Start the call's span (not current yet); None to run without one.
+
+        None when obskit is off, and under an unsampled parent (no span of our own: the
+        parent stays current, ~0.4 us instead of the SDK's ~5 us) unless call metrics
+        need a span-shaped object to hang on.
+        """
         tracer = self.recipe.tracer()
         if tracer is None:
             return None
         try:
-            attributes = self.capture.read(args, kwargs) if self.capture else None
-            return self.recipe.start(tracer, attributes)
+            capture = self.capture
+            span = self.recipe.start_here(
+                tracer, None if capture is None else lambda: capture.read(args, kwargs)
+            )
         except Exception:
             log_once("traced-start", "starting span %r failed", self.recipe.name, exc_info=True)
             return None
+        if span is None and self.metrics is not None:
+            return trace_api.NonRecordingSpan(current_span_context())
+        return span
 
     def finish(self, span: trace_api.Span, exc: BaseException | None, result: Any) -> None:
         try:
@@ -186,9 +210,23 @@ class _Traced:
             log_once("traced-end", "ending span %r failed", self.recipe.name, exc_info=True)
 
     def metrics_start(self) -> float:
-        if self.metrics is not None:
-            self.metrics.active.add(1, self.metrics.base)
+        if self.metrics is None:
+            return 0.0
+        self.metrics.active.add(1, self.metrics.base)
         return time.perf_counter()
+
+    def call_plain(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+        """Call without a span of its own (sampled out under its parent), metrics kept."""
+        if self.metrics is None:
+            return self.fn(*args, **kwargs)
+        started = self.metrics_start()
+        try:
+            result = self.fn(*args, **kwargs)
+        except BaseException as exc:
+            self.metrics_end(started, exc)
+            raise
+        self.metrics_end(started, None)
+        return result
 
     def metrics_end(self, started: float, exc: BaseException | None) -> None:
         if self.metrics is not None:
@@ -200,40 +238,180 @@ class _Traced:
 
 def _off() -> bool:
     """True when obskit has nowhere to send spans: the fast pass-through path."""
+    global_provider = _trace_globals._TRACER_PROVIDER
     return _state.tracer_provider is None and (
-        _state.disabled or _trace_globals._TRACER_PROVIDER is None
+        _state.disabled or global_provider is None or global_provider is _providers._TRACER_PROXY
     )
 
 
 def _wrap_function(t: _Traced) -> Callable[..., Any]:
     fn = t.fn
     state = _state
+    recipe = t.recipe
+    capture = t.capture
+    plain_end = not t.record_result
+
+    def traced_call_on(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # Flattened on purpose (t.start, attach_span and t.finish inlined): each Python
+        # call level costs ~60 ns on these machines and a sampled-out call has a budget
+        # of 1.5 us for everything (target 2, benchmarks/bench_calls.py).
+        provider = state.tracer_provider
+        # Bound to this provider already (the usual case): skips recipe.tracer(), ~40 ns.
+        bound = provider is not None and provider is recipe._provider
+        tracer = recipe._tracer if bound else recipe.tracer()
+        if tracer is None:
+            return fn(*args, **kwargs)
+        try:
+            span = recipe.start_here(
+                tracer, None if capture is None else lambda: capture.read(args, kwargs)
+            )
+        except Exception:
+            log_once("traced-start", "starting span %r failed", recipe.name, exc_info=True)
+            span = None
+        if span is None:
+            return t.call_plain(args, kwargs)
+        token = _set_context(_Context({**_get_context(), _SPAN_KEY: span}))
+        if t.metrics is not None:
+            return _call_with_metrics(t, span, token, args, kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            detach_span(token)
+            t.finish(span, exc, None)
+            raise
+        try:
+            _reset_context(token)  # detach_span() inlined
+        except Exception:
+            log_once("detach", "restoring the previous context failed", exc_info=True)
+        if plain_end:
+            try:
+                span.end()
+            except Exception:
+                log_once("traced-end", "ending span %r failed", recipe.name, exc_info=True)
+        else:
+            t.finish(span, None, result)
+        return result
+
+    exact = _exact_signature_wrapper(fn, traced_call_on)
+    if exact is not None:
+        return functools.wraps(fn)(exact)
 
     @functools.wraps(fn)
     def traced_call(*args: Any, **kwargs: Any) -> Any:
         # Fast path, measured in docs/performance.md: two attribute reads when off.
         if state.tracer_provider is None and (
-            state.disabled or _trace_globals._TRACER_PROVIDER is None
+            state.disabled
+            or _trace_globals._TRACER_PROVIDER is None
+            or _trace_globals._TRACER_PROVIDER is _providers._TRACER_PROXY
         ):
             return fn(*args, **kwargs)
-        span = t.start(args, kwargs)
-        if span is None:
-            return fn(*args, **kwargs)
-        token = context_api.attach(trace_api.set_span_in_context(span))
-        started = t.metrics_start()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            t.metrics_end(started, exc)
-            context_api.detach(token)
-            t.finish(span, exc, None)
-            raise
-        t.metrics_end(started, None)
-        context_api.detach(token)
-        t.finish(span, None, result)
-        return result
+        return traced_call_on(args, kwargs)
 
     return traced_call
+
+
+def _call_with_metrics(
+    t: _Traced, span: trace_api.Span, token: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    started = t.metrics_start()
+    try:
+        result = t.fn(*args, **kwargs)
+    except BaseException as exc:
+        t.metrics_end(started, exc)
+        detach_span(token)
+        t.finish(span, exc, None)
+        raise
+    t.metrics_end(started, None)
+    detach_span(token)
+    t.finish(span, None, result)
+    return result
+
+
+# The wrapper of a plain function is generated with the function's own parameter list:
+# a `(*args, **kwargs)` pass-through costs ~100 ns (packing a tuple and a fresh dict,
+# then CALL_FUNCTION_EX) where a call with the exact parameters costs ~35 ns, so the off
+# path stays under the 100 ns budget of target 1 (benchmarks/bench_calls.py).
+_EXACT_TEMPLATE = """
+def traced_call({params}):
+    if _obskit_state.tracer_provider is None and (
+        _obskit_state.disabled
+        or _obskit_trace._TRACER_PROVIDER is None
+        or _obskit_trace._TRACER_PROVIDER is _obskit_proxy
+    ):
+        return _obskit_fn({forward})
+    return _obskit_on(({positional}), {{{keywords}}})
+"""
+
+
+def _exact_signature_wrapper(
+    fn: Callable[..., Any], on: Callable[[tuple[Any, ...], dict[str, Any]], Any]
+) -> Callable[..., Any] | None:
+    """A wrapper taking exactly `fn`'s parameters, or None when that is not safe."""
+    if not inspect.isfunction(fn):
+        return None
+    try:
+        parameters = list(inspect.signature(fn, follow_wrapped=False).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    namespace: dict[str, Any] = {
+        "_obskit_state": _state,
+        "_obskit_trace": _trace_globals,
+        "_obskit_proxy": _providers._TRACER_PROXY,
+        "_obskit_fn": fn,
+        "_obskit_on": on,
+    }
+    params: list[str] = []
+    forward: list[str] = []
+    positional: list[str] = []
+    keywords: list[str] = []
+    kind = inspect.Parameter
+    for index, parameter in enumerate(parameters):
+        name = parameter.name
+        if not name.isidentifier() or name.startswith("_obskit_"):
+            return None
+        default = ""
+        if parameter.default is not kind.empty:
+            namespace[f"_obskit_default_{index}"] = parameter.default
+            default = f"=_obskit_default_{index}"
+        if parameter.kind is kind.KEYWORD_ONLY and not any(p.startswith("*") for p in params):
+            params.append("*")
+        if parameter.kind is kind.POSITIONAL_ONLY:
+            params.append(name + default)
+            forward.append(name)
+            positional.append(name)
+            if (
+                index + 1 == len(parameters)
+                or parameters[index + 1].kind is not kind.POSITIONAL_ONLY
+            ):
+                params.append("/")
+        elif parameter.kind is kind.POSITIONAL_OR_KEYWORD:
+            params.append(name + default)
+            forward.append(name)
+            positional.append(name)
+        elif parameter.kind is kind.VAR_POSITIONAL:
+            params.append("*" + name)
+            forward.append("*" + name)
+            positional.append("*" + name)
+        elif parameter.kind is kind.KEYWORD_ONLY:
+            params.append(name + default)
+            forward.append(f"{name}={name}")
+            keywords.append(f"{name!r}: {name}")
+        else:
+            params.append("**" + name)
+            forward.append("**" + name)
+            keywords.append("**" + name)
+    source = _EXACT_TEMPLATE.format(
+        params=", ".join(params),
+        forward=", ".join(forward),
+        positional="".join(p + ", " for p in positional),
+        keywords=", ".join(keywords),
+    )
+    try:
+        exec(compile(source, f"<obskit.traced {fn.__qualname__}>", "exec"), namespace)
+    except SyntaxError:  # pragma: no cover - a signature Python itself would not accept
+        return None
+    wrapper: Callable[..., Any] = namespace["traced_call"]
+    return wrapper
 
 
 def _wrap_coroutine(t: _Traced) -> Callable[..., Any]:
@@ -248,17 +426,17 @@ def _wrap_coroutine(t: _Traced) -> Callable[..., Any]:
             return await fn(*args, **kwargs)
         # The whole await runs inside this coroutine's own context copy (asyncio gives
         # each task one), so attach/detach pair up even across suspensions.
-        token = context_api.attach(trace_api.set_span_in_context(span))
+        token = attach_span(span)
         started = t.metrics_start()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             t.metrics_end(started, exc)
-            context_api.detach(token)
+            detach_span(token)
             t.finish(span, exc, None)
             raise
         t.metrics_end(started, None)
-        context_api.detach(token)
+        detach_span(token)
         t.finish(span, None, result)
         return result
 
@@ -285,16 +463,16 @@ def _wrap_generator(t: _Traced) -> Callable[..., Any]:
             try:
                 item = inner.send(to_send) if to_throw is None else inner.throw(to_throw)
             except StopIteration as stop:
-                context_api.detach(token)
+                detach_span(token)
                 t.metrics_end(started, None)
                 t.finish(span, None, stop.value)
                 return stop.value
             except BaseException as exc:
-                context_api.detach(token)
+                detach_span(token)
                 t.metrics_end(started, exc)
                 t.finish(span, exc, None)
                 raise
-            context_api.detach(token)
+            detach_span(token)
             try:
                 to_send, to_throw = (yield item), None
             except GeneratorExit:
@@ -303,7 +481,7 @@ def _wrap_generator(t: _Traced) -> Callable[..., Any]:
                 try:
                     inner.close()
                 finally:
-                    context_api.detach(token)
+                    detach_span(token)
                     t.metrics_end(started, None)
                     t.finish(span, None, None)
                 raise
@@ -337,16 +515,16 @@ def _wrap_async_generator(t: _Traced) -> Callable[..., Any]:
                 else:
                     item = await inner.athrow(to_throw)
             except StopAsyncIteration:
-                context_api.detach(token)
+                detach_span(token)
                 t.metrics_end(started, None)
                 t.finish(span, None, None)
                 return
             except BaseException as exc:
-                context_api.detach(token)
+                detach_span(token)
                 t.metrics_end(started, exc)
                 t.finish(span, exc, None)
                 raise
-            context_api.detach(token)
+            detach_span(token)
             try:
                 to_send, to_throw = (yield item), None
             except GeneratorExit:
@@ -354,7 +532,7 @@ def _wrap_async_generator(t: _Traced) -> Callable[..., Any]:
                 try:
                     await inner.aclose()
                 finally:
-                    context_api.detach(token)
+                    detach_span(token)
                     t.metrics_end(started, None)
                     t.finish(span, None, None)
                 raise
@@ -443,7 +621,9 @@ def traced(
     `expected`, which are normal control flow.
 
     Args:
-        name: span name; default: the function's qualified name (``Class.method``).
+        func: the function to trace (bare ``@traced``), or the span name when used as
+            ``@traced("name", ...)``; default name: the function's qualified name
+            (``Class.method``).
         attributes: static attributes set on every span.
         record_args: parameter names whose values become ``code.arg.<name>`` attributes
             (cleaned and bounded; ``self``/``cls`` never; None values skipped).
@@ -459,7 +639,7 @@ def traced(
             a string sets the prefix.
         scope: the instrumentation scope name of the spans.
 
-    Example:
+    Examples:
         >>> import obskit
         >>> @obskit.traced
         ... def work(n: int) -> int:

@@ -329,3 +329,17 @@ def test_instruments_made_before_configure_follow_it() -> None:
 def test_flush_and_shutdown_without_configure() -> None:
     assert obskit.flush(timeout=0.1) is True
     assert obskit.shutdown(timeout=0.1) is True
+
+
+def test_flush_does_not_duplicate_prometheus_series() -> None:
+    telemetry = obskit.configure(
+        exporters=["prometheus"], prometheus_host="127.0.0.1", prometheus_port=0
+    )
+    obskit.counter("test.once").add(1)
+    obskit.flush(timeout=1)
+    obskit.flush(timeout=1)
+    address = telemetry.prometheus_address
+    assert address is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{address[1]}/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    assert sum(line.startswith("test_once_total") for line in lines) == 1

@@ -1,0 +1,169 @@
+"""Per-call cost of a decorated function: disabled, sampled out, sampled in, metrics only.
+
+Run alone:  python benchmarks/bench_calls.py [--quick]
+
+Every figure is the cost of one call of `def f(x): return x + 1` through the decorator,
+measured against the same call bare (`f(1)`); "added" is the difference. Cases of one
+table are interleaved (benchmarks/_harness.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+import obskit
+from obskit import _providers
+from obskit._processor import SpanQueue
+
+try:
+    from benchmarks._harness import Case, compare
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from _harness import Case, compare  # type: ignore[no-redef]
+
+__all__ = ["run"]
+
+
+class NullExporter(SpanExporter):
+    """Accepts every batch and does nothing: the processor's own cost stays measured."""
+
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def f(x: int) -> int:
+    return x + 1
+
+
+def sdk_provider(ratio: float) -> TracerProvider:
+    """An SDK provider built the way `obskit.configure()` builds one, with a null exporter."""
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)), shutdown_on_exit=False)
+    provider.add_span_processor(
+        SpanQueue(NullExporter, max_queue_size=8192, max_batch_size=512, schedule_delay=0.05)
+    )
+    return provider
+
+
+@contextlib.contextmanager
+def routed(provider: TracerProvider | None, *, disabled: bool = False) -> Iterator[None]:
+    """Route obskit to `provider` (or to nothing) for a block."""
+    previous = _providers.set_current(provider, None, disabled=disabled)
+    try:
+        yield
+    finally:
+        _providers.restore(previous)
+
+
+@contextlib.contextmanager
+def inside(provider: TracerProvider, tracer_name: str, sampled: bool) -> Iterator[None]:
+    """Route to `provider` and run the block inside a parent span (sampled or not)."""
+    with routed(provider):
+        parent = trace_api.NonRecordingSpan(
+            trace_api.SpanContext(
+                0x1234,
+                0x5678,
+                is_remote=False,
+                trace_flags=trace_api.TraceFlags(1 if sampled else 0),
+            )
+        )
+        with trace_api.use_span(parent, end_on_exit=False):
+            yield
+
+
+@contextlib.contextmanager
+def configured_off(how: str) -> Iterator[None]:
+    """obskit off the ways a user turns it off, through the public API."""
+    if how == "enabled=False":
+        obskit.configure(service_name="bench", enabled=False)
+    elif how == "OTEL_SDK_DISABLED":
+        os.environ["OTEL_SDK_DISABLED"] = "true"
+        try:
+            obskit.configure(service_name="bench")
+        finally:
+            del os.environ["OTEL_SDK_DISABLED"]
+    elif how == "after shutdown()":
+        obskit.configure(service_name="bench", exporters=["memory"])
+        obskit.shutdown()
+    try:
+        yield
+    finally:
+        obskit.shutdown()
+
+
+def disabled_cases() -> dict[str, Case]:
+    """Target 1: obskit off (never configured, enabled=False, OTEL_SDK_DISABLED, shut down)."""
+    wrapped = functools.wraps(f)(lambda *a, **k: f(*a, **k))
+    traced = obskit.traced(f)
+    # The OTel API with no SDK: a ProxyTracer handing out non-recording spans.
+    api_noop = trace_api.ProxyTracer("bench").start_as_current_span("f")(f)
+    ns = {"f": f, "w": wrapped, "g": traced, "api": api_noop}
+    cases = {
+        "bare": Case("f(1)", ns),
+        "functools.wraps pass-through": Case("w(1)", ns),
+        "OTel API without SDK @start_as_current_span": Case("api(1)", ns, number=20_000),
+        "obskit @traced, not configured": Case("g(1)", ns),
+    }
+    for how in ("enabled=False", "OTEL_SDK_DISABLED", "after shutdown()"):
+        cases[f"obskit @traced, {how}"] = Case(
+            "g(1)", ns, context=functools.partial(configured_off, how)
+        )
+    return cases
+
+
+def span_cases(ratio: float) -> dict[str, Case]:
+    """Targets 2 and 3: sampled out (ratio 0) or sampled in (ratio 1), raw SDK vs obskit."""
+    provider = sdk_provider(ratio)
+    raw = provider.get_tracer("bench").start_as_current_span("f")(f)
+    traced = obskit.traced("f")(f)
+    ns = {"f": f, "raw": raw, "g": traced}
+    cases = {
+        "bare": Case("f(1)", ns),
+        "raw OTel SDK @start_as_current_span": Case("raw(1)", ns, context=lambda: routed(provider)),
+        "obskit @traced": Case("g(1)", ns, context=lambda: routed(provider)),
+    }
+    if ratio == 0.0:
+        cases["raw OTel SDK, child of unsampled parent"] = Case(
+            "raw(1)", ns, context=lambda: inside(provider, "bench", sampled=False)
+        )
+        cases["obskit @traced, child of unsampled parent"] = Case(
+            "g(1)", ns, context=lambda: inside(provider, "bench", sampled=False)
+        )
+    return cases
+
+
+def run(quick: bool = False) -> dict[str, dict[str, float]]:
+    """All call-cost tables, seconds per call."""
+    repeat = 5 if quick else 15
+    results = {
+        "disabled": compare(disabled_cases(), number=100_000 if quick else 200_000, repeat=repeat),
+        "sampled_out": compare(span_cases(0.0), number=5_000 if quick else 20_000, repeat=repeat),
+        "sampled_in": compare(span_cases(1.0), number=2_000 if quick else 4_000, repeat=repeat + 6),
+    }
+    return results
+
+
+def _print(results: dict[str, dict[str, float]]) -> None:
+    for table, figures in results.items():
+        bare = figures["bare"]
+        print(f"[{table}]")
+        for name, seconds in figures.items():
+            print(f"  {name:<50} {seconds * 1e9:10.1f} ns  added {(seconds - bare) * 1e9:10.1f} ns")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    os.environ.pop("OTEL_SDK_DISABLED", None)
+    _print(run(parser.parse_args().quick))

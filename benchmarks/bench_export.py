@@ -1,0 +1,186 @@
+"""Export throughput (target 6) and bytes retained per queued span (target 7).
+
+Run alone:  python benchmarks/bench_export.py [--quick]
+
+Throughput: spans made by the SDK (a name and three attributes each) are handed to an
+obskit `SpanQueue` feeding the SDK's OTLP/HTTP exporter, which posts them to a minimal
+OTLP receiver running in a *separate process* (so the exporting process has its core to
+itself); the figure is spans delivered per second, queue handoff to last acknowledged
+batch, with the drop count. The encoder alone (protobuf encoding of a 512-span batch,
+what the export thread spends per span before any I/O) is timed too.
+
+Memory: tracemalloc's count of bytes still allocated while N spans wait in a queue whose
+exporter never runs, per span, for obskit's `SpanQueue` and the SDK's BatchSpanProcessor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from obskit._processor import SpanQueue
+
+__all__ = ["encode_rate", "export_rate", "retained_bytes"]
+
+# A tiny OTLP/HTTP receiver: reads each request body and answers 200 with an empty
+# ExportTraceServiceResponse. Counting is done by the exporting side (export results).
+_RECEIVER = r"""
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def make_spans(count: int) -> list[ReadableSpan]:
+    """`count` finished SDK spans, each with a name and three attributes."""
+    tracer = TracerProvider(shutdown_on_exit=False).get_tracer("bench")
+    spans: list[ReadableSpan] = []
+    for i in range(count):
+        span = tracer.start_span(
+            "btree.get", attributes={"db.system.name": "btree", "btree.index": "main", "n": i}
+        )
+        span.end()
+        spans.append(span)  # type: ignore[arg-type]
+    return spans
+
+
+def encode_rate(spans: Sequence[ReadableSpan], batch: int = 512) -> float:
+    """Spans per second the SDK's OTLP protobuf encoder turns into bytes."""
+    chunk = list(spans[:batch])
+    started = time.perf_counter()
+    rounds = 0
+    while time.perf_counter() - started < 1.0:
+        encode_spans(chunk).SerializeToString()
+        rounds += 1
+    return rounds * len(chunk) / (time.perf_counter() - started)
+
+
+class _Counting(SpanExporter):
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.delivered = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self.inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            self.delivered += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+
+def export_rate(spans: Sequence[ReadableSpan]) -> dict[str, float]:
+    """Spans per second through SpanQueue -> OTLP/HTTP exporter -> receiver process."""
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        exporter = _Counting(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"))
+        queue = SpanQueue(
+            lambda: exporter,
+            max_queue_size=len(spans) + 1,
+            max_batch_size=512,
+            schedule_delay=0.01,
+            max_queue_bytes=1 << 31,
+        )
+        started = time.perf_counter()
+        for span in spans:
+            queue.on_end(span)
+        queue.flush(60.0)
+        elapsed = time.perf_counter() - started
+        counts = queue.accounting.snapshot()
+        queue.stop(5.0)
+        dropped = sum(v for k, v in counts.items() if k not in ("ended", "exported"))
+        return {
+            "spans_per_second": exporter.delivered / elapsed,
+            "delivered": float(exporter.delivered),
+            "dropped": float(dropped),
+        }
+    finally:
+        receiver.kill()
+        receiver.wait(5)
+
+
+class _Never(SpanExporter):
+    def export(self, spans: Any) -> SpanExportResult:  # pragma: no cover - never called
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def retained_bytes(count: int) -> dict[str, float]:
+    """Bytes allocated per span while `count` spans sit in each processor's queue."""
+    results: dict[str, float] = {}
+    makers = {
+        "obskit SpanQueue": lambda: SpanQueue(
+            _Never, max_queue_size=count + 1, max_batch_size=count + 1, schedule_delay=3600.0
+        ),
+        "OTel SDK BatchSpanProcessor": lambda: BatchSpanProcessor(
+            _Never(),
+            max_queue_size=count + 10,
+            max_export_batch_size=count + 5,
+            schedule_delay_millis=3.6e6,
+        ),
+    }
+    for name, make in makers.items():
+        provider = TracerProvider(shutdown_on_exit=False)
+        processor = make()
+        provider.add_span_processor(processor)
+        tracer = provider.get_tracer("bench")
+        tracer.start_span("warm").end()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(count):
+            tracer.start_span("btree.get").end()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        results[name] = (after - before) / count
+        if isinstance(processor, SpanQueue):
+            processor.stop(0.0)
+        else:
+            processor.shutdown()
+    return results
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """All export and memory figures."""
+    spans = make_spans(20_000 if quick else 60_000)
+    return {
+        "encode_spans_per_second": encode_rate(spans),
+        "export": export_rate(spans),
+        "retained_bytes_per_span": retained_bytes(2_000 if quick else 10_000),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    print(run(parser.parse_args().quick))
