@@ -1,0 +1,155 @@
+"""Tree-shape gauges (depth, node count, key count) read from registered trees, held weakly.
+
+One callback per instrument, registered once at import, walks the registrations at
+collection time. A registration holds its tree through a weak reference, so a tree that is
+garbage collected simply stops reporting and its registration is dropped at the next
+collection; nothing keeps trees alive. Pruning happens on the collection thread, never in
+a weakref callback (those can run inside GC while another lock is held).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from obskit import _btree_catalogue as names
+from obskit._log import log_once
+from obskit._sanitize import clean_text
+
+__all__ = ["IndexRegistration", "register_index"]
+
+Reader = Callable[[Any], "int | float"]
+_FIELDS = ("depth", "nodes", "keys")
+
+
+class IndexRegistration:
+    """A tree registered for the shape gauges; `unregister()` stops its reporting.
+
+    Examples:
+        >>> from obskit import btree
+        >>> class Tree:
+        ...     height = 3
+        >>> tree = Tree()
+        >>> registration = btree.register_index(tree, name="users_pk", depth=lambda t: t.height)
+        >>> registration.alive
+        True
+        >>> registration.unregister()
+    """
+
+    __slots__ = ("_tree", "attributes", "name", "readers")
+
+    def __init__(self, tree: object, name: str, readers: dict[str, Reader]) -> None:
+        try:
+            self._tree = weakref.ref(tree)
+        except TypeError:
+            raise TypeError(
+                f"register_index needs a tree that supports weak references; "
+                f"{type(tree).__name__} does not (add '__weakref__' to its __slots__)"
+            ) from None
+        self.name = name
+        self.attributes = {names.INDEX: name}
+        self.readers = readers
+
+    @property
+    def alive(self) -> bool:
+        """Whether the tree still exists and the registration is active."""
+        return self._tree() is not None and self in _registrations
+
+    def unregister(self) -> None:
+        """Stop reporting this tree (idempotent)."""
+        with _lock:
+            if self in _registrations:
+                _registrations.remove(self)
+
+    def observe(self, field: str) -> Observation | None:
+        tree = self._tree()
+        reader = self.readers.get(field)
+        if tree is None or reader is None:
+            return None
+        try:
+            value = reader(tree)
+        except Exception:
+            log_once(f"btree-gauge:{self.name}", "reading %s of index %r failed", field, self.name)
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            log_once(f"btree-gauge-type:{self.name}", "%s of index %r is not a number", field,
+                     self.name)  # fmt: skip
+            return None
+        return Observation(value, self.attributes)
+
+    def __repr__(self) -> str:
+        return f"<btree.IndexRegistration {self.name!r} alive={self.alive}>"
+
+
+_registrations: list[IndexRegistration] = []
+_lock = threading.Lock()
+
+
+def register_index(
+    tree: object,
+    name: str,
+    *,
+    depth: Reader | None = None,
+    nodes: Reader | None = None,
+    keys: Reader | None = None,
+) -> IndexRegistration:
+    """Report `tree`'s depth, node count and key count as gauges labelled `btree.index=name`.
+
+    Each reader is called with the tree at collection time (a Prometheus scrape, an
+    OTLP export) and must be cheap and thread-safe. The tree is held weakly: once it is
+    garbage collected, its series stop.
+
+    Examples:
+        >>> from obskit import btree
+        >>> class Tree:
+        ...     def __init__(self):
+        ...         self.height, self.size = 1, 0
+        >>> tree = Tree()
+        >>> r = btree.register_index(tree, name="orders_pk", depth=lambda t: t.height,
+        ...                          keys=lambda t: t.size)
+    """
+    if type(name) is not str or not name:
+        raise TypeError(f"register_index needs a non-empty str name, got {name!r}")
+    readers = {"depth": depth, "nodes": nodes, "keys": keys}
+    for field, reader in readers.items():
+        if reader is not None and not callable(reader):
+            raise TypeError(f"register_index {field}= must be callable(tree), got {reader!r}")
+    if all(reader is None for reader in readers.values()):
+        raise ValueError("register_index needs at least one of depth=, nodes=, keys=")
+    registration = IndexRegistration(
+        tree, clean_text(name, 256), {k: v for k, v in readers.items() if v is not None}
+    )
+    with _lock:
+        _registrations.append(registration)
+    return registration
+
+
+def _observer(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(options: CallbackOptions) -> list[Observation]:
+        with _lock:
+            current = list(_registrations)
+        observations = []
+        dead = []
+        for registration in current:
+            if registration._tree() is None:
+                dead.append(registration)
+                continue
+            observation = registration.observe(field)
+            if observation is not None:
+                observations.append(observation)
+        if dead:
+            with _lock:
+                for registration in dead:
+                    if registration in _registrations:
+                        _registrations.remove(registration)
+        return observations
+
+    return observe
+
+
+for _field, _metric in zip(_FIELDS, (names.DEPTH, names.NODE_COUNT, names.KEY_COUNT), strict=True):
+    names.CATALOGUE.instrument(_metric).add_callback(_observer(_field))

@@ -1,0 +1,445 @@
+"""Query lifecycle, phases and worker fragments: the context managers behind obskit.query.
+
+All three are classes with `__enter__`/`__exit__` and the async twins (never generator
+context managers). Facts (rows, bytes, cost, cache lookups) accumulate on the object and
+become span attributes once, at the end; counters are added as facts arrive. Metric
+attribute dicts are cached per (system, operation, ...) so a query allocates only its
+spans. Nothing here raises into the query: every telemetry step is guarded, and the
+query's own exceptions pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from obskit import _query_catalogue as names
+from obskit import _query_text, propagation
+from obskit._log import log_once
+from obskit._query_block import Block, Facts, as_count, as_label, as_number, cached
+from obskit._sanitize import clean_text, clean_value
+from obskit._spans import SpanHandle, SpanRecipe, error_type, record_exception
+
+__all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
+
+_PHASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_RESERVED_PHASES = frozenset({"fragment", "phase", "duration", "active", "errors"})
+_MAX_CACHED = 1024
+_OTHER = "_OTHER"
+
+_duration = names.CATALOGUE.instrument(names.DURATION)
+_phase_duration = names.CATALOGUE.instrument(names.PHASE_DURATION)
+_active = names.CATALOGUE.instrument(names.ACTIVE)
+_returned_rows = names.CATALOGUE.instrument(names.RETURNED_ROWS)
+_cache_lookups = names.CATALOGUE.instrument(names.CACHE_LOOKUPS)
+_errors = names.CATALOGUE.instrument(names.ERRORS)
+_fragment_duration = names.CATALOGUE.instrument(names.FRAGMENT_DURATION)
+_cost_reduction = names.CATALOGUE.instrument(names.COST_REDUCTION_METRIC)
+
+_ROOT = SpanRecipe("query", scope=names.SCOPE)
+_FRAGMENT = SpanRecipe(names.FRAGMENT_SPAN, kind=SpanKind.SERVER, scope=names.SCOPE)
+_phase_recipes: dict[str, SpanRecipe] = {}
+
+
+def check_phase(name: object) -> str:
+    """Validate a phase name: a lower-case identifier, not a reserved word.
+
+    Examples:
+        >>> check_phase("parse")
+        'parse'
+    """
+    if type(name) is not str or not _PHASE_NAME.match(name) or name in _RESERVED_PHASES:
+        raise ValueError(
+            f"query phase names are lower-case identifiers (span 'query.<phase>'), e.g. "
+            f"{', '.join(names.STANDARD_PHASES)}; got {name!r}"
+            + (" (reserved)" if name in _RESERVED_PHASES else "")
+        )
+    return name
+
+
+class Phase(Block):
+    """One phase of a query (`query.parse`, `query.plan`, ...): a child span and a duration.
+
+    Made by `QueryLifecycle.phase()`; use it as `with q.phase("plan"):` or `async with`.
+
+    Examples:
+        >>> from obskit import query
+        >>> with query.lifecycle("SELECT * FROM t") as q, q.phase("plan"):
+        ...     pass
+    """
+
+    def __init__(self, name: str, parent: QueryLifecycle) -> None:
+        self.name = check_phase(name)
+        self._parent = parent
+        self._reset(_ROOT)
+
+    def __enter__(self) -> Phase:
+        recipe = _phase_recipes.get(self.name)
+        if recipe is None:
+            recipe = SpanRecipe(names.PHASE_PREFIX + self.name, scope=names.SCOPE)
+            if len(_phase_recipes) < _MAX_CACHED:
+                _phase_recipes[self.name] = recipe
+        try:
+            self._open(recipe, None, self._parent._context_for_children())
+        except Exception:
+            log_once("query-phase", "starting phase %r failed", self.name, exc_info=True)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        try:
+            elapsed = self._close(exc, {})
+            base = self._parent._base
+            error = None if exc is None else error_type(exc)
+            attributes = cached(
+                ("phase", self.name, error, *base.values()),
+                ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error)),
+            )
+            _phase_duration.record(elapsed, attributes)
+        except Exception:
+            log_once("query-phase-end", "ending phase %r failed", self.name, exc_info=True)
+
+    async def __aenter__(self) -> Phase:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class QueryLifecycle(Block, Facts):
+    """One query: a root span named after its summary, phases, facts and metrics.
+
+    Made by `obskit.query.lifecycle(...)`; see there for the arguments.
+
+    Examples:
+        >>> from obskit import query
+        >>> with query.lifecycle("SELECT id FROM users WHERE id = 42", system="minidb") as q:
+        ...     q.rows(1)
+    """
+
+    def __init__(
+        self,
+        text: object = None,
+        *,
+        system: str = "other_sql",
+        operation: str | None = None,
+        collection: str | None = None,
+        namespace: str | None = None,
+        summary: str | None = None,
+        query_id: str | None = None,
+        sanitize: bool = True,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Mapping[str, object] | None = None,
+    ) -> None:
+        Facts.__init__(self)
+        self._reset(_ROOT)
+        self._costs: tuple[float | None, float | None] = (None, None)
+        self._cache_hits = self._cache_misses = 0
+        self._workers: int | None = None
+        self._fragments: int | None = None
+        self._error: str | None = None
+        self.system = clean_text(system, 64) if type(system) is str else "other_sql"
+        self.operation: str | None = None
+        self.collection: str | None = None
+        self.summary: str | None = None
+        self._start_attributes: dict[str, AttributeValue] = {}
+        try:
+            self._describe(text, operation, collection, namespace, summary, query_id, sanitize)
+            if attributes:
+                for key, value in attributes.items():
+                    clean = clean_value(value)
+                    if type(key) is str and clean is not None:
+                        self._start_attributes.setdefault(key, clean)
+        except Exception:
+            log_once("query-describe", "describing the query failed", exc_info=True)
+        self._base = cached(
+            ("base", self.system, self.operation),
+            ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, self.operation)),
+        )
+        if kind is not SpanKind.INTERNAL:
+            self._recipe = SpanRecipe("query", kind=kind, scope=names.SCOPE)
+
+    def _describe(
+        self,
+        text: object,
+        operation: str | None,
+        collection: str | None,
+        namespace: str | None,
+        summary: str | None,
+        query_id: str | None,
+        sanitize: bool,
+    ) -> None:
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text[: 4 * _query_text.MAX_QUERY_TEXT_CHARS]).decode("utf-8", "replace")
+        query_text = None
+        if type(text) is str:
+            query_text = _query_text.sanitize(text) if sanitize else _query_text.cap(text)
+            query_text = clean_text(query_text)
+        elif text is not None:
+            log_once("query-text", "query text must be str or bytes, got %s", type(text).__name__)
+        shape = _query_text.shape(query_text or "")
+        self.operation = as_label(operation) or shape.operation
+        self.collection = as_label(collection) or shape.collection
+        tables = shape.tables if not collection else (self.collection,)
+        self.summary = (
+            as_label(summary, _query_text.MAX_SUMMARY_CHARS)
+            or _query_text.QueryShape(self.operation, tuple(t for t in tables if t)).summary
+        )
+        for key, value in (
+            (names.DB_SYSTEM_NAME, self.system),
+            (names.DB_NAMESPACE, as_label(namespace)),
+            (names.DB_OPERATION_NAME, self.operation),
+            (names.DB_COLLECTION_NAME, self.collection),
+            (names.DB_QUERY_SUMMARY, self.summary),
+            (names.DB_QUERY_TEXT, query_text),
+            (names.QUERY_ID, as_label(query_id)),
+        ):
+            if value is not None:
+                self._start_attributes[key] = value
+
+    # -- the block ---------------------------------------------------------------------
+    def __enter__(self) -> QueryLifecycle:
+        try:
+            self._open(self._recipe, self._start_attributes, name=self.summary or self.system)
+            _active.add(1, self._base)
+        except Exception:
+            log_once("query-start", "starting the query span failed", exc_info=True)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._finish(exc)
+        except Exception:
+            log_once("query-finish", "ending the query span failed", exc_info=True)
+
+    async def __aenter__(self) -> QueryLifecycle:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        extra = self._fact_attributes()
+        reduction = self._reduction()
+        extra.update(self._query_attributes(reduction))
+        span = self._span
+        if self._error is not None and exc is None and span is not None:
+            SpanHandle(span).set_error(None, self._error)
+        elapsed = self._close(exc, extra)
+        error = self._error if exc is None else error_type(exc)
+        base = self._base
+        _duration.record(elapsed, cached(
+            ("duration", error, self.collection, *base.values()),
+            (*base.items(), (names.DB_COLLECTION_NAME, self.collection), (names.ERROR_TYPE, error)),
+        ))  # fmt: skip
+        if error is not None:
+            _errors.add(1, cached(("error", error, *base.values()),
+                                   (*base.items(), (names.ERROR_TYPE, error))))  # fmt: skip
+        if self._returned is not None:
+            _returned_rows.record(self._returned, base)
+        if reduction is not None:
+            _cost_reduction.record(reduction, base)
+        _active.add(-1, base)
+
+    def _reduction(self) -> float | None:
+        estimated, optimized = self._costs
+        if estimated is None or optimized is None or estimated <= 0:
+            return None
+        return 1.0 - optimized / estimated
+
+    def _query_attributes(self, reduction: float | None) -> dict[str, AttributeValue]:
+        found: dict[str, AttributeValue] = {}
+        estimated, optimized = self._costs
+        lookups = self._cache_hits + self._cache_misses
+        for key, value in (
+            (names.COST_ESTIMATED, estimated),
+            (names.COST_OPTIMIZED, optimized),
+            (names.COST_REDUCTION, reduction),
+            (names.WORKER_COUNT, self._workers),
+            (names.FRAGMENT_COUNT, self._fragments),
+        ):
+            if value is not None:
+                found[key] = value
+        if lookups:
+            found[names.CACHE_HITS] = self._cache_hits
+            found[names.CACHE_MISSES] = self._cache_misses
+            found[names.CACHE_HIT_RATIO] = self._cache_hits / lookups
+        return found
+
+    def _context_for_children(self) -> context_api.Context | None:
+        """The current context when it is inside this query's trace, else the root's."""
+        span = self._span
+        if span is None:
+            return None
+        current = trace_api.get_current_span().get_span_context()
+        if current.is_valid and current.trace_id == span.get_span_context().trace_id:
+            return None  # None = the current context
+        return trace_api.set_span_in_context(span)
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def trace_id(self) -> str:
+        """The query's trace id as 32 hex digits (all zeros when tracing is off)."""
+        return self.span.trace_id
+
+    def phase(self, name: str) -> Phase:
+        """A phase of this query: `with q.phase("plan"):` gives a `query.plan` span.
+
+        Standard phases are parse, plan, optimize, execute, aggregate and queue; any
+        lower-case identifier works. Raises ValueError for other names.
+        """
+        return Phase(name, self)
+
+    def cost(self, estimated: object = None, optimized: object = None) -> None:
+        """Record the plan cost before and after optimization (and so the reduction).
+
+        Values that are not finite real numbers are skipped (logged once), never raised.
+        """
+        first, second = self._costs
+        if estimated is not None:
+            first = as_number(estimated, "estimated")
+        if optimized is not None:
+            second = as_number(optimized, "optimized")
+        self._costs = (first, second)
+
+    def cache(self, hit: bool, name: str = "plan") -> None:
+        """Count a cache lookup (`name` = plan, result, block, ...): hit or miss."""
+        try:
+            hit = bool(hit)
+            if hit:
+                self._cache_hits += 1
+            else:
+                self._cache_misses += 1
+            label = as_label(name) or _OTHER
+            result = "hit" if hit else "miss"
+            _cache_lookups.add(1, cached(("cache", self.system, label, result), (
+                (names.DB_SYSTEM_NAME, self.system), (names.CACHE_NAME, label),
+                (names.CACHE_RESULT, result))))  # fmt: skip
+        except Exception:
+            log_once("query-cache", "recording a cache lookup failed", exc_info=True)
+
+    def workers(self, count: int) -> None:
+        """Record how many workers the query used."""
+        self._workers = as_count(count, "workers")
+
+    def fragments(self, count: int) -> None:
+        """Record how many fragments the query executed."""
+        self._fragments = as_count(count, "fragments")
+
+    def set_error(self, error_type: str, description: str | None = None) -> None:
+        """Mark the query failed without an exception (e.g. a timeout handled by the engine).
+
+        `error_type` becomes `error.type` on the span and the metrics (keep it low-cardinality).
+        """
+        self._error = as_label(error_type) or _OTHER
+        span = self._span
+        if span is not None:
+            SpanHandle(span).set_error(description, self._error)
+
+    def fragment_carrier(self, carrier: Any = None) -> Any:
+        """Trace context for a fragment request: inject into `carrier` (a new dict by default).
+
+        The worker passes it to `obskit.query.fragment(...)`; its span joins this query's
+        trace under the span current here (e.g. `query.execute`), or under the root.
+        """
+        context = self._context_for_children()
+        return propagation.inject(carrier, context=context)
+
+
+class Fragment(Block, Facts):
+    """A worker's part of a distributed query; see `obskit.query.fragment`.
+
+    Examples:
+        >>> from obskit import query
+        >>> with query.lifecycle("SELECT * FROM t") as q:
+        ...     carrier = q.fragment_carrier()
+        >>> with query.fragment(carrier, worker_id="w1", fragment_id=0) as f:
+        ...     f.rows(10)
+    """
+
+    def __init__(
+        self,
+        carrier: Any,
+        *,
+        worker_id: object = None,
+        fragment_id: object = None,
+        system: str = "other_sql",
+        operation: str | None = None,
+    ) -> None:
+        Facts.__init__(self)
+        self._reset(_FRAGMENT)
+        self._carrier = carrier
+        self.system = as_label(system) or "other_sql"
+        self._base = cached(
+            ("base", self.system, as_label(operation)),
+            ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, as_label(operation))),
+        )
+        self._start_attributes: dict[str, AttributeValue] = {names.DB_SYSTEM_NAME: self.system}
+        for key, value in ((names.WORKER_ID, worker_id), (names.FRAGMENT_ID, fragment_id)):
+            clean = clean_value(value)
+            if clean is not None:
+                self._start_attributes[key] = clean if type(clean) is str else str(clean)
+
+    def __enter__(self) -> Fragment:
+        try:
+            self._open(_FRAGMENT, self._start_attributes, propagation.extract(self._carrier))
+        except Exception:
+            log_once("query-fragment", "starting the fragment span failed", exc_info=True)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            elapsed = self._close(exc, self._fact_attributes())
+            error = None if exc is None else error_type(exc)
+            _fragment_duration.record(elapsed, cached(
+                ("fragment", self.system, error),
+                ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
+            ))  # fmt: skip
+        except Exception:
+            log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
+
+    async def __aenter__(self) -> Fragment:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id the fragment joined (the coordinator's query trace)."""
+        return self.span.trace_id
+
+    def record_exception(self, exc: BaseException) -> None:
+        """Record a handled exception on the fragment span (not marking it failed)."""
+        if self._span is not None:
+            record_exception(self._span, exc, error=False)
