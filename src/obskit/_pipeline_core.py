@@ -1,0 +1,396 @@
+"""The machinery behind `obskit.pipeline`: records, processor steps, sources, queues.
+
+Hot-path rules (measured in benchmarks, see docs/pipeline.md): everything per processor
+-- attribute dicts per outcome, the span recipe -- is built at decoration time; a record
+whose journey is not sampled carries `context=None`, so a step costs a type check, two
+counter adds, one histogram record and two clock reads, never a span.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Link
+
+from obskit import _pipeline_names as n
+from obskit import propagation
+from obskit._log import log_once
+from obskit._names import ERROR_TYPE
+from obskit._sanitize import clean_text, safe_repr
+from obskit._spans import SpanRecipe, error_type, record_exception
+
+__all__ = ["RERAISE", "Processor", "Record", "Stats", "Step", "watch_queue"]
+
+T = TypeVar("T")
+#: What `Step.failed` returns when the error policy says to re-raise.
+RERAISE: Any = object()
+_perf = time.perf_counter
+
+_DURATION = n.CATALOGUE.instrument(n.M_DURATION)
+
+
+def label(value: object) -> str:
+    """A pipeline or processor name as a bounded string."""
+    return clean_text(value, 256) if isinstance(value, str) else safe_repr(value, 256)
+
+
+class Record(Generic[T]):
+    """A value on its way through a pipeline, with its journey's trace context.
+
+    `context` is None for records whose journey is not sampled (the usual case): they
+    are counted in metrics but cost no span. Processors accept records and plain values
+    alike and hand back records when given records.
+
+    Examples:
+        >>> from obskit.pipeline import Record
+        >>> r = Record("GET /", None)
+        >>> r.value, r.sampled
+        ('GET /', False)
+    """
+
+    __slots__ = ("context", "value")
+
+    def __init__(self, value: T, context: Context | None = None) -> None:
+        self.value = value
+        self.context = context
+
+    @property
+    def sampled(self) -> bool:
+        """Whether this record's journey is traced."""
+        return self.context is not None
+
+    def carrier(self) -> dict[str, str]:
+        """The journey's context as W3C headers (to send the record to another process).
+
+        Examples:
+            >>> Record("x").carrier()
+            {}
+        """
+        return {} if self.context is None else propagation.inject({}, context=self.context)
+
+    @classmethod
+    def from_carrier(cls, value: T, carrier: Any) -> Record[T]:
+        """A record continuing the journey found in `carrier` (unsampled when none).
+
+        Examples:
+            >>> Record.from_carrier("x", {"traceparent": "junk"}).sampled
+            False
+        """
+        context = propagation.extract(carrier)
+        valid = trace_api.get_current_span(context).get_span_context().is_valid
+        return cls(value, context if valid else None)
+
+    def __repr__(self) -> str:
+        return f"Record({safe_repr(self.value, 80)}, sampled={self.sampled})"
+
+
+class Stats:
+    """Running totals of one processor, exact under threads (a lock per update).
+
+    The record counters are observable: they read these totals at collection time, so a
+    step costs one locked update instead of three SDK `add` calls (about 4 us each).
+    """
+
+    __slots__ = ("_lock", "dropped", "errors", "errors_by_type", "records_in", "records_out",
+                 "seconds")  # fmt: skip
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.records_in = self.records_out = self.dropped = self.errors = 0
+        self.errors_by_type: dict[str, int] = {}
+        self.seconds = 0.0
+
+    def add(self, n_in: int, n_out: int, dropped: int, seconds: float) -> None:
+        with self._lock:
+            self.records_in += n_in
+            self.records_out += n_out
+            self.dropped += dropped
+            self.seconds += seconds
+
+    def add_errors(self, count: int, kind: str, seconds: float) -> None:
+        with self._lock:
+            self.records_in += count
+            self.errors += count
+            self.errors_by_type[kind] = self.errors_by_type.get(kind, 0) + count
+            self.seconds += seconds
+
+    def as_dict(self) -> dict[str, float]:
+        """The totals: in, out, dropped, errors, seconds."""
+        with self._lock:
+            return {"in": self.records_in, "out": self.records_out, "dropped": self.dropped,
+                    "errors": self.errors, "seconds": self.seconds}  # fmt: skip
+
+
+class Processor:
+    """One named processor of a pipeline: its attribute dicts, span recipe and totals."""
+
+    def __init__(self, pipeline: str, name: str, *, scope: str) -> None:
+        self.pipeline = label(pipeline)
+        self.name = label(name)
+        self.attrs: dict[str, Any] = {n.PIPELINE: self.pipeline, n.PROCESSOR: self.name}
+        self.by_outcome = {o: {**self.attrs, n.OUTCOME: o} for o in n.OUTCOMES}
+        self.recipe = SpanRecipe(n.SPAN_PROCESS, self.attrs, scope=scope)
+        self.stats = Stats()
+        self._errors: dict[str, dict[str, Any]] = {}
+        _processors.add(self)
+
+    def error_attrs(self, kind: str) -> dict[str, Any]:
+        """Histogram attributes for a failed step with `error.type` = `kind`."""
+        found = self._errors.get(kind)
+        if found is None:
+            if len(self._errors) > 256:  # exception classes are bounded; be safe anyway
+                self._errors.clear()
+            found = self._errors[kind] = {**self.by_outcome[n.ERROR], ERROR_TYPE: kind}
+        return found
+
+    def count(
+        self, n_in: int, n_out: int, dropped: int, seconds: float | None, outcome: str
+    ) -> None:
+        """Record a finished step that did not raise (`seconds` None: not timed)."""
+        if seconds is not None:
+            _DURATION.record(seconds, self.by_outcome[outcome])
+        self.stats.add(n_in, n_out, dropped, seconds or 0.0)
+
+    def count_error(self, n_in: int, seconds: float, exc: BaseException) -> None:
+        """Record a step that raised: every input counts as an error."""
+        kind = error_type(exc)
+        _DURATION.record(seconds, self.error_attrs(kind))
+        self.stats.add_errors(n_in, kind, seconds)
+
+    def start_span(self, parent: Context | None, links: list[Link] | None = None) -> Any:
+        """A recording span for a sampled step, or None."""
+        tracer = self.recipe.tracer()
+        if tracer is None:
+            return None
+        try:
+            span = self.recipe.start(tracer, None, parent, links=links)
+        except Exception:
+            log_once("pipeline-span", "starting a pipeline span failed", exc_info=True)
+            return None
+        if not span.is_recording():
+            span.end()
+            return None
+        return span
+
+
+_processors: weakref.WeakSet[Processor] = weakref.WeakSet()
+
+
+def _observe_totals(field: str) -> Callable[[CallbackOptions], list[Observation]]:
+    def observe(options: CallbackOptions) -> list[Observation]:
+        # Two live processors may share names (a pipeline defined twice): sum them.
+        totals: dict[tuple[str, str], list[Any]] = {}
+        for proc in list(_processors):
+            with proc.stats._lock:
+                value = getattr(proc.stats, field)
+            slot = totals.setdefault((proc.pipeline, proc.name), [0, proc.attrs])
+            slot[0] += value
+        return [Observation(total, attrs) for total, attrs in totals.values()]
+
+    return observe
+
+
+def _observe_errors(options: CallbackOptions) -> list[Observation]:
+    totals: dict[tuple[str, str, str], list[Any]] = {}
+    for proc in list(_processors):
+        with proc.stats._lock:
+            by_type = list(proc.stats.errors_by_type.items())
+        for kind, count in by_type:
+            slot = totals.setdefault((proc.pipeline, proc.name, kind),
+                                     [0, {**proc.attrs, ERROR_TYPE: kind}])  # fmt: skip
+            slot[0] += count
+    return [Observation(total, attrs) for total, attrs in totals.values()]
+
+
+n.CATALOGUE.instrument(n.M_IN).add_callback(_observe_totals("records_in"))
+n.CATALOGUE.instrument(n.M_OUT).add_callback(_observe_totals("records_out"))
+n.CATALOGUE.instrument(n.M_DROPPED).add_callback(_observe_totals("dropped"))
+n.CATALOGUE.instrument(n.M_ERRORS).add_callback(_observe_errors)
+
+
+def end_span(span: Any, outcome: str, extra: Mapping[str, Any] | None = None,
+             exc: BaseException | None = None) -> None:  # fmt: skip
+    """Set the outcome on a step's span and end it (never raises)."""
+    try:
+        span.set_attribute(n.OUTCOME, outcome)
+        if extra:
+            span.set_attributes(extra)
+        if exc is not None:
+            record_exception(span, exc)
+        span.end()
+    except Exception:
+        log_once("pipeline-span-end", "ending a pipeline span failed", exc_info=True)
+
+
+class Step:
+    """What a processor call does around the user's function (shared by sync and async)."""
+
+    __slots__ = ("dead_letter", "fan_out", "on_error", "proc", "sink")
+
+    def __init__(self, proc: Processor, *, fan_out: bool, sink: bool, on_error: str,
+                 dead_letter: Callable[[Any, BaseException], Any] | None) -> None:  # fmt: skip
+        self.proc = proc
+        self.fan_out = fan_out
+        self.sink = sink
+        self.on_error = on_error
+        self.dead_letter = dead_letter
+
+    def done(self, result: Any, started: float, span: Any, context: Context | None,
+             wrap: bool) -> Any:  # fmt: skip
+        """Count the outcome of a call that returned `result`; what the caller gets back."""
+        elapsed = _perf() - started
+        proc = self.proc
+        if self.fan_out:
+            outputs = [] if result is None else list(result)
+            emitted = len(outputs)
+            outcome = n.EMIT if emitted else n.DROP
+            proc.count(1, emitted, 0 if emitted else 1, elapsed, outcome)
+        elif result is None and not self.sink:
+            outcome = n.DROP
+            proc.count(1, 0, 1, elapsed, outcome)
+        else:
+            outcome = n.EMIT
+            proc.count(1, 1, 0, elapsed, outcome)
+        if span is not None:
+            end_span(span, outcome, {n.OUTPUT_COUNT: emitted} if self.fan_out else None)
+            context = trace_api.set_span_in_context(span, context)
+        if not wrap:
+            return outputs if self.fan_out else result
+        if self.fan_out:
+            return [Record(output, context) for output in outputs]
+        return None if result is None else Record(result, context)
+
+    def failed(self, exc: Exception, value: Any, started: float, span: Any, count: int = 1) -> Any:
+        """Count a call that raised and apply the error policy.
+
+        Returns `RERAISE` for the `raise` policy (the caller re-raises with a bare `raise`,
+        keeping the traceback), else what the call returns instead of its output.
+        """
+        self.proc.count_error(count, _perf() - started, exc)
+        if span is not None:
+            end_span(span, n.ERROR, None, exc)
+        if self.on_error == n.RAISE:
+            return RERAISE
+        if self.on_error == n.DEAD_LETTER and self.dead_letter is not None:
+            self.dead_letter(value, exc)
+        return [] if self.fan_out else None
+
+    def begin(self, item: Any) -> tuple[Any, Context | None, bool, Any]:
+        """(value, context, wrap, span) for an incoming record or plain value."""
+        if type(item) is Record:
+            context = item.context
+            span = None if context is None else self.proc.start_span(context)
+            return item.value, context, True, span
+        return item, None, False, None
+
+
+def batch_links(records: Iterable[Any]) -> tuple[list[Any], list[Link], bool]:
+    """Values of a batch, links to (at most 128 of) its sampled records, any records."""
+    values: list[Any] = []
+    links: list[Link] = []
+    wrap = False
+    for item in records:
+        if type(item) is Record:
+            wrap = True
+            values.append(item.value)
+            if item.context is not None and len(links) < n.MAX_LINKS:
+                parent = trace_api.get_current_span(item.context).get_span_context()
+                if parent.is_valid:
+                    links.append(Link(parent))
+        else:
+            values.append(item)
+    return values, links, wrap
+
+
+def sample_source(proc: Processor, ratio: float, values: Iterable[T]) -> Iterator[Record[T]]:
+    """Wrap each value in a `Record`, deciding once here whether its journey is traced."""
+    draw = random.random
+    for value in values:
+        context = None
+        if ratio > 0.0 and draw() < ratio:
+            ambient = trace_api.get_current_span().get_span_context()
+            links = [Link(ambient)] if ambient.is_valid else None
+            span = proc.start_span(Context(), links)  # each journey is its own trace
+            if span is not None:
+                end_span(span, n.EMIT)
+                context = trace_api.set_span_in_context(span, Context())
+        proc.count(1, 1, 0, None, n.EMIT)  # a source is not timed: the caller's loop is
+        yield Record(value, context)
+
+
+# --- queue depth -------------------------------------------------------------------------
+_queues: dict[int, tuple[Callable[[], Any], dict[str, Any]]] = {}
+_queues_lock = threading.Lock()
+
+
+def _size(queue: Any) -> tuple[int | None, int | None]:
+    try:
+        size = queue.qsize() if hasattr(queue, "qsize") else len(queue)
+    except Exception:  # multiprocessing queues raise NotImplementedError on macOS
+        size = None
+    capacity = getattr(queue, "maxsize", None) or getattr(queue, "maxlen", None)
+    return size, capacity if isinstance(capacity, int) and capacity > 0 else None
+
+
+def _observe(index: int, options: CallbackOptions) -> list[Observation]:
+    totals: dict[tuple[str, str], list[Any]] = {}
+    with _queues_lock:
+        watched = list(_queues.items())
+    for key, (get, attrs) in watched:
+        queue = get()
+        if queue is None:
+            with _queues_lock:
+                _queues.pop(key, None)  # the queue was collected: stop reporting it
+            continue
+        value = _size(queue)[index]
+        if value is not None:
+            slot = totals.setdefault((attrs[n.PIPELINE], attrs[n.PROCESSOR]), [0, attrs])
+            slot[0] += value
+    return [Observation(total, attrs) for total, attrs in totals.values()]
+
+
+n.CATALOGUE.instrument(n.M_QUEUE_SIZE).add_callback(lambda o: _observe(0, o))
+n.CATALOGUE.instrument(n.M_QUEUE_CAPACITY).add_callback(lambda o: _observe(1, o))
+
+
+def watch_queue(queue: Any, *, pipeline: object, processor: object) -> Callable[[], None]:
+    """Report `queue`'s depth (and capacity) as `pipeline.queue.size` at collection time.
+
+    Works with `queue.Queue`, `asyncio.Queue`, `multiprocessing` queues (where `qsize()`
+    works), `collections.deque` and anything with `qsize()` or `len()`. The queue is held
+    weakly when it can be: a collected queue stops reporting. Returns an unwatch function.
+
+    Examples:
+        >>> import queue
+        >>> from obskit import pipeline
+        >>> q = queue.Queue(maxsize=100)
+        >>> unwatch = pipeline.watch_queue(q, pipeline="logs", processor="parse")
+        >>> unwatch()
+    """
+    attrs = {n.PIPELINE: label(pipeline), n.PROCESSOR: label(processor)}
+    try:
+        get: Callable[[], Any] = weakref.ref(queue)
+    except TypeError:
+        get = lambda: queue  # noqa: E731 - not weak-referenceable (e.g. a list): held strongly
+    key = id(queue)
+    with _queues_lock:
+        _queues[key] = (get, attrs)
+
+    def unwatch() -> None:
+        with _queues_lock:
+            _queues.pop(key, None)
+
+    return unwatch
+
+
+def reset() -> None:
+    """Stop reporting every processor made so far (test isolation)."""
+    _processors.clear()

@@ -1,0 +1,131 @@
+"""The pipeline domain's vocabulary, declared once: names, the catalogue, panels and alerts.
+
+Record counts per processor follow Flink's operator IO metrics (numRecordsIn/Out) and
+Kafka Streams' dropped-records; per-record journeys follow the OpenTelemetry messaging
+idea of a record's creation context (one trace per sampled record, span links where a
+batch joins many). See /docs/pipeline.md and research/domain_conventions.md section 5.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from obskit._catalogue import Attribute, Catalogue, Instrument, SpanSpec
+from obskit._names import ERROR_TYPE
+
+# --- attributes -------------------------------------------------------------------------
+PIPELINE: Final = "pipeline.name"
+PROCESSOR: Final = "pipeline.processor"
+OUTCOME: Final = "pipeline.record.outcome"
+BATCH_COUNT: Final = "pipeline.batch.record_count"
+OUTPUT_COUNT: Final = "pipeline.output.record_count"
+
+# --- attribute values --------------------------------------------------------------------
+EMIT: Final = "emit"
+DROP: Final = "drop"
+ERROR: Final = "error"
+OUTCOMES: Final = (EMIT, DROP, ERROR)
+
+# --- error policies ----------------------------------------------------------------------
+RAISE: Final = "raise"
+SKIP: Final = "skip"
+DEAD_LETTER: Final = "dead_letter"
+POLICIES: Final = (RAISE, SKIP, DEAD_LETTER)
+
+#: Default share of records whose journey is traced (metrics count every record).
+DEFAULT_SAMPLE_RATIO: Final = 0.01
+#: Most span links a batch span carries (the SDK's default link limit).
+MAX_LINKS: Final = 128
+
+# --- spans and metrics -------------------------------------------------------------------
+SPAN_PROCESS: Final = "pipeline.process"
+M_IN: Final = "pipeline.records.in"
+M_OUT: Final = "pipeline.records.out"
+M_DROPPED: Final = "pipeline.records.dropped"
+M_ERRORS: Final = "pipeline.records.errors"
+M_DURATION: Final = "pipeline.processing.duration"
+M_QUEUE_SIZE: Final = "pipeline.queue.size"
+M_QUEUE_CAPACITY: Final = "pipeline.queue.capacity"
+
+#: Per-record work: 50 us to 10 s.
+PIPELINE_BUCKETS: Final = (
+    5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+_IDS = [PIPELINE, PROCESSOR]
+
+CATALOGUE: Final = Catalogue(
+    domain="pipeline",
+    title="Pipelines (obskit.pipeline)",
+    attributes=[
+        Attribute(PIPELINE, "string", "Pipeline (job) name", "logs", "Flink job_name"),
+        Attribute(PROCESSOR, "string", "Processor (operator) name", "parse", "Flink operator_name"),
+        Attribute(OUTCOME, "string", "What the processor did with the record: emit, drop, error",
+                  "emit", "Kafka Streams dropped-records"),
+        Attribute(BATCH_COUNT, "int", "Records in a batch (links are capped at 128)", 500,
+                  "semconv messaging.batch.message_count"),
+        Attribute(OUTPUT_COUNT, "int", "Records a fan-out processor emitted for one input", 3),
+        Attribute(ERROR_TYPE, "string", "Exception class of a failed record", "ValueError",
+                  "semconv"),
+    ],
+    spans=[
+        SpanSpec(SPAN_PROCESS, "One processor step of a sampled record's journey; child of the "
+                 "previous step (a batch links to each record instead)",
+                 attributes=[*_IDS, OUTCOME, BATCH_COUNT, OUTPUT_COUNT, ERROR_TYPE]),
+    ],
+    instruments=[
+        Instrument(M_IN, "observable_counter", "{record}", "Records a processor finished with", _IDS),
+        Instrument(M_OUT, "observable_counter", "{record}", "Records a processor emitted", _IDS),
+        Instrument(M_DROPPED, "observable_counter", "{record}", "Records a processor filtered out", _IDS),
+        Instrument(M_ERRORS, "observable_counter", "{record}", "Records whose processing raised",
+                   [*_IDS, ERROR_TYPE]),
+        Instrument(M_DURATION, "histogram", "s", "Processing time per record (or batch)",
+                   [*_IDS, OUTCOME, ERROR_TYPE], PIPELINE_BUCKETS),
+        Instrument(M_QUEUE_SIZE, "observable_up_down_counter", "{record}",
+                   "Records waiting in a watched queue (backpressure)", _IDS),
+        Instrument(M_QUEUE_CAPACITY, "observable_up_down_counter", "{record}",
+                   "Capacity of a watched bounded queue", _IDS),
+    ],
+)  # fmt: skip
+
+#: Grafana panels (PromQL over the Prometheus names) for the pipeline dashboard.
+PANELS: Final = (
+    {"title": "Records in per processor", "unit": "ops", "type": "timeseries",
+     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[1m]))"},
+    {"title": "Records out per processor", "unit": "ops", "type": "timeseries",
+     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_out_total[1m]))"},
+    {"title": "Drop ratio per processor", "unit": "percentunit", "type": "timeseries",
+     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_dropped_total[5m]))"
+             " / sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m]))"},
+    {"title": "Error ratio per processor", "unit": "percentunit", "type": "timeseries",
+     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_errors_total[5m]))"
+             " / sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m]))"},
+    {"title": "Errors by type", "unit": "ops", "type": "timeseries",
+     "expr": "sum by (pipeline_processor, error_type) (rate(pipeline_records_errors_total[5m]))"},
+    {"title": "Processing time p99", "unit": "s", "type": "timeseries",
+     "expr": "histogram_quantile(0.99, sum by (le, pipeline_processor) "
+             "(rate(pipeline_processing_duration_seconds_bucket[5m])))"},
+    {"title": "Busy share per processor", "unit": "percentunit", "type": "timeseries",
+     "expr": "sum by (pipeline_processor) (rate(pipeline_processing_duration_seconds_sum[1m]))"},
+    {"title": "Queue depth", "unit": "none", "type": "timeseries",
+     "expr": "sum by (pipeline_name, pipeline_processor) (pipeline_queue_size)"},
+    {"title": "Queue fill", "unit": "percentunit", "type": "timeseries",
+     "expr": "pipeline_queue_size / pipeline_queue_capacity"},
+)  # fmt: skip
+
+#: Alert-worthy conditions as PromQL (fire when the expression returns series).
+ALERTS: Final = (
+    {"alert": "PipelineErrorRatioHigh", "for": "5m", "severity": "warning",
+     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_errors_total[5m]))"
+             " / sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m]))"
+             " > 0.01",
+     "summary": "More than 1% of a processor's records fail"},
+    {"alert": "PipelineStalled", "for": "5m", "severity": "critical",
+     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m])) == 0"
+             " and sum by (pipeline_name, pipeline_processor) (pipeline_queue_size) > 0",
+     "summary": "Records wait in a queue but the processor takes none"},
+    {"alert": "PipelineQueueNearlyFull", "for": "10m", "severity": "warning",
+     "expr": "pipeline_queue_size / pipeline_queue_capacity > 0.9",
+     "summary": "A bounded queue is over 90% full (backpressure)"},
+)  # fmt: skip

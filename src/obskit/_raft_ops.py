@@ -1,0 +1,463 @@
+"""The Raft operations behind `obskit.raft`: elections, RPCs, proposals, apply, snapshots.
+
+Each operation is a small class usable as `with`, `async with`, or started and ended by
+hand (a proposal often commits on another thread than the one that proposed it). Names
+and per-node attribute dicts are prepared once; a call starts at most one span and
+records its metrics on exit. Nothing here raises into the node: span and metric steps
+are guarded, and the node's own exceptions pass through untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from obskit import _raft_names as n
+from obskit import _raft_state as st
+from obskit import propagation
+from obskit._log import log_once
+from obskit._names import ERROR_TYPE
+from obskit._sanitize import clean_value
+from obskit._spans import NOOP_HANDLE, SpanHandle, SpanRecipe, error_type
+
+__all__ = ["Apply", "ClientCall", "Election", "Proposal", "ServerCall", "Snapshot"]
+
+_SCOPE = n.CATALOGUE.scope
+_MAX_LINKS = 128
+_perf = time.perf_counter
+
+_ELECTIONS = n.CATALOGUE.instrument(n.M_ELECTIONS)
+_ELECTION_DURATION = n.CATALOGUE.instrument(n.M_ELECTION_DURATION)
+_COMMITTED = n.CATALOGUE.instrument(n.M_COMMITTED)
+_FAILED = n.CATALOGUE.instrument(n.M_FAILED)
+_APPLIED = n.CATALOGUE.instrument(n.M_APPLIED)
+_PENDING = n.CATALOGUE.instrument(n.M_PENDING)
+_COMMIT_DURATION = n.CATALOGUE.instrument(n.M_COMMIT_DURATION)
+_APPLY_DURATION = n.CATALOGUE.instrument(n.M_APPLY_DURATION)
+_SNAPSHOT_DURATION = n.CATALOGUE.instrument(n.M_SNAPSHOT_DURATION)
+_SNAPSHOT_SIZE = n.CATALOGUE.instrument(n.M_SNAPSHOT_SIZE)
+_RPC_CLIENT = n.CATALOGUE.instrument(n.M_RPC_CLIENT_DURATION)
+_RPC_SERVER = n.CATALOGUE.instrument(n.M_RPC_SERVER_DURATION)
+
+_recipes: dict[tuple[str, SpanKind], SpanRecipe] = {}
+_rpc_attrs: dict[tuple[str, str, str, str], dict[str, AttributeValue]] = {}
+
+
+def _recipe(name: str, kind: SpanKind = SpanKind.INTERNAL) -> SpanRecipe:
+    found = _recipes.get((name, kind))
+    if found is None:
+        found = _recipes[(name, kind)] = SpanRecipe(name, None, kind, scope=_SCOPE)
+    return found
+
+
+def _with(attrs: Mapping[str, AttributeValue], extra: Mapping[str, object]) -> dict[str, Any]:
+    """`attrs` plus the non-None, cleaned values of `extra`."""
+    merged: dict[str, Any] = dict(attrs)
+    for key, value in extra.items():
+        if value is not None:
+            clean = clean_value(value)
+            if clean is not None:
+                merged[key] = clean
+    return merged
+
+
+def _failed(attrs: Mapping[str, AttributeValue], kind: str) -> dict[str, AttributeValue]:
+    return {**attrs, ERROR_TYPE: kind}
+
+
+class _Operation:
+    """Span bookkeeping shared by every Raft operation."""
+
+    __slots__ = ("_recipe", "_span", "_start", "_token")
+
+    def _begin(
+        self,
+        recipe: SpanRecipe,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        context: context_api.Context | None = None,
+        links: list[Link] | None = None,
+        traced: bool = True,
+    ) -> None:
+        self._recipe = recipe
+        self._span: trace_api.Span | None = None
+        self._token: object = None
+        self._start = _perf()
+        if not traced:
+            return
+        tracer = recipe.tracer()
+        if tracer is None:
+            return
+        try:
+            self._span = recipe.start(tracer, attributes, context, links=links)
+        except Exception:
+            log_once("raft-span-start", "starting %s failed", recipe.name, exc_info=True)
+
+    @property
+    def span(self) -> SpanHandle:
+        """A handle on this operation's span (a no-op handle when not traced)."""
+        return NOOP_HANDLE if self._span is None else SpanHandle(self._span)
+
+    def _attach(self) -> None:
+        if self._span is not None and self._token is None:
+            self._token = context_api.attach(trace_api.set_span_in_context(self._span))
+
+    def _detach(self) -> None:
+        if self._token is not None:
+            try:
+                context_api.detach(self._token)  # type: ignore[arg-type]
+            except Exception:
+                log_once("raft-detach", "detaching the Raft span context failed")
+            self._token = None
+
+    def _finish(self, exc: BaseException | None) -> float:
+        """End the span (the context stays attached until the block exits); elapsed s."""
+        elapsed = _perf() - self._start
+        current, self._span = self._span, None
+        if current is not None:
+            try:
+                self._recipe.finish(current, exc)
+            except Exception:
+                log_once("raft-span-end", "ending %s failed", self._recipe.name, exc_info=True)
+        return elapsed
+
+    def _set(self, key: str, value: object) -> None:
+        if self._span is not None and value is not None:
+            SpanHandle(self._span).set_attribute(key, value)
+
+    def __enter__(self) -> Any:
+        self._attach()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        self._detach()
+        self._end(exc)
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:  # fmt: skip
+        self._detach()
+        self._end(exc)
+
+    def _end(self, exc: BaseException | None) -> None:
+        self._finish(exc)
+
+
+class Election(_Operation):
+    """A leader election, from becoming candidate to winning or losing (`raft.election`).
+
+    Made by `obskit.raft.election()`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.election("n1", term=5, votes_needed=2) as e:
+        ...     e.lost()
+    """
+
+    __slots__ = ("_lock", "_outcome", "_state", "votes_granted", "votes_needed")
+
+    def __init__(self, node_id: object, term: int | None, votes_needed: int | None) -> None:
+        self._state = st.node(node_id)
+        self._lock = threading.Lock()
+        self._outcome: str | None = None
+        self.votes_granted = 1  # a candidate votes for itself
+        self.votes_needed = votes_needed
+        self._begin(_recipe(n.SPAN_ELECTION),
+                    _with(self._state.attrs, {n.TERM: term, n.ELECTION_VOTES_NEEDED: votes_needed}))  # fmt: skip
+
+    def vote_granted(self, peer_id: object) -> int:
+        """Count a granted vote (thread-safe); returns the votes granted so far."""
+        with self._lock:
+            self.votes_granted += 1
+            votes = self.votes_granted
+        self.span.add_event(n.EVENT_VOTE_GRANTED, {n.PEER_ID: st.node_key(peer_id)})
+        return votes
+
+    def won(self) -> None:
+        """Mark the election won (the default when granted votes reach `votes_needed`)."""
+        self._outcome = n.OUTCOME_WON
+
+    def lost(self) -> None:
+        """Mark the election lost (a higher term seen, a split vote, a timeout)."""
+        self._outcome = n.OUTCOME_LOST
+
+    def _end(self, exc: BaseException | None) -> None:
+        outcome = self._outcome
+        if outcome is None:
+            enough = self.votes_needed is not None and self.votes_granted >= self.votes_needed
+            outcome = n.OUTCOME_WON if enough and exc is None else n.OUTCOME_LOST
+        self._set(n.ELECTION_OUTCOME, outcome)
+        self._set(n.ELECTION_VOTES_GRANTED, self.votes_granted)
+        elapsed = self._finish(exc)
+        attrs = {**self._state.attrs, n.ELECTION_OUTCOME: outcome}
+        _ELECTIONS.add(1, attrs)
+        _ELECTION_DURATION.record(elapsed, attrs)
+
+
+def _rpc_attributes(node: st.NodeState, peer: str, method: str, system: str) -> dict[str, Any]:
+    key = (node.id, peer, method, system)
+    found = _rpc_attrs.get(key)
+    if found is None:
+        if len(_rpc_attrs) > 4096:
+            _rpc_attrs.clear()
+        found = _rpc_attrs[key] = {**node.with_peer(peer), n.RPC_SYSTEM: system,
+                                   n.RPC_SERVICE: n.RPC_SERVICE_NAME, n.RPC_METHOD: method}  # fmt: skip
+    return found
+
+
+class _Call(_Operation):
+    """What client and server RPC sides share: attributes, the response, the duration."""
+
+    __slots__ = ("_attrs", "_node", "_peer")
+    _attrs: dict[str, Any]
+    _node: st.NodeState
+    _peer: str
+
+    def response(
+        self,
+        *,
+        success: bool | None = None,
+        vote_granted: bool | None = None,
+        term: int | None = None,
+        reject_reason: str | None = None,
+    ) -> None:
+        """Record the protocol outcome (a rejection is an answer, not an error)."""
+        self._set(n.RESPONSE_SUCCESS, success)
+        self._set(n.VOTE_GRANTED, vote_granted)
+        self._set(n.TERM, term)
+        self._set(n.REJECT_REASON, reject_reason)
+
+    def _record(self, histogram: Any, exc: BaseException | None) -> None:
+        elapsed = self._finish(exc)
+        attrs = self._attrs if exc is None else _failed(self._attrs, error_type(exc))
+        histogram.record(elapsed, attrs)
+
+
+def _message_attributes(
+    term: int | None, prev_index: int | None, prev_term: int | None, commit_index: int | None,
+    first_index: int | None, last_index: int | None, entries: int | None,
+) -> dict[str, object]:  # fmt: skip
+    return {n.TERM: term, n.PREV_LOG_INDEX: prev_index, n.PREV_LOG_TERM: prev_term,
+            n.COMMIT_INDEX: commit_index, n.BATCH_FIRST_INDEX: first_index,
+            n.BATCH_LAST_INDEX: last_index, n.BATCH_ENTRY_COUNT: entries}  # fmt: skip
+
+
+class ClientCall(_Call):
+    """Sending one RPC to a peer: a CLIENT span whose context goes into the message.
+
+    Made by `obskit.raft.client_call()`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.client_call(raft.REQUEST_VOTE, {}, node_id="n1", peer_id="n2") as call:
+        ...     call.response(vote_granted=False, term=6)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, method: str, message: Any, node_id: object, peer_id: object,
+                 system: str, heartbeat: bool, address: str | None, port: int | None,
+                 fields: Mapping[str, object]) -> None:  # fmt: skip
+        self._node = st.node(node_id)
+        self._peer = st.node_key(peer_id)
+        self._attrs = _rpc_attributes(self._node, self._peer, method, system)
+        attrs = _with(self._attrs, {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port})
+        self._begin(_recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.CLIENT), attrs,
+                    traced=not heartbeat)  # fmt: skip
+        if self._span is not None and message is not None:
+            propagation.inject(message, context=trace_api.set_span_in_context(self._span))
+
+    def __enter__(self) -> ClientCall:
+        return self  # the CLIENT span is not made current: the RPC has no local children
+
+    def _end(self, exc: BaseException | None) -> None:
+        self._record(_RPC_CLIENT, exc)
+        if exc is None:
+            st.record_contact(self._node.id, self._peer)
+
+
+class ServerCall(_Call):
+    """Handling one RPC: a SERVER span, child of the sender's span carried in the message.
+
+    Made by `obskit.raft.server_call()` or `@obskit.raft.rpc_handler`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.server_call(raft.REQUEST_VOTE, {}, node_id="n2", peer_id="n1") as call:
+        ...     call.response(vote_granted=True)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, method: str, message: Any, node_id: object, peer_id: object,
+                 system: str, heartbeat: bool, fields: Mapping[str, object]) -> None:  # fmt: skip
+        self._node = st.node(node_id)
+        self._peer = st.node_key(peer_id)
+        self._attrs = _rpc_attributes(self._node, self._peer, method, system)
+        parent = None if heartbeat else propagation.extract(message)
+        self._begin(_recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.SERVER),
+                    _with(self._attrs, fields), context=parent, traced=not heartbeat)  # fmt: skip
+        if peer_id is not None:
+            st.record_contact(self._node.id, self._peer)
+
+    def _end(self, exc: BaseException | None) -> None:
+        self._record(_RPC_SERVER, exc)
+
+
+class Proposal(_Operation):
+    """A client write from proposal to quorum commit (`raft.propose`).
+
+    Started when created; ends with `commit()` or `fail()` (from any thread), or when a
+    `with` block around it exits (committed, or failed with the escaping exception).
+    Made by `obskit.raft.propose()`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> proposal = raft.propose("n1", term=5)
+        >>> entry = {"cmd": "set x=1", "trace": proposal.inject({})}
+        >>> proposal.commit(index=12)
+    """
+
+    __slots__ = ("_done", "_state")
+
+    def __init__(self, node_id: object, term: int | None, index: int | None) -> None:
+        self._state = st.node(node_id)
+        self._done = threading.Lock()
+        self._begin(_recipe(n.SPAN_PROPOSE), _with(self._state.attrs, {n.TERM: term,
+                                                                       n.LOG_INDEX: index}))  # fmt: skip
+        _PENDING.add(1, self._state.attrs)
+
+    def inject(self, carrier: Any = None) -> Any:
+        """Write this proposal's trace context into `carrier` (e.g. the log entry)."""
+        if self._span is None:
+            return {} if carrier is None else carrier
+        return propagation.inject(carrier, context=trace_api.set_span_in_context(self._span))
+
+    def set_index(self, index: int) -> None:
+        """The log index the entry got (known once the leader appended it)."""
+        self._set(n.LOG_INDEX, index)
+
+    def commit(self, index: int | None = None) -> None:
+        """The entry reached a quorum: count it committed and end the span."""
+        if not self._done.acquire(blocking=False):
+            return
+        self._set(n.LOG_INDEX, index)
+        elapsed = self._finish(None)
+        _PENDING.add(-1, self._state.attrs)
+        _COMMITTED.add(1, self._state.attrs)
+        _COMMIT_DURATION.record(elapsed, self._state.attrs)
+
+    def fail(self, reason: str | BaseException = n.FAILED_DEFAULT) -> None:
+        """The proposal will not commit (`not_leader`, `timeout`, an exception...)."""
+        if not self._done.acquire(blocking=False):
+            return
+        exc = reason if isinstance(reason, BaseException) else None
+        kind = error_type(exc) if exc is not None else st.node_key(reason)
+        if exc is None and self._span is not None:
+            SpanHandle(self._span).set_error(f"proposal failed: {kind}", kind)
+        elapsed = self._finish(exc)
+        attrs = _failed(self._state.attrs, kind)
+        _PENDING.add(-1, self._state.attrs)
+        _FAILED.add(1, attrs)
+        _COMMIT_DURATION.record(elapsed, attrs)
+
+    def _end(self, exc: BaseException | None) -> None:
+        if exc is None:
+            self.commit()
+        else:
+            self.fail(exc)
+
+
+def _links(carriers: Iterable[Any]) -> list[Link]:
+    links: list[Link] = []
+    for carrier in carriers:
+        link = propagation.link_from(carrier)
+        if link is not None:
+            links.append(link)
+            if len(links) >= _MAX_LINKS:
+                break
+    return links
+
+
+class Apply(_Operation):
+    """Applying committed entries to the state machine (`raft.apply`), linked to proposals.
+
+    Made by `obskit.raft.apply()`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.apply("n1", first_index=1, last_index=4):
+        ...     pass
+    """
+
+    __slots__ = ("_count", "_state")
+
+    def __init__(self, node_id: object, first_index: int | None, last_index: int | None,
+                 entries: int | None, carriers: Iterable[Any]) -> None:  # fmt: skip
+        self._state = st.node(node_id)
+        if entries is None and first_index is not None and last_index is not None:
+            entries = last_index - first_index + 1
+        self._count = entries
+        links = _links(carriers) if _recipe(n.SPAN_APPLY).tracer() is not None else None
+        self._begin(_recipe(n.SPAN_APPLY), _with(self._state.attrs, {
+            n.BATCH_FIRST_INDEX: first_index, n.BATCH_LAST_INDEX: last_index,
+            n.BATCH_ENTRY_COUNT: entries}), links=links)  # fmt: skip
+
+    def _end(self, exc: BaseException | None) -> None:
+        elapsed = self._finish(exc)
+        attrs = self._state.attrs if exc is None else _failed(self._state.attrs, error_type(exc))
+        _APPLY_DURATION.record(elapsed, attrs)
+        if exc is None and self._count:
+            _APPLIED.add(self._count, self._state.attrs)
+
+
+class Snapshot(_Operation):
+    """Creating or installing a snapshot (`raft.snapshot.create` / `.install`).
+
+    Made by `obskit.raft.create_snapshot()` / `install_snapshot()`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.create_snapshot("n1", index=40) as snapshot:
+        ...     snapshot.set_size(2048)
+    """
+
+    __slots__ = ("_attrs", "_size")
+
+    def __init__(self, operation: str, node_id: object, peer_id: object, index: int | None,
+                 term: int | None, size: int | None) -> None:  # fmt: skip
+        state = st.node(node_id)
+        self._attrs: dict[str, AttributeValue] = {**state.attrs, n.SNAPSHOT_OPERATION: operation}
+        self._size = size
+        name = n.SPAN_SNAPSHOT_CREATE if operation == n.SNAPSHOT_CREATE else n.SPAN_SNAPSHOT_INSTALL
+        peer = None if peer_id is None else st.node_key(peer_id)
+        self._begin(_recipe(name), _with(state.attrs, {n.PEER_ID: peer, n.SNAPSHOT_INDEX: index,
+                                                       n.SNAPSHOT_TERM: term,
+                                                       n.SNAPSHOT_SIZE: size}))  # fmt: skip
+
+    def set_size(self, size: int) -> None:
+        """The snapshot's size in bytes, once known."""
+        self._size = size
+        self._set(n.SNAPSHOT_SIZE, size)
+
+    def _end(self, exc: BaseException | None) -> None:
+        elapsed = self._finish(exc)
+        attrs = self._attrs if exc is None else _failed(self._attrs, error_type(exc))
+        _SNAPSHOT_DURATION.record(elapsed, attrs)
+        if self._size is not None and exc is None:
+            _SNAPSHOT_SIZE.record(self._size, self._attrs)

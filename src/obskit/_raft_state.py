@@ -1,0 +1,292 @@
+"""Per-node Raft state behind the observable gauges (term, role, indices, contact age).
+
+A node's state is fed either by `update_state()` calls (cheap: a few attribute writes) or
+by a registered callback read at collection time. Gauges are observed, never pushed, so a
+node that stops reporting (its callback unregistered) leaves no stale series behind.
+Everything keyed by node id works per process, so threads, asyncio tasks and separate
+node processes behave alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.util.types import AttributeValue
+
+from obskit import _raft_names as n
+from obskit._log import log_once
+from obskit._sanitize import clean_text, safe_repr
+from obskit._spans import current_span
+
+__all__ = ["NodeState", "StateCallback", "node", "node_key", "register_state", "update_state"]
+
+#: A state callback: returns a mapping with any of the `update_state` keywords.
+StateCallback = Callable[[], Mapping[str, Any]]
+_UNSET: Any = object()
+_INT_FIELDS = ("term", "commit_index", "applied_index", "last_index", "log_length")
+# A callback is called at most once per collection: all gauges read one cached answer.
+_CALLBACK_TTL = 0.05
+
+
+def node_key(node_id: object) -> str:
+    """A node or peer id as a safe, bounded string (ints and other objects accepted).
+
+    Examples:
+        >>> node_key(3), node_key("n1"), node_key(None)
+        ('3', 'n1', 'None')
+    """
+    if type(node_id) is str:
+        return clean_text(node_id, 256)
+    if isinstance(node_id, int) and not isinstance(node_id, bool):
+        return str(int(node_id))
+    return safe_repr(node_id, 256)
+
+
+class NodeState:
+    """What one node last reported, plus its precomputed attribute dicts."""
+
+    __slots__ = (
+        "applied_index",
+        "attrs",
+        "callback",
+        "callback_at",
+        "callback_state",
+        "commit_index",
+        "contacts",
+        "id",
+        "last_index",
+        "leader_id",
+        "log_length",
+        "peer_attrs",
+        "role",
+        "term",
+    )
+
+    def __init__(self, node_id: str) -> None:
+        self.id = node_id
+        self.attrs: dict[str, AttributeValue] = {n.NODE_ID: node_id}
+        self.peer_attrs: dict[str, dict[str, AttributeValue]] = {}
+        self.term: int | None = None
+        self.role: str | None = None
+        self.leader_id: str | None = None
+        self.commit_index: int | None = None
+        self.applied_index: int | None = None
+        self.last_index: int | None = None
+        self.log_length: int | None = None
+        self.contacts: dict[str, float] = {}
+        self.callback: StateCallback | None = None
+        self.callback_at = -1.0
+        self.callback_state: Mapping[str, Any] | None = None
+
+    def with_peer(self, peer_id: object) -> dict[str, AttributeValue]:
+        """The node's attributes plus `raft.peer.id` (cached per peer)."""
+        peer = node_key(peer_id)
+        found = self.peer_attrs.get(peer)
+        if found is None:
+            if len(self.peer_attrs) > 1024:  # a misbehaving caller must not grow us forever
+                self.peer_attrs.clear()
+            found = self.peer_attrs[peer] = {**self.attrs, n.PEER_ID: peer}
+        return found
+
+    def view(self) -> Mapping[str, Any] | None:
+        """The state to observe: the callback's answer (cached briefly) or the stored one."""
+        callback = self.callback
+        if callback is None:
+            return {field: getattr(self, field) for field in (*_INT_FIELDS, "role", "leader_id")}
+        now = time.monotonic()
+        if now - self.callback_at > _CALLBACK_TTL:
+            self.callback_at = now
+            try:
+                self.callback_state = _checked(dict(callback()))
+            except Exception:
+                log_once(f"raft-callback:{self.id}", "the Raft state callback of node %s "
+                         "raised; its gauges are skipped", self.id, exc_info=True)  # fmt: skip
+                self.callback_state = None
+        return self.callback_state
+
+
+_nodes: dict[str, NodeState] = {}
+_lock = threading.Lock()
+
+
+def node(node_id: object) -> NodeState:
+    """The state record of `node_id`, created on first use."""
+    key = node_key(node_id)
+    found = _nodes.get(key)
+    if found is None:
+        with _lock:
+            found = _nodes.setdefault(key, NodeState(key))
+    return found
+
+
+def _checked(state: dict[str, Any]) -> dict[str, Any]:
+    """Drop values of the wrong type (a bool or str where an index belongs)."""
+    for field in _INT_FIELDS:
+        value = state.get(field)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            log_once(f"raft-bad-{field}", "raft state %s=%s is not an int; ignored", field,
+                     safe_repr(value, 64))  # fmt: skip
+            state[field] = None
+    for field in ("role", "leader_id"):
+        if state.get(field) is not None:
+            state[field] = node_key(state[field])
+    return state
+
+
+def update_state(
+    node_id: object,
+    *,
+    term: int | None = None,
+    role: str | None = None,
+    leader_id: object = _UNSET,
+    commit_index: int | None = None,
+    applied_index: int | None = None,
+    last_index: int | None = None,
+    log_length: int | None = None,
+) -> None:
+    """Record what `node_id` knows now; arguments left out keep their last value.
+
+    A new leader id counts a leader change (`raft.leader.changes`) and adds a
+    `raft.leader.changed` event to the current span; a role change adds
+    `raft.role.changed`. Pass `leader_id=None` when the node knows no leader. Never
+    raises: values of the wrong type are logged once and ignored.
+
+    Examples:
+        >>> from obskit import raft
+        >>> raft.update_state("n1", term=3, role="leader", leader_id="n1", commit_index=10)
+    """
+    try:
+        state = node(node_id)
+        given = _checked({"term": term, "commit_index": commit_index,
+                          "applied_index": applied_index, "last_index": last_index,
+                          "log_length": log_length, "role": role})  # fmt: skip
+        for field, value in given.items():
+            if value is not None and field != "role":
+                setattr(state, field, value)
+        new_role = given["role"]
+        if new_role is not None and new_role != state.role:
+            previous, state.role = state.role, new_role
+            current_span().add_event(n.EVENT_ROLE_CHANGED, {
+                n.NODE_ID: state.id, n.ROLE: new_role, n.ROLE_PREVIOUS: previous,
+                n.TERM: state.term})  # fmt: skip
+        if leader_id is not _UNSET:
+            new_leader = None if leader_id is None else node_key(leader_id)
+            if new_leader != state.leader_id:
+                state.leader_id = new_leader
+                if new_leader is not None:
+                    _LEADER_CHANGES.add(1, state.attrs)
+                    current_span().add_event(n.EVENT_LEADER_CHANGED, {
+                        n.NODE_ID: state.id, n.LEADER_ID: new_leader, n.TERM: state.term})  # fmt: skip
+    except Exception:
+        log_once("raft-update-state", "raft.update_state failed", exc_info=True)
+
+
+def register_state(node_id: object, callback: StateCallback) -> Callable[[], None]:
+    """Have the gauges of `node_id` read `callback()` at collection time.
+
+    The callback returns a mapping with any of `update_state`'s keywords (`term`, `role`,
+    `leader_id`, `commit_index`, ...). One that raises is logged once and its gauges are
+    skipped for that collection. Returns a function that unregisters it.
+
+    Examples:
+        >>> from obskit import raft
+        >>> unregister = raft.register_state("n1", lambda: {"term": 3, "role": "follower"})
+        >>> unregister()
+    """
+    state = node(node_id)
+    state.callback, state.callback_at = callback, -1.0
+
+    def unregister() -> None:
+        if state.callback is callback:
+            state.callback = None
+            state.callback_state = None
+
+    return unregister
+
+
+def record_contact(node_id: object, peer_id: object) -> None:
+    """Note a successful exchange with `peer_id` now (feeds `raft.peer.last_contact`).
+
+    Examples:
+        >>> from obskit import raft
+        >>> raft.record_contact("n1", "n2")
+    """
+    try:
+        node(node_id).contacts[node_key(peer_id)] = time.monotonic()
+    except Exception:
+        log_once("raft-contact", "raft.record_contact failed", exc_info=True)
+
+
+def _views() -> Iterable[tuple[NodeState, Mapping[str, Any]]]:
+    for state in list(_nodes.values()):
+        view = state.view()
+        if view is not None:
+            yield state, view
+
+
+def _int_gauge(field: str) -> Callable[[CallbackOptions], list[Observation]]:
+    def observe(options: CallbackOptions) -> list[Observation]:
+        return [Observation(v[field], s.attrs) for s, v in _views() if v.get(field) is not None]
+
+    return observe
+
+
+def _observe_roles(options: CallbackOptions) -> list[Observation]:
+    found = []
+    for state, view in _views():
+        role = view.get("role")
+        if role is not None:
+            found += [Observation(int(r == role), {**state.attrs, n.ROLE: r}) for r in n.ROLES]
+    return found
+
+
+def _observe_has_leader(options: CallbackOptions) -> list[Observation]:
+    return [Observation(int(v.get("leader_id") is not None), s.attrs) for s, v in _views()
+            if v.get("role") is not None or v.get("leader_id") is not None]  # fmt: skip
+
+
+def _observe_is_leader(options: CallbackOptions) -> list[Observation]:
+    return [Observation(int(v.get("role") == "leader"), s.attrs) for s, v in _views()
+            if v.get("role") is not None]  # fmt: skip
+
+
+def _observe_contacts(options: CallbackOptions) -> list[Observation]:
+    now = time.monotonic()
+    return [Observation(now - at, state.with_peer(peer))
+            for state in list(_nodes.values()) for peer, at in list(state.contacts.items())]  # fmt: skip
+
+
+_LEADER_CHANGES = n.CATALOGUE.instrument(n.M_LEADER_CHANGES)
+for _name, _callback in (
+    (n.M_TERM, _int_gauge("term")),
+    (n.M_COMMIT_INDEX, _int_gauge("commit_index")),
+    (n.M_APPLIED_INDEX, _int_gauge("applied_index")),
+    (n.M_LAST_INDEX, _int_gauge("last_index")),
+    (n.M_LOG_ENTRIES, _int_gauge("log_length")),
+    (n.M_ROLE, _observe_roles),
+    (n.M_HAS_LEADER, _observe_has_leader),
+    (n.M_IS_LEADER, _observe_is_leader),
+    (n.M_LAST_CONTACT, _observe_contacts),
+):
+    n.CATALOGUE.instrument(_name).add_callback(_callback)
+
+
+def forget(node_id: object) -> None:
+    """Stop reporting `node_id` (tests, or a node removed from the cluster).
+
+    Examples:
+        >>> from obskit import raft
+        >>> raft.forget("n9")
+    """
+    with _lock:
+        _nodes.pop(node_key(node_id), None)
+
+
+def reset() -> None:
+    """Forget every node (test isolation)."""
+    with _lock:
+        _nodes.clear()

@@ -1,0 +1,390 @@
+"""Record counts, timings and per-record journeys for stream and line processors.
+
+Decorate each processor of your DAG; obskit counts, per pipeline and processor, the
+records in, out, dropped and errored (`pipeline.records.*`) and times each step
+(`pipeline.processing.duration`). For every processor, in == out + dropped + errors
+(fan-out and batch processors follow the rules in docs/pipeline.md). A source decides
+once per record whether its journey is traced (`sample_ratio`, default 0.01); a sampled
+record carries its trace context, so reader > parser > filter > sink shows as one trace
+of `pipeline.process` spans, while unsampled records cost no span at all.
+
+Examples:
+    >>> from obskit import pipeline
+    >>> logs = pipeline.Pipeline("logs", sample_ratio=1.0)
+    >>> @logs.source("reader")
+    ... def read(lines):
+    ...     yield from lines
+    >>> @logs.processor("parse")
+    ... def parse(line):
+    ...     level, _, text = line.partition(" ")
+    ...     return (level, text)
+    >>> @logs.processor("errors_only")
+    ... def errors_only(entry):
+    ...     return entry if entry[0] == "ERROR" else None  # None drops the record
+    >>> kept = [r for r in (errors_only(parse(r)) for r in read(["ERROR disk", "INFO ok"])) if r]
+    >>> [r.value for r in kept]
+    [('ERROR', 'disk')]
+    >>> logs.summary()["errors_only"]["dropped"]
+    1
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter as _perf
+from typing import Any, TypeVar, cast
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+
+from obskit._pipeline_core import (
+    RERAISE,
+    Processor,
+    Record,
+    Step,
+    batch_links,
+    end_span,
+    label,
+    sample_source,
+)
+from obskit._pipeline_core import watch_queue as _watch_queue
+from obskit._pipeline_names import (
+    ALERTS,
+    BATCH_COUNT,
+    CATALOGUE,
+    DEAD_LETTER,
+    DEFAULT_SAMPLE_RATIO,
+    DROP,
+    EMIT,
+    ERROR,
+    PANELS,
+    POLICIES,
+    RAISE,
+    SKIP,
+)
+from obskit._spans import _check_ratio
+
+__all__ = [
+    "ALERTS",
+    "CATALOGUE",
+    "DEAD_LETTER",
+    "DEFAULT_SAMPLE_RATIO",
+    "PANELS",
+    "RAISE",
+    "SKIP",
+    "Pipeline",
+    "Record",
+    "get",
+    "processor",
+    "source",
+    "watch_queue",
+]
+
+F = TypeVar("F")
+T = TypeVar("T")
+_SCOPE = CATALOGUE.scope
+_pipelines: dict[str, Pipeline] = {}
+_lock = threading.Lock()
+
+
+def _check_policy(on_error: str) -> str:
+    if on_error not in POLICIES:
+        raise ValueError(f"on_error must be one of {POLICIES}, got {on_error!r}")
+    return on_error
+
+
+class Pipeline:
+    """A named pipeline: its sampling ratio, error policy and processors.
+
+    Args:
+        name: the `pipeline.name` attribute, e.g. ``"logs"``.
+        sample_ratio: share of records whose journey is traced, decided at the source.
+        on_error: what a failing processor does with the record: ``"raise"`` (default,
+            the exception reaches the caller), ``"skip"`` (the call returns nothing),
+            ``"dead_letter"`` (`dead_letter(value, exc)` is called, then nothing).
+        dead_letter: the handler for ``"dead_letter"``.
+
+    Examples:
+        >>> from obskit import pipeline
+        >>> bad = []
+        >>> orders = pipeline.Pipeline("orders", on_error="dead_letter",
+        ...                            dead_letter=lambda value, exc: bad.append(value))
+        >>> @orders.processor("to_int")
+        ... def to_int(text):
+        ...     return int(text)
+        >>> to_int("12"), to_int("x"), bad
+        (12, None, ['x'])
+    """
+
+    def __init__(
+        self,
+        name: object,
+        *,
+        sample_ratio: float = DEFAULT_SAMPLE_RATIO,
+        on_error: str = RAISE,
+        dead_letter: Callable[[Any, BaseException], Any] | None = None,
+    ) -> None:
+        self.name = label(name)
+        checked = _check_ratio(sample_ratio)
+        self.sample_ratio = 1.0 if checked is None else checked
+        self.on_error = _check_policy(on_error)
+        self.dead_letter = dead_letter
+        self._processors: dict[str, Processor] = {}
+        with _lock:
+            _pipelines[self.name] = self
+
+    def _processor(self, name: object) -> Processor:
+        key = label(name)
+        found = self._processors.get(key)
+        if found is None:
+            found = self._processors[key] = Processor(self.name, key, scope=_SCOPE)
+        return found
+
+    def processor(
+        self,
+        name: object,
+        *,
+        fan_out: bool = False,
+        batch: bool = False,
+        sink: bool = False,
+        on_error: str | None = None,
+        dead_letter: Callable[[Any, BaseException], Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a processor: a function of one record, or a class with `process()`.
+
+        The record is the last positional argument. Return the output, or None to drop
+        the record. `fan_out=True`: return an iterable of outputs (empty drops).
+        `batch=True`: the function takes a list of values and returns a list of outputs;
+        its span links to each sampled record. `sink=True`: every record that does not
+        raise counts as out, whatever is returned. Works on `async def` too.
+
+        Examples:
+            >>> from obskit import pipeline
+            >>> @pipeline.processor("split", pipeline="words", fan_out=True)
+            ... def split(line):
+            ...     return line.split()
+            >>> split("a b c")
+            ['a', 'b', 'c']
+        """
+        proc = self._processor(name)
+        step = Step(proc, fan_out=fan_out, sink=sink,
+                    on_error=self.on_error if on_error is None else _check_policy(on_error),
+                    dead_letter=self.dead_letter if dead_letter is None else dead_letter)  # fmt: skip
+
+        def decorate(target: F) -> F:
+            if isinstance(target, type):
+                method = getattr(target, "process", None)
+                if not callable(method):
+                    raise TypeError(f"{target.__name__} has no process() method to instrument")
+                target.process = _wrap(method, step, batch)  # type: ignore[attr-defined]
+                return target
+            return cast(F, _wrap(cast(Callable[..., Any], target), step, batch))
+
+        return decorate
+
+    def source(
+        self, name: object
+    ) -> Callable[[Callable[..., Iterable[T]]], Callable[..., Iterator[Record[T]]]]:
+        """Decorate a function returning an iterable (a generator) as the pipeline's source.
+
+        Each value comes out as a `Record`; whether its journey is traced is decided here,
+        once, with `sample_ratio`.
+
+        Examples:
+            >>> from obskit import pipeline
+            >>> @pipeline.source("reader", pipeline="nums")
+            ... def numbers(n):
+            ...     yield from range(n)
+            >>> [r.value for r in numbers(3)]
+            [0, 1, 2]
+        """
+        proc = self._processor(name)
+
+        def decorate(fn: Callable[..., Iterable[T]]) -> Callable[..., Iterator[Record[T]]]:
+            @functools.wraps(fn)
+            def records(*args: Any, **kwargs: Any) -> Iterator[Record[T]]:
+                return sample_source(proc, self.sample_ratio, fn(*args, **kwargs))
+
+            return records
+
+        return decorate
+
+    def records(self, values: Iterable[T], *, source: object = "source") -> Iterator[Record[T]]:
+        """Wrap `values` as records coming from processor `source`.
+
+        Examples:
+            >>> from obskit import pipeline
+            >>> [r.value for r in pipeline.get("nums").records([1, 2])]
+            [1, 2]
+        """
+        return sample_source(self._processor(source), self.sample_ratio, values)
+
+    def watch_queue(self, queue: Any, *, processor: object) -> Callable[[], None]:
+        """Report `queue`'s depth as the input queue of `processor` (see `watch_queue`)."""
+        return _watch_queue(queue, pipeline=self.name, processor=processor)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Totals per processor since it was created: in, out, dropped, errors, seconds.
+
+        Examples:
+            >>> from obskit import pipeline
+            >>> pipeline.Pipeline("empty").summary()
+            {}
+        """
+        return {name: proc.stats.as_dict() for name, proc in self._processors.items()}
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {self.name!r} sample_ratio={self.sample_ratio}>"
+
+
+def _attach(span: Any, context: Context | None) -> Any:
+    return context_api.attach(trace_api.set_span_in_context(span, context))
+
+
+def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]:
+    if batch:
+        return _wrap_batch(fn, step)
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any) -> Any:
+            value, context, wrap, span = step.begin(args[-1])
+            token = None if span is None else _attach(span, context)
+            started = _perf()
+            try:
+                result = await fn(*args[:-1], value)
+            except Exception as exc:
+                out = step.failed(exc, value, started, span)
+                if out is RERAISE:
+                    raise
+                return out
+            except BaseException:
+                if span is not None:
+                    end_span(span, ERROR)
+                raise
+            finally:
+                if token is not None:
+                    context_api.detach(token)
+            return step.done(result, started, span, context, wrap)
+
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args: Any) -> Any:
+        value, context, wrap, span = step.begin(args[-1])
+        token = None if span is None else _attach(span, context)
+        started = _perf()
+        try:
+            result = fn(*args[:-1], value)
+        except Exception as exc:
+            out = step.failed(exc, value, started, span)
+            if out is RERAISE:
+                raise
+            return out
+        except BaseException:
+            if span is not None:
+                end_span(span, ERROR)
+            raise
+        finally:
+            if token is not None:
+                context_api.detach(token)
+        return step.done(result, started, span, context, wrap)
+
+    return run
+
+
+def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
+    proc = step.proc
+
+    @functools.wraps(fn)
+    def run_batch(*args: Any) -> Any:
+        values, links, wrap = batch_links(args[-1])
+        span = proc.start_span(Context(), links) if links else None
+        if span is not None:
+            span.set_attribute(BATCH_COUNT, len(values))
+        started = _perf()
+        try:
+            result = fn(*args[:-1], values)
+        except Exception as exc:
+            out = step.failed(exc, values, started, span, len(values))
+            if out is RERAISE:
+                raise
+            return out
+        except BaseException:
+            if span is not None:
+                end_span(span, ERROR)
+            raise
+        elapsed = _perf() - started
+        outputs = [] if result is None or step.sink else list(result)
+        taken = len(values)
+        emitted = taken if step.sink else len(outputs)
+        dropped = max(taken - emitted, 0)
+        proc.count(taken, emitted, dropped, elapsed, EMIT if emitted else DROP)
+        context = None
+        if span is not None:
+            end_span(span, EMIT if emitted else DROP)
+            context = trace_api.set_span_in_context(span, Context())
+        if step.sink or not wrap:
+            return result if step.sink else outputs
+        return [Record(output, context) for output in outputs]
+
+    return run_batch
+
+
+def get(name: object) -> Pipeline:
+    """The pipeline registered as `name` (created with default settings if unknown).
+
+    Examples:
+        >>> from obskit import pipeline
+        >>> pipeline.get("logs").name
+        'logs'
+    """
+    key = label(name)
+    found = _pipelines.get(key)
+    return found if found is not None else Pipeline(key)
+
+
+def processor(name: object, *, pipeline: object, **options: Any) -> Callable[[F], F]:
+    """`Pipeline.processor` on the pipeline named `pipeline` (see there).
+
+    Examples:
+        >>> from obskit import pipeline
+        >>> @pipeline.processor("parse", pipeline="logs")
+        ... def parse(line):
+        ...     return line.split(" ", 1)
+        >>> parse("ERROR disk full")
+        ['ERROR', 'disk full']
+    """
+    return get(pipeline).processor(name, **options)
+
+
+def source(
+    name: object, *, pipeline: object
+) -> Callable[[Callable[..., Iterable[T]]], Callable[..., Iterator[Record[T]]]]:
+    """`Pipeline.source` on the pipeline named `pipeline` (see there).
+
+    Examples:
+        >>> from obskit import pipeline
+        >>> @pipeline.source("reader", pipeline="logs")
+        ... def lines():
+        ...     yield "INFO up"
+        >>> next(lines()).value
+        'INFO up'
+    """
+    return get(pipeline).source(name)
+
+
+def watch_queue(queue: Any, *, pipeline: object, processor: object) -> Callable[[], None]:
+    """Report a queue's depth as `pipeline.queue.size` (held weakly); returns an unwatch.
+
+    Examples:
+        >>> import queue
+        >>> from obskit import pipeline
+        >>> unwatch = pipeline.watch_queue(queue.Queue(), pipeline="logs", processor="parse")
+        >>> unwatch()
+    """
+    return _watch_queue(queue, pipeline=pipeline, processor=processor)

@@ -1,0 +1,297 @@
+"""Spans and metrics for Raft (and other leader-based replication) implementations.
+
+Wrap the steps of your node and get one trace per client write across every node:
+`propose()` opens `raft.propose` on the leader, `client_call()` opens the CLIENT span of
+an AppendEntries and writes its trace context into the message, `server_call()` on the
+follower opens the SERVER span as its child. Elections, apply and snapshots get spans
+too; `update_state()` (or `register_state()`) feeds the term, role, leader and log index
+gauges. Names: `CATALOGUE` (rendered in docs/catalogue.md), dashboards: `PANELS`,
+alerts: `ALERTS`.
+
+Examples:
+    >>> from obskit import raft
+    >>> raft.update_state("n1", term=2, role="leader", leader_id="n1")
+    >>> with raft.propose("n1", term=2) as proposal:
+    ...     entry = {"op": "set x 1", "trace": proposal.inject({})}
+    ...     message = {"term": 2, "entries": [entry]}
+    ...     with raft.client_call(raft.APPEND_ENTRIES, message, node_id="n1", peer_id="n2") as call:
+    ...         with raft.server_call(raft.APPEND_ENTRIES, message, node_id="n2", peer_id="n1") as handled:
+    ...             handled.response(success=True)
+    ...         call.response(success=True)
+    ...     proposal.commit(index=1)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from obskit._raft_names import (
+    ALERTS,
+    APPEND_ENTRIES,
+    CATALOGUE,
+    DEFAULT_RPC_SYSTEM,
+    INSTALL_SNAPSHOT,
+    PANELS,
+    REQUEST_VOTE,
+    ROLES,
+    SNAPSHOT_CREATE,
+    SNAPSHOT_INSTALL,
+)
+from obskit._raft_ops import Apply, ClientCall, Election, Proposal, ServerCall, Snapshot
+from obskit._raft_state import (
+    StateCallback,
+    forget,
+    record_contact,
+    register_state,
+    update_state,
+)
+
+__all__ = [
+    "ALERTS",
+    "APPEND_ENTRIES",
+    "CATALOGUE",
+    "INSTALL_SNAPSHOT",
+    "PANELS",
+    "REQUEST_VOTE",
+    "ROLES",
+    "Apply",
+    "ClientCall",
+    "Election",
+    "Proposal",
+    "ServerCall",
+    "Snapshot",
+    "StateCallback",
+    "apply",
+    "client_call",
+    "create_snapshot",
+    "election",
+    "forget",
+    "install_snapshot",
+    "propose",
+    "record_contact",
+    "register_state",
+    "rpc_handler",
+    "server_call",
+    "update_state",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def election(
+    node_id: object, term: int | None = None, *, votes_needed: int | None = None
+) -> Election:
+    """A `raft.election` span from becoming candidate to winning or losing.
+
+    Count votes with `vote_granted(peer)`; the outcome is `won` when the votes reach
+    `votes_needed` (or after `won()`), else `lost`. Counts `raft.elections` by outcome
+    and records `raft.election.duration`. RequestVote calls made inside are its children.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.election("n1", term=3, votes_needed=2) as e:
+        ...     e.vote_granted("n2")
+        2
+    """
+    return Election(node_id, term, votes_needed)
+
+
+def client_call(
+    method: str,
+    message: Any,
+    *,
+    node_id: object,
+    peer_id: object,
+    term: int | None = None,
+    prev_index: int | None = None,
+    prev_term: int | None = None,
+    commit_index: int | None = None,
+    first_index: int | None = None,
+    last_index: int | None = None,
+    entries: int | None = None,
+    address: str | None = None,
+    port: int | None = None,
+    heartbeat: bool = False,
+    system: str = DEFAULT_RPC_SYSTEM,
+) -> ClientCall:
+    """The sending side of an RPC (`raft.Raft/{method}`, kind CLIENT).
+
+    The span's context is written into `message` (a dict gets `traceparent` keys, an
+    object gets attributes), so the peer's `server_call` continues the trace. The round
+    trip goes to `rpc.client.call.duration` per peer and method; a clean exit also
+    updates `raft.peer.last_contact`. `heartbeat=True` records metrics but no span (empty
+    AppendEntries would otherwise flood traces).
+
+    Examples:
+        >>> from obskit import raft
+        >>> msg = {"term": 3}
+        >>> with raft.client_call(raft.REQUEST_VOTE, msg, node_id="n1", peer_id="n2") as call:
+        ...     call.response(vote_granted=True)
+    """
+    fields = {"raft.term": term, "raft.log.prev_index": prev_index,
+              "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
+              "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
+              "raft.batch.entry_count": entries}  # fmt: skip
+    return ClientCall(method, message, node_id, peer_id, system, heartbeat, address, port, fields)
+
+
+def server_call(
+    method: str,
+    message: Any,
+    *,
+    node_id: object,
+    peer_id: object = None,
+    term: int | None = None,
+    prev_index: int | None = None,
+    prev_term: int | None = None,
+    commit_index: int | None = None,
+    first_index: int | None = None,
+    last_index: int | None = None,
+    entries: int | None = None,
+    heartbeat: bool = False,
+    system: str = DEFAULT_RPC_SYSTEM,
+) -> ServerCall:
+    """The receiving side of an RPC (`raft.Raft/{method}`, kind SERVER), made current.
+
+    Its parent is the context found in `message`; a missing or malformed one starts a new
+    trace instead of failing. Handling time goes to `rpc.server.call.duration`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.server_call(raft.APPEND_ENTRIES, {"traceparent": "junk"}, node_id="n2") as call:
+        ...     call.response(success=False, reject_reason="log_mismatch")
+    """
+    fields = {"raft.term": term, "raft.log.prev_index": prev_index,
+              "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
+              "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
+              "raft.batch.entry_count": entries}  # fmt: skip
+    return ServerCall(method, message, node_id, peer_id, system, heartbeat, fields)
+
+
+def propose(node_id: object, *, term: int | None = None, index: int | None = None) -> Proposal:
+    """Start a `raft.propose` span: the time a client write waits for a quorum.
+
+    End it with `commit(index)` or `fail(reason)` (from any thread), or use it as a
+    `with` block (committed on a clean exit, failed with the exception otherwise). Store
+    `inject({})` in the log entry so apply on other nodes can link back to it. Feeds
+    `raft.proposal.pending`, `raft.proposals.committed/failed`, `raft.commit.duration`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> p = raft.propose("n1", term=3)
+        >>> p.fail("not_leader")
+    """
+    return Proposal(node_id, term, index)
+
+
+def apply(
+    node_id: object,
+    *,
+    first_index: int | None = None,
+    last_index: int | None = None,
+    entries: int | None = None,
+    carriers: Iterable[Any] = (),
+) -> Apply:
+    """A `raft.apply` span for one batch of committed entries, linked to their proposals.
+
+    `carriers` are the trace contexts stored in the entries (at most 128 links).
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.apply("n2", first_index=5, last_index=7, carriers=[{}]):
+        ...     pass
+    """
+    return Apply(node_id, first_index, last_index, entries, carriers)
+
+
+def create_snapshot(
+    node_id: object, *, index: int | None = None, term: int | None = None, size: int | None = None
+) -> Snapshot:
+    """A `raft.snapshot.create` span; `set_size()` when the size is known.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.create_snapshot("n1", index=100, term=3) as snap:
+        ...     snap.set_size(4096)
+    """
+    return Snapshot(SNAPSHOT_CREATE, node_id, None, index, term, size)
+
+
+def install_snapshot(
+    node_id: object,
+    *,
+    peer_id: object = None,
+    index: int | None = None,
+    term: int | None = None,
+    size: int | None = None,
+) -> Snapshot:
+    """A `raft.snapshot.install` span on a follower installing the leader's snapshot.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.install_snapshot("n2", peer_id="n1", index=100, size=4096):
+        ...     pass
+    """
+    return Snapshot(SNAPSHOT_INSTALL, node_id, peer_id, index, term, size)
+
+
+def rpc_handler(
+    method: str,
+    *,
+    node_id: object,
+    peer_id: object = None,
+    message: str = "message",
+    heartbeat: Callable[[Any], bool] | None = None,
+    system: str = DEFAULT_RPC_SYSTEM,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate an RPC handler (function, method or `async def`) with `server_call`.
+
+    `node_id` is a value or a callable given the first argument (`self`); `peer_id` a
+    value or a callable given the message; `message` names the parameter holding the
+    message; `heartbeat(message)` says when to record metrics only.
+
+    Examples:
+        >>> from obskit import raft
+        >>> class Node:
+        ...     id = "n2"
+        ...     @raft.rpc_handler(raft.APPEND_ENTRIES, node_id=lambda self: self.id)
+        ...     def on_append_entries(self, message):
+        ...         return {"success": True}
+        >>> Node().on_append_entries({"term": 1})
+        {'success': True}
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        names = list(inspect.signature(fn).parameters)
+        position = names.index(message) if message in names else None
+
+        def open_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ServerCall:
+            msg = kwargs.get(message)
+            if msg is None and position is not None and position < len(args):
+                msg = args[position]
+            node = node_id(args[0]) if callable(node_id) and args else node_id
+            peer = peer_id(msg) if callable(peer_id) else peer_id
+            beat = bool(heartbeat(msg)) if heartbeat is not None else False
+            return ServerCall(method, msg, node, peer, system, beat, {})
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                async with open_call(args, kwargs):
+                    return await fn(*args, **kwargs)  # type: ignore[misc]
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with open_call(args, kwargs):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return decorate
