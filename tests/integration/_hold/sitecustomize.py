@@ -1,0 +1,84 @@
+"""Keeps the processes of an example alive until the test has read their metrics.
+
+tests/integration/_examples.py puts this directory first on PYTHONPATH and sets
+OBSKIT_EXAMPLE_HOLD_DIR, so every Python process the example starts (its node and worker
+processes too) imports this module at startup. It then wraps `obskit.configure` and
+`obskit.shutdown` in that process:
+
+- configure() writes `<dir>/<pid>.json`: the process' service name and the address of
+  its Prometheus endpoint (the examples run with OBSKIT_PROMETHEUS_PORT=0);
+- shutdown() (called by the example, or by obskit's exit hook) first exports the queued
+  spans, writes `<dir>/<pid>.held`, and waits until `<dir>/release` or
+  `<dir>/<pid>.release` exists (at most OBSKIT_EXAMPLE_HOLD_TIMEOUT seconds), so
+  /metrics stays up until Prometheus has scraped the final values.
+
+Without OBSKIT_EXAMPLE_HOLD_DIR this module does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HOLD_DIR = os.environ.get("OBSKIT_EXAMPLE_HOLD_DIR")
+HOLD_TIMEOUT = float(os.environ.get("OBSKIT_EXAMPLE_HOLD_TIMEOUT", "120"))
+POLL_INTERVAL = 0.05
+SPAN_FLUSH_TIMEOUT = 10.0
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(data))
+    partial.replace(path)  # the test never reads half a file
+
+
+def _describe(telemetry: Any) -> dict[str, Any]:
+    address = telemetry.prometheus_address
+    return {
+        "pid": os.getpid(),
+        "service": telemetry.settings.service_name,
+        "prometheus": None if address is None else f"127.0.0.1:{address[1]}",
+        "argv": sys.argv,
+        "time": time.time(),
+    }
+
+
+def _install(directory: Path) -> None:
+    import obskit
+    from obskit import _setup
+
+    real_configure, real_shutdown = _setup.configure, _setup.shutdown
+
+    def configure(*args: Any, **kwargs: Any) -> Any:
+        telemetry = real_configure(*args, **kwargs)
+        _write(directory / f"{os.getpid()}.json", _describe(telemetry))
+        return telemetry
+
+    def shutdown(timeout: float | None = None) -> bool:
+        telemetry = _setup.current()
+        if telemetry is not None:
+            # Spans only: a metric flush would queue a second copy of every series in
+            # the Prometheus reader (it collects on flush and again on scrape).
+            for queue in telemetry.span_queues:
+                queue.flush(SPAN_FLUSH_TIMEOUT)
+            _write(directory / f"{os.getpid()}.held", _describe(telemetry))
+            deadline = time.monotonic() + HOLD_TIMEOUT
+            releases = (directory / "release", directory / f"{os.getpid()}.release")
+            while not any(r.exists() for r in releases) and time.monotonic() < deadline:
+                time.sleep(POLL_INTERVAL)
+        return bool(real_shutdown(timeout))
+
+    # obskit's exit hook calls _setup.shutdown, so both spellings are covered.
+    _setup.configure = obskit.configure = configure  # type: ignore[assignment]
+    _setup.shutdown = obskit.shutdown = shutdown  # type: ignore[assignment]
+
+
+if HOLD_DIR:
+    try:
+        _install(Path(HOLD_DIR))
+    except Exception as error:  # never break the example; the test will say what is missing
+        sys.stderr.write(f"obskit example hold not installed: {error!r}\n")
