@@ -5,7 +5,7 @@ it, so the names it emits and the names it publishes are the same objects. docs/
 is rendered from the registered catalogues (`python -m obskit._catalogue`), and a test fails
 when the file is stale.
 
-Example:
+Examples:
     >>> cat = Catalogue(
     ...     domain="demo",
     ...     title="Demo",
@@ -60,7 +60,7 @@ _MONOTONIC = ("counter", "observable_counter")
 def prometheus_name(name: str, unit: str, kind: str) -> str:
     """The name the OTel Prometheus exporter gives a metric (unit suffix, then `_total`).
 
-    Example:
+    Examples:
         >>> prometheus_name("btree.operation.duration", "s", "histogram")
         'btree_operation_duration_seconds'
         >>> prometheus_name("raft.leader.changes", "{change}", "counter")

@@ -34,12 +34,15 @@ class ConsoleSpanExporter(SpanExporter):
 
     Spans of a trace are held until the root (a span without a local parent) arrives;
     at most `_MAX_PENDING_SPANS` are held, the oldest trace is printed early beyond that.
+    Spans that end after their root (a record's journey through a pipeline, a generator
+    consumed later) are printed with the next export as "(continued)" of their trace.
     """
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out
         self._pending: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
         self._count = 0
+        self._printed: OrderedDict[int, None] = OrderedDict()  # recent trace ids, bounded
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -51,17 +54,25 @@ class ConsoleSpanExporter(SpanExporter):
                 self._count += 1
                 if span.parent is None or span.parent.is_remote:
                     ready.append(self._pending.pop(trace_id))
+            for trace_id in [t for t in self._pending if t in self._printed]:
+                ready.append(self._pending.pop(trace_id))  # late spans of a printed trace
             while self._count - sum(map(len, ready)) > _MAX_PENDING_SPANS and self._pending:
                 ready.append(self._pending.popitem(last=False)[1])
             self._count -= sum(map(len, ready))
-        for trace_spans in ready:
-            self._print(trace_spans)
+            continued = [group[0].context.trace_id in self._printed for group in ready]
+            for group in ready:
+                self._printed[group[0].context.trace_id] = None
+            while len(self._printed) > 1024:
+                self._printed.popitem(last=False)
+        for trace_spans, late in zip(ready, continued, strict=True):
+            self._print(trace_spans, continued=late)
         return SpanExportResult.SUCCESS
 
-    def _print(self, spans: list[ReadableSpan]) -> None:
+    def _print(self, spans: list[ReadableSpan], *, continued: bool = False) -> None:
         first = spans[0]
         service = first.resource.attributes.get("service.name", "?") if first.resource else "?"
-        header = f"trace {first.context.trace_id:032x}  service={service}\n"
+        more = " (continued)" if continued else ""
+        header = f"trace {first.context.trace_id:032x}{more}  service={service}\n"
         body = render_tree(spans, attributes=True, durations=True, guides=True)
         out = self._out or sys.stdout
         try:

@@ -30,7 +30,7 @@ def log_once(
 
     Returns whether a line was written. Never raises.
 
-    Example:
+    Examples:
         >>> log_once("export-failed", "export to %s failed", "127.0.0.1:4317")
         True
     """

@@ -102,7 +102,7 @@ def _from_psutil() -> tuple[int | None, int | None, int | None, int | None]:
 def read() -> ProcessStats:
     """Read the current values (about 20 us on Linux).
 
-    Example:
+    Examples:
         >>> stats = read()
         >>> stats.cpu_user >= 0.0
         True

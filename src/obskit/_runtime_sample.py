@@ -14,7 +14,13 @@ __all__ = ["Series", "Snapshot", "sample", "snapshot"]
 
 
 class Snapshot(TypedDict):
-    """What `snapshot()` returns: plain values, lists indexed by GC generation."""
+    """What `snapshot()` returns: plain values, lists indexed by GC generation.
+
+    Examples:
+        >>> from obskit import runtime
+        >>> runtime.snapshot()["threads"] >= 1
+        True
+    """
 
     timestamp: float  # time.time()
     monotonic: float  # time.monotonic(), for intervals between snapshots
@@ -38,7 +44,7 @@ def snapshot() -> Snapshot:
     GC pause totals count the collections obskit timed: while `enable()` is on or a
     `sample()` block runs. Values a platform does not expose are None.
 
-    Example:
+    Examples:
         >>> from obskit import runtime
         >>> before = runtime.snapshot()
         >>> data = [[i] for i in range(10_000)]
@@ -80,7 +86,7 @@ class Series:
     full, every other sample is dropped and the sampling interval doubles, so a long
     run is still covered end to end (the peak RSS is tracked over every reading).
 
-    Example:
+    Examples:
         >>> from obskit import runtime
         >>> with runtime.sample(interval=0.01) as series:
         ...     total = sum(range(100_000))
@@ -158,7 +164,7 @@ class Series:
     def summary(self) -> dict[str, Any]:
         """What the block used: CPU seconds, peak RSS, GC collections and pause time.
 
-        Example:
+        Examples:
             >>> from obskit import runtime
             >>> with runtime.sample(interval=0.05) as series:
             ...     pass
@@ -193,7 +199,7 @@ class Series:
 def sample(interval: float = 0.1, *, max_samples: int = 10_000) -> Series:
     """Record the process's health around a block, sampling on a background thread.
 
-    Example:
+    Examples:
         >>> from obskit import runtime
         >>> with runtime.sample(interval=0.05) as series:
         ...     blob = bytearray(1 << 20)

@@ -68,7 +68,7 @@ def render_tree(
         indent: the indentation unit when `guides` is off.
         guides: draw box-drawing guides (├─ └─) as the console exporter does.
 
-    Example:
+    Examples:
         >>> render_tree([])
         ''
     """

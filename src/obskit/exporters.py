@@ -11,7 +11,7 @@ A package adds its own by declaring an entry point in the ``obskit.exporters`` g
     [project.entry-points."obskit.exporters"]
     kafka = "mypkg.telemetry:kafka_exporter"
 
-Example:
+Examples:
     >>> from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     >>> import obskit.exporters
     >>> def mine(settings, signals):
@@ -49,7 +49,7 @@ class ExporterParts:
         close: extra clean-up run at shutdown (e.g. stopping an HTTP server).
         info: facts to show users, e.g. ``{"prometheus_address": ("127.0.0.1", 9464)}``.
 
-    Example:
+    Examples:
         >>> from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         >>> parts = ExporterParts(metric_reader=InMemoryMetricReader())
     """
@@ -63,7 +63,7 @@ class ExporterParts:
 class ExporterFactory(Protocol):
     """Builds an exporter for `signals` (a subset of {"traces", "metrics"}).
 
-    Example:
+    Examples:
         >>> def console_only(settings: Settings, signals: frozenset[str]) -> ExporterParts:
         ...     return ExporterParts()
     """
@@ -77,7 +77,7 @@ _registry: dict[str, ExporterFactory] = {}
 def register(name: str, factory: ExporterFactory) -> None:
     """Register `factory` under `name` (replacing a previous one of that name).
 
-    Example:
+    Examples:
         >>> register("noop", lambda settings, signals: ExporterParts())
     """
     if not isinstance(name, str) or not name or name != name.strip().lower():
@@ -88,7 +88,7 @@ def register(name: str, factory: ExporterFactory) -> None:
 def available() -> list[str]:
     """Names of every exporter obskit can build: built-ins, registered and entry points.
 
-    Example:
+    Examples:
         >>> {"otlp", "prometheus", "console", "memory"} <= set(available())
         True
     """

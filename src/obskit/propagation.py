@@ -8,7 +8,7 @@ Within one process, asyncio tasks inherit context by themselves; threads do not,
 `bind()` when handing work to a thread pool. Across processes, `inject()` into whatever
 crosses the boundary and `continue_trace()` on the other side.
 
-Example:
+Examples:
     >>> import obskit
     >>> from obskit import propagation
     >>> with obskit.span("append_entries.send"):
@@ -67,7 +67,7 @@ def inject(carrier: Any = None, *, context: Context | None = None) -> Any:
     `carrier` may be None (a new dict is returned), a mutable mapping, or an object whose
     attributes `traceparent`/`tracestate`/`baggage` are set. Never raises.
 
-    Example:
+    Examples:
         >>> headers = inject({})
         >>> isinstance(headers, dict)
         True
@@ -89,7 +89,7 @@ def inject(carrier: Any = None, *, context: Context | None = None) -> Any:
 def to_bytes(context: Context | None = None) -> bytes:
     """The current (or given) trace context as a compact binary header.
 
-    Example:
+    Examples:
         >>> from_bytes(to_bytes()) is not None
         True
     """
@@ -99,7 +99,7 @@ def to_bytes(context: Context | None = None) -> bytes:
 def from_bytes(data: bytes | bytearray | memoryview | None) -> Context:
     """The context in a header made by `to_bytes` (empty when missing or malformed).
 
-    Example:
+    Examples:
         >>> from_bytes(b"garbage") == Context()
         True
     """
@@ -137,7 +137,7 @@ def extract(carrier: Any) -> Context:
     Returns an empty `Context` when the carrier is missing or malformed, so work
     continued from it starts a new trace. Never raises.
 
-    Example:
+    Examples:
         >>> extract({"traceparent": "not-a-traceparent"}) == Context()
         True
     """
@@ -161,11 +161,11 @@ class continue_trace:
     Spans opened inside become children of the remote span that injected the carrier.
     A missing or malformed carrier starts a new trace instead.
 
-    Example:
-        >>> import obskit
-        >>> with continue_trace({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}):
-        ...     with obskit.span("handle") as s:
-        ...         s.trace_id
+    Examples:
+        >>> from opentelemetry import trace
+        >>> carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+        >>> with continue_trace(carrier):
+        ...     format(trace.get_current_span().get_span_context().trace_id, "032x")
         '0af7651916cd43dd8448eb211c80319c'
     """
 
@@ -205,7 +205,7 @@ def link_from(carrier: Any, attributes: Mapping[str, object] | None = None) -> L
 
     Use links where one span handles many inputs (a batch, a window, a join).
 
-    Example:
+    Examples:
         >>> link_from({}) is None
         True
     """
@@ -218,11 +218,14 @@ def link_from(carrier: Any, attributes: Mapping[str, object] | None = None) -> L
 def bind(fn: Callable[..., T]) -> Callable[..., T]:
     """Wrap `fn` to run in the context current *now* (for thread pools and callbacks).
 
-    Example:
+    Examples:
         >>> from concurrent.futures import ThreadPoolExecutor
-        >>> import obskit
-        >>> with obskit.span("query"), ThreadPoolExecutor() as pool:
-        ...     pool.submit(bind(lambda: obskit.current_span().trace_id)).result() != "0" * 32
+        >>> from opentelemetry import trace
+        >>> def trace_id() -> int:
+        ...     return trace.get_current_span().get_span_context().trace_id
+        >>> with continue_trace({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}):
+        ...     with ThreadPoolExecutor() as pool:
+        ...         pool.submit(bind(trace_id)).result() == trace_id() != 0
         True
     """
     captured = contextvars.copy_context()

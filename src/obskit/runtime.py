@@ -7,7 +7,7 @@ times every garbage collection into a pause histogram, and adds an
 `obskit.runtime.gc.pause` event to the span a collection interrupted. `snapshot()` and
 `sample()` give the same facts as plain values to a benchmark harness.
 
-Example:
+Examples:
     >>> import gc, obskit
     >>> from obskit import runtime
     >>> t = obskit.configure(service_name="demo", exporters=["memory"], runtime=True)
@@ -202,7 +202,7 @@ def enable() -> None:
     Without `configure()`, the metrics go to the host application's own OpenTelemetry
     meter provider, if it set one.
 
-    Example:
+    Examples:
         >>> from obskit import runtime
         >>> runtime.enable(); runtime.enable()
         >>> runtime.is_enabled()
@@ -223,7 +223,7 @@ def disable() -> None:
     """Stop recording: remove the GC hook (unless a `sample()` block still runs) and the
     metric callbacks. Idempotent.
 
-    Example:
+    Examples:
         >>> import gc
         >>> from obskit import runtime
         >>> runtime.enable(); runtime.disable(); runtime.disable()
@@ -244,7 +244,7 @@ def disable() -> None:
 def is_enabled() -> bool:
     """Whether `enable()` is in effect.
 
-    Example:
+    Examples:
         >>> from obskit import runtime
         >>> runtime.is_enabled()
         False
@@ -255,7 +255,7 @@ def is_enabled() -> bool:
 def resource_attributes() -> Mapping[str, Any]:
     """The `process.runtime.*` resource attributes of this interpreter (semconv names).
 
-    Example:
+    Examples:
         >>> from obskit import runtime
         >>> runtime.resource_attributes()["process.runtime.name"]
         'cpython'

@@ -70,7 +70,7 @@ class Capture(SpanQueries):
         service_name: `service.name` of the capture's resource.
         seed: with `deterministic`, pseudo-random but repeatable ids instead of counting.
 
-    Example:
+    Examples:
         >>> import obskit
         >>> with Capture() as capture:
         ...     with obskit.span("flush"):

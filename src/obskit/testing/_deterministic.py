@@ -28,7 +28,7 @@ class DeterministicIdGenerator(IdGenerator):
     Without a seed the ids count up from 1 (trace ids and span ids separately), which
     reads well in snapshots; with a seed they are pseudo-random but repeatable.
 
-    Example:
+    Examples:
         >>> ids = DeterministicIdGenerator()
         >>> ids.generate_trace_id(), ids.generate_span_id(), ids.generate_span_id()
         (1, 1, 2)
@@ -63,7 +63,7 @@ class FakeClock:
     Each span start, span end and event takes one reading, so with the defaults the
     first span starts at 1 s, and a span with one child lasts 3 s.
 
-    Example:
+    Examples:
         >>> clock = FakeClock()
         >>> clock(), clock()
         (1000000000, 2000000000)
@@ -100,7 +100,7 @@ def frozen_span_clock(clock: FakeClock | None = None) -> Iterator[FakeClock]:
 
     Process-wide while it lasts (see the module docstring).
 
-    Example:
+    Examples:
         >>> with frozen_span_clock() as clock:
         ...     clock()
         1000000000

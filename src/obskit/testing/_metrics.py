@@ -26,7 +26,7 @@ class CapturedMetric:
 
     Values are cumulative since the capture started (or since `clear()`).
 
-    Example:
+    Examples:
         >>> point = CapturedMetric("db.rows", "sum", "{row}", {"db.table": "t"}, value=3)
         >>> point.value
         3

@@ -24,7 +24,7 @@ __all__ = ["SpanQueries", "matches", "service_of"]
 def service_of(span: ReadableSpan) -> str | None:
     """The `service.name` of the process that emitted `span`.
 
-    Example:
+    Examples:
         >>> from opentelemetry.sdk.resources import Resource
         >>> service_of(ReadableSpan("x", resource=Resource({"service.name": "node-1"})))
         'node-1'
@@ -49,7 +49,7 @@ def matches(
 ) -> bool:
     """Whether `attributes` has every expected key with an equal value (or passing predicate).
 
-    Example:
+    Examples:
         >>> matches({"a": 1, "b": (1, 2)}, {"b": [1, 2]})
         True
         >>> matches({"a": 1}, {"a": lambda v: v > 5})
