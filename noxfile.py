@@ -24,6 +24,8 @@ def tests(session: nox.Session) -> None:
         "-m",
         "not integration and not reliability",
         "--ignore=tests/integration",
+        "--ignore=tests/stack",
+        "--ignore=tests/reliability",
         *session.posargs,
     )
 
@@ -33,7 +35,7 @@ def integration(session: nox.Session) -> None:
     """Integration tests against real Jaeger and Prometheus processes."""
     _install(session)
     session.run("bash", ".ci/install-backends.sh", external=True)
-    session.run("pytest", "tests/integration", *session.posargs)
+    session.run("pytest", "tests/integration", "tests/stack", *session.posargs)
 
 
 @nox.session(python=PYTHONS)
@@ -73,7 +75,9 @@ def catalogue(session: nox.Session) -> None:
     _install(session)
     with open("docs/catalogue.md", "w") as out:
         session.run(
-            "python", "-c", "import sys, obskit._catalogue as c; sys.stdout.write(c.render_markdown())",
+            "python",
+            "-c",
+            "import sys, obskit._catalogue as c; sys.stdout.write(c.render_markdown())",
             stdout=out,
         )
 
@@ -90,3 +94,10 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: writes the results table into docs/performance.md."""
     _install(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def dashboards(session: nox.Session) -> None:
+    """Regenerate the Grafana dashboards and alert rules under examples/stack/."""
+    _install(session)
+    session.run("python", "-m", "obskit._dashboards", *session.posargs)  # `-- --check` verifies
