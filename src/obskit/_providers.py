@@ -51,7 +51,9 @@ class State:
     disabled: bool = False
 
 
-state = State()
+state = State()  # the effective routing: what hot paths read
+_configured = State()  # what configure()/shutdown() asked for
+_pins: list[State] = []  # test fixtures' routing, innermost last; beats _configured
 _lock = threading.RLock()
 _listeners: list[Callable[[], None]] = []
 
@@ -172,15 +174,69 @@ def set_current(
     *,
     disabled: bool = False,
 ) -> State:
-    """Route obskit to these providers; returns the previous state for restoring."""
+    """Route obskit to these providers (configure/shutdown); returns the previous request.
+
+    While a test fixture holds a pin, the pinned providers stay in force and this request
+    takes effect when the last pin is released -- except `disabled`, which always wins.
+    """
+    global _configured
     with _lock:
-        previous = State(state.tracer_provider, state.meter_provider, state.disabled)
-        state.tracer_provider = tracer_provider
-        state.meter_provider = meter_provider
-        state.disabled = disabled
-        for listener in _listeners:
-            listener()
+        previous = _configured
+        _configured = State(tracer_provider, meter_provider, disabled)
+        _apply()
         return previous
+
+
+def configured() -> State:
+    """The routing configure()/shutdown() last asked for (a new object per request)."""
+    return _configured
+
+
+def pin(
+    tracer_provider: trace_api.TracerProvider | None,
+    meter_provider: metrics_api.MeterProvider | None,
+) -> State:
+    """Route obskit to these providers until `unpin(token)`, whatever configure() does.
+
+    Used by obskit.testing so a test's capture keeps everything the code under test emits
+    even when that code calls `obskit.configure()`. Pins nest; the innermost wins.
+    """
+    install_globals()
+    token = State(tracer_provider, meter_provider)
+    with _lock:
+        _pins.append(token)
+        _apply()
+    return token
+
+
+def repin(
+    token: State,
+    tracer_provider: trace_api.TracerProvider | None,
+    meter_provider: metrics_api.MeterProvider | None,
+) -> None:
+    """Point an existing pin at other providers (a capture clearing its metrics)."""
+    with _lock:
+        token.tracer_provider, token.meter_provider = tracer_provider, meter_provider
+        _apply()
+
+
+def unpin(token: State) -> None:
+    """Release a pin; the routing falls back to the next pin or to what was configured."""
+    with _lock:
+        for i, held in enumerate(_pins):
+            if held is token:
+                del _pins[i]
+                break
+        _apply()
+
+
+def _apply() -> None:
+    wanted = _pins[-1] if _pins and not _configured.disabled else _configured
+    state.tracer_provider = wanted.tracer_provider
+    state.meter_provider = wanted.meter_provider
+    state.disabled = _configured.disabled
+    for listener in _listeners:
+        listener()
 
 
 def on_change(listener: Callable[[], None]) -> None:
@@ -203,9 +259,8 @@ def swapped(
     meter_provider: metrics_api.MeterProvider | None,
 ) -> Iterator[None]:
     """Route obskit (and the OTel globals, via the proxy) to these providers for a block."""
-    install_globals()
-    previous = set_current(tracer_provider, meter_provider)
+    token = pin(tracer_provider, meter_provider)
     try:
         yield
     finally:
-        restore(previous)
+        unpin(token)

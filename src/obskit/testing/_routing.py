@@ -1,14 +1,7 @@
 """Pin obskit's routing to test providers, so `configure()` inside a test cannot steal it.
 
-`_providers` documents the priority "disabled > test fixture > configure() > host SDK".
-A fixture gets that priority by *pinning*: while a pin is in force, `configure()` and
-`shutdown()` (which route through `_providers.set_current`) only record what they asked
-for; the pinned providers stay current, except that `enabled=False` still turns obskit
-off, as documented. When the pin is released the last recorded request is applied, so
-the routing ends up where it would have been without the fixture.
-
-Pins nest (a `Capture` inside a test that uses `obskit_capture`): each pin remembers the
-setter it replaced and hands a recorded request on to it when released.
+The mechanism lives in `obskit._providers` (pins beat what `configure()` asked for, and
+`enabled=False` still beats pins); `Pin` gives a capture a hold/update/release handle.
 """
 
 from __future__ import annotations
@@ -20,13 +13,9 @@ from obskit import _providers
 
 __all__ = ["Pin"]
 
-# The real setter, captured once: pins must apply routing even while another pin is in
-# force, and must not route through that pin's interceptor.
-_apply = _providers.set_current
-
 
 class Pin:
-    """Route obskit to the given providers until `release()`; see the module docstring."""
+    """Route obskit to the given providers between `hold()` and `release()`."""
 
     def __init__(
         self,
@@ -35,19 +24,12 @@ class Pin:
     ) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
-        self._replaced = _providers.set_current
-        self._previous = _providers.State()
-        self._requested: _providers.State | None = None
-        self._held = False
+        self._token: _providers.State | None = None
 
     def hold(self) -> None:
-        """Install the providers and start intercepting `configure()`/`shutdown()`."""
-        _providers.install_globals()
-        self._replaced = _providers.set_current
-        self._previous = _apply(self.tracer_provider, self.meter_provider)
-        self._requested = None
-        _providers.set_current = self._intercept
-        self._held = True
+        """Install the providers ahead of whatever `configure()` installs."""
+        if self._token is None:
+            self._token = _providers.pin(self.tracer_provider, self.meter_provider)
 
     def update(
         self,
@@ -56,42 +38,11 @@ class Pin:
     ) -> None:
         """Swap the pinned providers (used by `Capture.clear()` for fresh metrics)."""
         self.tracer_provider, self.meter_provider = tracer_provider, meter_provider
-        if self._held and not (self._requested is not None and self._requested.disabled):
-            _apply(tracer_provider, meter_provider)
-
-    @property
-    def configured_during(self) -> bool:
-        """Whether `configure()` or `shutdown()` changed the routing while pinned."""
-        return self._requested is not None
+        if self._token is not None:
+            _providers.repin(self._token, tracer_provider, meter_provider)
 
     def release(self) -> None:
-        """Stop intercepting; apply what was requested meanwhile, else the previous routing."""
-        if not self._held:
-            return
-        self._held = False
-        _providers.set_current = self._replaced
-        requested = self._requested
-        if requested is not None:
-            # The real setter applies it; an outer pin records it and keeps its own providers.
-            self._replaced(
-                requested.tracer_provider, requested.meter_provider, disabled=requested.disabled
-            )
-            return
-        previous = self._previous
-        _apply(previous.tracer_provider, previous.meter_provider, disabled=previous.disabled)
-
-    def _intercept(
-        self,
-        tracer_provider: trace_api.TracerProvider | None,
-        meter_provider: metrics_api.MeterProvider | None,
-        *,
-        disabled: bool = False,
-    ) -> _providers.State:
-        before = self._requested or self._previous
-        previous = _providers.State(before.tracer_provider, before.meter_provider, before.disabled)
-        self._requested = _providers.State(tracer_provider, meter_provider, disabled)
-        if disabled:
-            _apply(None, None, disabled=True)
-        else:
-            _apply(self.tracer_provider, self.meter_provider)
-        return previous
+        """Stop pinning; the routing falls back to the next pin or to what was configured."""
+        if self._token is not None:
+            _providers.unpin(self._token)
+            self._token = None
