@@ -80,6 +80,7 @@ def catalogue(session: nox.Session) -> None:
             "import sys, obskit._catalogue as c; sys.stdout.write(c.render_markdown())",
             stdout=out,
         )
+    session.run("python", "-c", "import obskit._catalogue as c; c.refresh_pages('docs')")
 
 
 @nox.session(python=PYTHONS)

@@ -264,6 +264,70 @@ def render_markdown(catalogues: Sequence[Catalogue] | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+#: Domain pages whose generated block (catalogue, Grafana panels, alerts) `refresh_pages`
+#: rewrites: page name -> module holding CATALOGUE, PANELS and optionally ALERTS.
+DOMAIN_PAGES = {
+    "btree.md": "obskit.btree",
+    "query.md": "obskit.query",
+    "raft.md": "obskit.raft",
+    "pipeline.md": "obskit.pipeline",
+}
+_BLOCK_START = "<!-- generated: catalogue, panels and alerts by `./dev docs`; do not edit -->\n"
+_BLOCK_END = "<!-- end generated -->"
+
+
+def render_domain_block(module_name: str) -> str:
+    """The generated part of a domain page: its catalogue tables, panels and alerts."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    text = render_markdown([module.CATALOGUE])
+    lines = [text[text.index("Instrumentation scope") :].rstrip(), "", "### Grafana panels", ""]
+    lines += ["| Panel | PromQL | Unit |", "|---|---|---|"]
+    for panel in module.PANELS:
+        exprs = (
+            [panel["expr"], *panel.get("extra", [])]
+            if "expr" in panel
+            else [target["expr"] for target in panel.get("targets", [])]
+        )
+        shown = "<br>".join(f"`{e}`" for e in exprs).replace("|", "\\|")
+        lines.append(f"| {panel['title']} | {shown} | {panel.get('unit', '')} |")
+    alerts = getattr(module, "ALERTS", ())
+    if alerts:
+        lines += ["", "### Alerts", "", "| Alert | For | Severity | PromQL |", "|---|---|---|---|"]
+        for alert in alerts:
+            expr = alert["expr"].replace("|", "\\|")
+            lines.append(
+                f"| {alert['alert']} ({alert['summary']}) | {alert['for']} | "
+                f"{alert['severity']} | `{expr}` |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def refresh_pages(docs: str = "docs", *, check: bool = False) -> list[str]:
+    """Rewrite the generated block of each domain page; return the pages that changed.
+
+    With `check`, nothing is written: the returned pages are the stale ones.
+    """
+    import re
+    from pathlib import Path
+
+    stale = []
+    for page, module_name in DOMAIN_PAGES.items():
+        path = Path(docs) / page
+        text = path.read_text()
+        start = re.search(r"<!-- generated:[^>]*-->\n", text)
+        end = text.find(_BLOCK_END)
+        if start is None or end < 0:
+            raise ValueError(f"{path} has no generated block")
+        fresh = text[: start.start()] + _BLOCK_START + render_domain_block(module_name) + text[end:]
+        if fresh != text:
+            stale.append(page)
+            if not check:
+                path.write_text(fresh)
+    return stale
+
+
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
