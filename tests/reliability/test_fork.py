@@ -34,9 +34,11 @@ def test_forked_children_never_hang_and_deliver_everything(
         timeout=120,
     ).result
     tags = [f"fork{i}" for i in range(FORKS)] + [f"mp{i}" for i in range(MP)]
+    assert result["hung"] == []
+    assert set(result["codes"].values()) == {0}, result["codes"]  # 3: a flush said "lost"
     spans = receiver.wait_for_spans(
         lambda got: sum(1 for s in got if s.name == "child.work") >= len(tags) * SPANS,
-        timeout=15,
+        timeout=60,  # a deadline, not a wait: returns as soon as every child span is in
     )
     per_child = Counter(s.attributes["child"] for s in spans if s.name == "child.work")
     worst_exit = max(result["exit_times"].values())
@@ -45,7 +47,5 @@ def test_forked_children_never_hang_and_deliver_everything(
         f"{len(result['hung'])} hung of {len(tags)}; worst child exit {worst_exit:.2f} s; "
         f"{sum(per_child.values())}/{len(tags) * SPANS} child spans delivered",
     )
-    assert result["hung"] == []
-    assert set(result["codes"].values()) == {0}, result["codes"]
     assert worst_exit <= 2.0, result["exit_times"]
     assert {tag: per_child[tag] for tag in tags} == dict.fromkeys(tags, SPANS)
