@@ -3,11 +3,13 @@
 Run alone:  python benchmarks/bench_export.py [--quick]
 
 Throughput: spans made by the SDK (a name and three attributes each) are handed to an
-obskit `SpanQueue` feeding the SDK's OTLP/HTTP exporter, which posts them to a minimal
-OTLP receiver running in a *separate process* (so the exporting process has its core to
+obskit `SpanQueue` feeding an OTLP/HTTP exporter, which posts them to a minimal OTLP
+receiver running in a *separate process* (so the exporting process has its core to
 itself); the figure is spans delivered per second, queue handoff to last acknowledged
-batch, with the drop count. The encoder alone (protobuf encoding of a 512-span batch,
-what the export thread spends per span before any I/O) is timed too.
+batch, with the drop count. It is measured for the exporter `configure()` builds (the
+SDK's, with obskit's encoder making the body) and for the SDK's exporter unchanged.
+Both encoders alone (a 512-span batch to bytes, what the export thread spends per span
+before any I/O) are timed too.
 
 Memory: tracemalloc's count of bytes still allocated while N spans wait in a queue whose
 exporter never runs, per span, for obskit's `SpanQueue` and the SDK's BatchSpanProcessor.
@@ -29,6 +31,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from obskit._exporters import _fast_http_span_exporter
+from obskit._otlp_encode import encode_request
 from obskit._processor import SpanQueue
 
 __all__ = ["encode_rate", "export_rate", "retained_bytes"]
@@ -66,13 +70,20 @@ def make_spans(count: int) -> list[ReadableSpan]:
     return spans
 
 
-def encode_rate(spans: Sequence[ReadableSpan], batch: int = 512) -> float:
-    """Spans per second the SDK's OTLP protobuf encoder turns into bytes."""
+def _sdk_encode(spans: Sequence[ReadableSpan]) -> bytes:
+    data: bytes = encode_spans(spans).SerializeToString()
+    return data
+
+
+def encode_rate(
+    spans: Sequence[ReadableSpan], batch: int = 512, encode: Any = _sdk_encode
+) -> float:
+    """Spans per second `encode` (by default the SDK's OTLP encoder) turns into bytes."""
     chunk = list(spans[:batch])
     started = time.perf_counter()
     rounds = 0
     while time.perf_counter() - started < 1.0:
-        encode_spans(chunk).SerializeToString()
+        encode(chunk)
         rounds += 1
     return rounds * len(chunk) / (time.perf_counter() - started)
 
@@ -92,15 +103,19 @@ class _Counting(SpanExporter):
         self.inner.shutdown()
 
 
-def export_rate(spans: Sequence[ReadableSpan]) -> dict[str, float]:
-    """Spans per second through SpanQueue -> OTLP/HTTP exporter -> receiver process."""
+def export_rate(spans: Sequence[ReadableSpan], sdk: bool = False) -> dict[str, float]:
+    """Spans per second through SpanQueue -> OTLP/HTTP exporter -> receiver process.
+
+    The exporter is obskit's (the SDK's with obskit's encoder), or with `sdk` the SDK's.
+    """
+    make = OTLPSpanExporter if sdk else _fast_http_span_exporter()
     receiver = subprocess.Popen(
         [sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True
     )
     try:
         assert receiver.stdout is not None
         port = int(receiver.stdout.readline())
-        exporter = _Counting(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"))
+        exporter = _Counting(make(endpoint=f"http://127.0.0.1:{port}/v1/traces"))
         queue = SpanQueue(
             lambda: exporter,
             max_queue_size=len(spans) + 1,
@@ -175,7 +190,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     spans = make_spans(20_000 if quick else 60_000)
     return {
         "encode_spans_per_second": encode_rate(spans),
+        "obskit_encode_spans_per_second": encode_rate(spans, encode=encode_request),
         "export": export_rate(spans),
+        "export_sdk_exporter": export_rate(spans, sdk=True),
         "retained_bytes_per_span": retained_bytes(2_000 if quick else 10_000),
     }
 
