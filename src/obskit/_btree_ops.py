@@ -37,6 +37,7 @@ from obskit._btree_operation import (
 from obskit._log import log_once
 from obskit._sanitize import clean_text, clean_value
 from obskit._spans import SpanRecipe, attach_span, detach_span, error_type
+from obskit._traced import _off as _traced_off
 from obskit._traced import _Traced, _wrap_async_generator, _wrap_generator
 
 __all__ = ["decorate"]
@@ -256,11 +257,6 @@ def _counting_async_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
     return scan
 
 
-def _off() -> bool:
-    state = _providers.state
-    return state.tracer_provider is None and (state.disabled or trace_api._TRACER_PROVIDER is None)
-
-
 def _wrap_call(t: _OperationTraced) -> Callable[..., Any]:
     """Wrapper of a plain function or method: the Operation is current during the call."""
     fn = t.fn
@@ -268,8 +264,12 @@ def _wrap_call(t: _OperationTraced) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def btree_operation(*args: Any, **kwargs: Any) -> Any:
-        if state.tracer_provider is None and (state.disabled or trace_api._TRACER_PROVIDER is None):
-            return fn(*args, **kwargs)  # obskit is off: two attribute reads
+        if state.tracer_provider is None and (
+            state.disabled
+            or trace_api._TRACER_PROVIDER is None
+            or trace_api._TRACER_PROVIDER is _providers._TRACER_PROXY
+        ):
+            return fn(*args, **kwargs)  # obskit is off: as _traced._off(), inlined
         span = t.start(args, kwargs)
         if span is None:
             return fn(*args, **kwargs)
@@ -293,7 +293,7 @@ def _wrap_coroutine(t: _OperationTraced) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     async def btree_operation(*args: Any, **kwargs: Any) -> Any:
-        span = None if _off() else t.start(args, kwargs)
+        span = None if _traced_off() else t.start(args, kwargs)
         if span is None:
             return await fn(*args, **kwargs)
         token = attach_span(span)  # the task's own context copy: pairs up across awaits

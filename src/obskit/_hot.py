@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -50,6 +50,18 @@ __all__ = [
 
 _MAX_BOUND = 2000  # attribute sets per instrument: beyond, records go to an overflow set
 _OVERFLOW = {"otel.metric.overflow": True}
+
+
+class _ThreadOwner:
+    """Lives in a thread-local: collected when its thread ends, which retires the cell."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _on_thread_end(local: threading.local, retire: Callable[[], None]) -> None:
+    owner = _ThreadOwner()
+    local.owner = owner
+    weakref.finalize(owner, retire).atexit = False
 
 
 def _key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
@@ -83,7 +95,7 @@ class BoundCounter:
         except AttributeError:
             cell = self._new_cell()
         try:
-            if amount < 0 and self._monotonic:
+            if (amount < 0 and self._monotonic) or amount != amount:  # negative / NaN
                 return
             cell[0] += amount
         except Exception:
@@ -92,9 +104,18 @@ class BoundCounter:
     def _new_cell(self) -> list[int | float]:
         cell: list[int | float] = [0]
         with self._lock:
+            if not self._cells:
+                self._cells.append([0])  # cells[0]: what threads that ended had added
             self._cells.append(cell)
         self._local.cell = cell
+        _on_thread_end(self._local, lambda: self._retire(cell))
         return cell
+
+    def _retire(self, cell: list[int | float]) -> None:
+        # A thread per request must not grow the handle (and every scrape) forever.
+        with self._lock:
+            self._cells[0][0] += cell[0]
+            self._cells.remove(cell)
 
     def _total(self) -> int | float:
         with self._lock:
@@ -147,6 +168,8 @@ class BoundHistogram:
         except AttributeError:
             cell = self._new_cell()
         try:
+            if value != value:  # NaN would poison the sum for good
+                return
             cell.counts[bisect_left(self._bounds, value)] += 1
             cell.sum += value
             if value < cell.min:
@@ -159,9 +182,20 @@ class BoundHistogram:
     def _new_cell(self) -> _HistogramCell:
         cell = _HistogramCell(len(self._bounds) + 1)
         with self._lock:
+            if not self._cells:
+                self._cells.append(_HistogramCell(len(self._bounds) + 1))  # ended threads
             self._cells.append(cell)
         self._local.cell = cell
+        _on_thread_end(self._local, lambda: self._retire(cell))
         return cell
+
+    def _retire(self, cell: _HistogramCell) -> None:
+        with self._lock:
+            retired = self._cells[0]
+            retired.counts = [a + b for a, b in zip(retired.counts, cell.counts, strict=True)]
+            retired.sum += cell.sum
+            retired.min, retired.max = min(retired.min, cell.min), max(retired.max, cell.max)
+            self._cells.remove(cell)
 
     def snapshot(self) -> tuple[list[int], float, float, float]:
         """(bucket counts, sum, min, max) over all threads, since the current provider."""

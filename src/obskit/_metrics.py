@@ -108,10 +108,15 @@ class _SyncInstrument:
         if provider is not self._provider:
             real = None
             if provider is not None:
-                factory = getattr(self._scope.meter(provider), _SYNC_FACTORIES[self._kind])
-                real = factory(
-                    self.name, unit=self.unit, description=self.description, **self.options
-                )
+                try:
+                    factory = getattr(self._scope.meter(provider), _SYNC_FACTORIES[self._kind])
+                    real = factory(
+                        self.name, unit=self.unit, description=self.description, **self.options
+                    )
+                except Exception:  # the SDK raises a bare Exception for a bad name or unit
+                    log_once(
+                        f"metric-create:{self.name}", "creating %s failed", self.name, exc_info=True
+                    )  # remembered for this provider: not retried per call
             self._real, self._provider = real, provider
         return self._real
 
@@ -368,7 +373,7 @@ class ProxyMeter(metrics_api.Meter):
         return self._observable("observable_up_down_counter", name, callbacks, unit, description)
 
 
-_meters: dict[str, ProxyMeter] = {}
+_meters: dict[tuple[str, str | None, str | None], ProxyMeter] = {}
 _meters_lock = threading.Lock()
 
 
@@ -382,10 +387,11 @@ def meter(
         >>> m.create_counter("myengine.flushes", unit="{flush}") is m.create_counter("myengine.flushes")
         True
     """
+    key = (scope, version, schema_url)
     with _meters_lock:
-        found = _meters.get(scope)
+        found = _meters.get(key)
         if found is None:
-            found = _meters[scope] = ProxyMeter(scope, version, schema_url)
+            found = _meters[key] = ProxyMeter(scope, version, schema_url)
         return found
 
 

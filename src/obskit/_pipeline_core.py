@@ -249,7 +249,13 @@ class Step:
         elapsed = _perf() - started
         proc = self.proc
         if self.fan_out:
-            outputs = [] if result is None else list(result)
+            try:
+                outputs = [] if result is None else list(result)
+            except Exception as exc:  # a generator of outputs failing part-way
+                out = self.failed(exc, None, started, span)
+                if out is RERAISE:
+                    raise
+                return out
             emitted = len(outputs)
             outcome = n.EMIT if emitted else n.DROP
             proc.count(1, emitted, 0 if emitted else 1, elapsed, outcome)

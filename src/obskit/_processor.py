@@ -119,8 +119,12 @@ class SpanQueue(SpanProcessor):
         self._done = threading.Condition(self._lock)
         self._queue: collections.deque[tuple[ReadableSpan, int]] = collections.deque()
         self._queued_bytes = 0
-        self._flush_requested = 0  # sequence numbers: flush n is done when _flushed >= n
-        self._flushed = 0
+        # Sequence numbers: a flush asked when `_appended` was n is done once `_finished`
+        # (spans taken off the queue and accounted for) reaches n -- new spans arriving
+        # meanwhile do not hold it up.
+        self._appended = 0
+        self._finished = 0
+        self._flush_requested = 0
         self._flush_ok = True
         self._exporting = 0  # spans taken off the queue and not yet accounted for
         self._sent = 0  # of those, how many passed the encoding check
@@ -161,6 +165,7 @@ class SpanQueue(SpanProcessor):
                 dropped = "queue_full"
             else:
                 self._queue.append((span, size))
+                self._appended += 1
                 self._queued_bytes += size
                 if self._worker is None:
                     self._start_worker()
@@ -211,13 +216,13 @@ class SpanQueue(SpanProcessor):
         with self._lock:
             if not self._queue and not self._exporting:
                 return True
-            self._flush_requested += 1
-            ticket = self._flush_requested
+            ticket = self._appended
+            self._flush_requested = max(self._flush_requested, ticket)
             self._flush_ok = True
             if self._worker is None:
                 self._start_worker()
             self._wake.notify()
-            while self._flushed < ticket:
+            while self._finished < ticket:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._done.wait(remaining):
                     return False
@@ -243,6 +248,8 @@ class SpanQueue(SpanProcessor):
             if left:
                 complete = False
                 self.accounting.dropped["shutdown"] += left
+                self._finished += left
+                self._done.notify_all()
                 self._queue.clear()
                 self._queued_bytes = 0
                 self._exporting = 0
@@ -267,14 +274,12 @@ class SpanQueue(SpanProcessor):
                     not self._stopping
                     and len(self._queue) < self.max_batch_size
                     and self._queued_bytes < self.max_batch_bytes
-                    and (self._flushed >= self._flush_requested)
+                    and self._finished >= self._flush_requested  # no flush waiting
                 ):
                     self._wake.wait(self.schedule_delay)
                 if self._stopping and not self._queue:
-                    self._flushed = self._flush_requested
                     self._done.notify_all()
                     return
-                ticket = self._flush_requested
                 batch = self._take_batch()
                 self._exporting = len(batch)
             ok = self._export(batch) if batch else True
@@ -282,11 +287,10 @@ class SpanQueue(SpanProcessor):
                 if self._exporting:  # not already written off by stop()
                     self._exporting = 0
                     self._count_result(len(batch), ok)
+                    self._finished += len(batch)
                 if not ok:
                     self._flush_ok = False
-                if not self._queue and self._flushed < ticket:
-                    self._flushed = ticket
-                    self._done.notify_all()
+                self._done.notify_all()
 
     def _take_batch(self) -> list[ReadableSpan]:
         """Pop up to max_batch_size spans, closing the batch before max_batch_bytes."""

@@ -137,9 +137,11 @@ class _ProxyMeterProvider(metrics_api.MeterProvider):
         schema_url: str | None = None,
         attributes: Attributes = None,
     ) -> metrics_api.Meter:
-        from obskit._metrics import ProxyMeter
+        from obskit._metrics import meter
 
-        return ProxyMeter(name, version, schema_url, attributes)
+        # Registered like obskit's own meters, so observable instruments made through the
+        # OTel global meter are re-registered with each new provider too.
+        return meter(name, version, schema_url)
 
 
 _TRACER_PROXY = _ProxyTracerProvider()

@@ -17,6 +17,7 @@ sets goes through here first:
 
 from __future__ import annotations
 
+import itertools
 import reprlib
 import traceback
 from collections.abc import Mapping
@@ -159,6 +160,23 @@ def clean_value(value: object) -> AttributeValue | None:
         return clean_text(bytes(value[:MAX_VALUE_CHARS]).decode("utf-8", "replace"))  # type: ignore[index]
     if kind is list or kind is tuple:
         return _clean_sequence(value)  # type: ignore[arg-type]
+    return _clean_subclass(value)
+
+
+def _clean_subclass(value: object) -> AttributeValue | None:
+    """Subclasses of the primitives (StrEnum, IntEnum, numpy.float64, namedtuples) keep
+    their value; the base type's own conversion is used, never the subclass's __str__."""
+    try:
+        if isinstance(value, str):
+            return clean_text(str.__str__(value))
+        if isinstance(value, int):
+            return clean_value(int.__int__(value))
+        if isinstance(value, float):
+            return float.__float__(value)
+        if isinstance(value, (list, tuple)):
+            return _clean_sequence(list(itertools.islice(value, MAX_ARRAY_ITEMS)))
+    except Exception:
+        pass
     return safe_repr(value)
 
 

@@ -212,7 +212,10 @@ class _Traced:
     def metrics_start(self) -> float:
         if self.metrics is None:
             return 0.0
-        self.metrics.active.add(1, self.metrics.base)
+        try:
+            self.metrics.active.add(1, self.metrics.base)
+        except Exception:  # never between an attach and its try: a raise would leak the span
+            log_once("traced-metrics", "recording call metrics failed", exc_info=True)
         return time.perf_counter()
 
     def call_plain(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
@@ -450,12 +453,12 @@ def _wrap_generator(t: _Traced) -> Callable[..., Any]:
     def traced_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         if _off():
             return (yield from fn(*args, **kwargs))
+        inner = fn(*args, **kwargs)  # first: bad arguments raise before any span starts
         span = t.start(args, kwargs)
         if span is None:
-            return (yield from fn(*args, **kwargs))
+            return (yield from inner)
         span_context = trace_api.set_span_in_context(span)
         started = t.metrics_start()
-        inner = fn(*args, **kwargs)
         to_send: Any = None
         to_throw: BaseException | None = None
         while True:

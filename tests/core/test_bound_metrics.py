@@ -130,3 +130,29 @@ def test_prometheus_exposition_shows_counter_and_histogram() -> None:
         and line.endswith(" 0.0")
         for line in samples
     ), samples
+
+
+def test_threads_that_end_do_not_grow_a_handle() -> None:
+    import threading
+
+    import obskit
+
+    counter = obskit.hot_counter("retire.test.ops").bind({"k": "v"})
+    latency = obskit.hot_histogram("retire.test.duration").bind({"k": "v"})
+
+    def work() -> None:
+        counter.add(2)
+        latency.record(0.001)
+
+    for _ in range(200):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert counter.value == 400
+    assert latency.count == 200
+    assert len(counter._cells) <= 3  # the retired totals, maybe one thread still dying
+    assert len(latency._cells) <= 3
+    counter.add(float("nan"))
+    latency.record(float("nan"))
+    assert counter.value == 400
+    assert latency.snapshot()[1] == pytest.approx(0.2)

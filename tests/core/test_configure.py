@@ -343,3 +343,24 @@ def test_flush_does_not_duplicate_prometheus_series() -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{address[1]}/metrics", timeout=5) as response:
         lines = response.read().decode().splitlines()
     assert sum(line.startswith("test_once_total") for line in lines) == 1
+
+
+def test_observable_instruments_from_the_global_meter_follow_configure() -> None:
+    from opentelemetry.metrics import Observation
+
+    from obskit import _providers
+
+    _providers.install_globals()
+    library_meter = metrics_api.get_meter("some.library")
+    library_meter.create_observable_gauge(
+        "test.library.queue.depth", [lambda options: [Observation(7)]]
+    )
+    telemetry = obskit.configure(exporters=["memory"])
+    reader = telemetry.info["memory_metrics"]
+    names = {
+        m.name: m.data.data_points[0].value
+        for rm in reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+    assert names.get("test.library.queue.depth") == 7

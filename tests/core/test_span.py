@@ -104,3 +104,34 @@ def test_noop_handle_when_off() -> None:
         s.set_attribute("a", 1)
         assert not s.is_recording
         assert s.trace_id == "0" * 32
+
+
+def test_reentering_one_span_object_keeps_the_open_span(obskit_capture) -> None:
+    from opentelemetry import trace
+
+    reused = obskit.span("reused")
+    with reused as outer:
+        with reused as inner:
+            assert not inner.is_recording
+        assert trace.get_current_span() is outer.span  # still the open span
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    assert len(obskit_capture.find("reused")) == 1
+    with reused:  # sequential reuse is fine
+        pass
+    assert len(obskit_capture.find("reused")) == 2
+
+
+def test_subclasses_of_primitives_keep_their_values(obskit_capture) -> None:
+    import collections
+    import enum
+
+    class Role(str, enum.Enum):
+        LEADER = "leader"
+
+    class Level(enum.IntEnum):
+        L0 = 0
+
+    point = collections.namedtuple("point", "x y")
+    with obskit.span("typed") as s:
+        s.set_attributes({"role": Role.LEADER, "level": Level.L0, "point": point(1, 2)})
+    assert obskit_capture.one("typed").attributes == {"role": "leader", "level": 0, "point": (1, 2)}

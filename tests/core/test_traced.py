@@ -437,3 +437,27 @@ def test_no_detach_errors_logged_across_threads(obskit_capture, caplog) -> None:
     assert len(obskit_capture.find("threaded")) == 4
     assert caplog.records == []
     assert sys.getrefcount(threaded) > 0
+
+
+def test_bad_metric_prefix_never_raises_or_leaks(obskit_capture, caplog) -> None:
+    from opentelemetry import trace
+
+    @obskit.traced("odd", metrics="my funcs")  # a space: the SDK rejects the name
+    def odd() -> int:
+        return 1
+
+    assert odd() == 1
+    assert odd() == 1
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    assert len(obskit_capture.find("odd")) == 2
+    assert sum("creating my funcs" in r.getMessage() for r in caplog.records) >= 1
+
+
+def test_generator_called_with_bad_arguments_starts_no_span(obskit_capture) -> None:
+    @obskit.traced("gen", metrics="test.badargs")
+    def gen(n: int) -> Iterator[int]:
+        yield n
+
+    with pytest.raises(TypeError):
+        next(gen(1, 2))  # type: ignore[call-arg]
+    assert obskit_capture.find("gen") == []

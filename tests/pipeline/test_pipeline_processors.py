@@ -325,3 +325,21 @@ def test_off_path_passes_values_through() -> None:
 
     assert [double(r).value for r in plain.records([1, 2])] == [2, 4]
     assert double(5) == 10
+
+
+def test_fan_out_generator_failing_part_way_is_counted_and_ends_its_span(obskit_capture) -> None:
+    words = pipeline.Pipeline("gen-words", sample_ratio=1.0, on_error="skip")
+
+    @words.processor("explode", fan_out=True)
+    def explode(line):
+        yield line
+        raise ValueError("bad line")
+
+    (record,) = words.records(["x"])
+    explode(record)  # the skip policy swallows the error
+    assert _balance(obskit_capture, "gen-words", "explode") == {
+        "in": 1, "out": 0, "dropped": 0, "errors": 1,
+    }  # fmt: skip
+    span = obskit_capture.one(PROCESS, {"pipeline.processor": "explode"})
+    assert span.end_time is not None
+    assert span.attributes["error.type"] == "ValueError"
