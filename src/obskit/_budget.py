@@ -26,7 +26,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_QUEUE_BYTES",
     "DEFAULT_MAX_SPAN_BYTES",
-    "encodable",
+    "NotEncodable",
     "span_limits",
     "span_size",
 ]
@@ -45,11 +45,19 @@ _FIELD_OVERHEAD = 12
 _NUMBER = 10
 
 
+class NotEncodable(ValueError):
+    """A span holds text that cannot be encoded as UTF-8 (a lone surrogate)."""
+
+
 def _text_size(text: str) -> int:
-    # isascii() is a fast C scan; only non-ASCII text pays for a real UTF-8 length.
+    # isascii() is a fast C scan; only non-ASCII text pays for a real UTF-8 encode, which
+    # doubles as the encodability check (one pass over the span in on_end, none later).
     if text.isascii():
         return len(text)
-    return len(text.encode("utf-8", "surrogatepass"))
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise NotEncodable(text[:40]) from None
 
 
 def _value_size(value: Any) -> int:
@@ -68,12 +76,16 @@ def _attributes_size(attributes: Mapping[str, Any] | None) -> int:
         return 0
     size = 0
     for key, value in attributes.items():
-        size += _FIELD_OVERHEAD + len(key) + _value_size(value)
+        size += _FIELD_OVERHEAD + _text_size(key) + _value_size(value)
     return size
 
 
 def span_size(span: ReadableSpan) -> int:
     """Estimated OTLP-encoded size of `span` in bytes (its resource not included).
+
+    Raises `NotEncodable` when a string in the span cannot be encoded as UTF-8: the SDK's
+    encoder would raise on it and lose the whole export batch, so obskit drops the span
+    alone (reason `encode_error`) before it is queued.
 
     Examples:
         >>> from opentelemetry.sdk.trace import TracerProvider
@@ -91,54 +103,6 @@ def span_size(span: ReadableSpan) -> int:
     if status:
         size += _text_size(status)
     return size
-
-
-def _text_ok(text: object) -> bool:
-    if type(text) is not str or text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _value_ok(value: Any) -> bool:
-    if type(value) is str:
-        return _text_ok(value)
-    if type(value) is tuple or type(value) is list:
-        return all(_value_ok(item) for item in value)
-    return True
-
-
-def _attributes_ok(attributes: Mapping[str, Any] | None) -> bool:
-    if not attributes:
-        return True
-    return all(_text_ok(key) and _value_ok(value) for key, value in attributes.items())
-
-
-def encodable(span: ReadableSpan) -> bool:
-    """Whether every string in `span` can be encoded as UTF-8 (no lone surrogates).
-
-    The SDK's encoder raises on a lone surrogate in a span name and the exporter then
-    loses the whole batch; obskit checks each span on the export thread and drops only
-    the bad one (reason `encode_error`). Spans made through obskit's API are always
-    encodable: its sanitiser replaces lone surrogates.
-
-    Examples:
-        >>> from opentelemetry.sdk.trace import TracerProvider
-        >>> s = TracerProvider().get_tracer("t").start_span("bad\\ud800")
-        >>> s.end()
-        >>> encodable(s)
-        False
-    """
-    if not _text_ok(span.name) or not _attributes_ok(span.attributes):
-        return False
-    if not all(_text_ok(e.name) and _attributes_ok(e.attributes) for e in span.events):
-        return False
-    return _text_ok(span.status.description) and all(
-        _attributes_ok(link.attributes) for link in span.links
-    )
 
 
 def span_limits(max_value_chars: int) -> SpanLimits:

@@ -38,7 +38,7 @@ from obskit._budget import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_SPAN_BYTES,
-    encodable,
+    NotEncodable,
     span_size,
 )
 from obskit._log import install_sdk_log_filter, log_once
@@ -127,7 +127,6 @@ class SpanQueue(SpanProcessor):
         self._flush_requested = 0
         self._flush_ok = True
         self._exporting = 0  # spans taken off the queue and not yet accounted for
-        self._sent = 0  # of those, how many passed the encoding check
         self._stopping = False
         self._stopped = False
         self._worker: threading.Thread | None = None
@@ -146,17 +145,21 @@ class SpanQueue(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
+        dropped = None
         try:
             size = span_size(span)
+        except NotEncodable:
+            size, dropped = 0, "encode_error"
         except Exception:  # a foreign span type we cannot measure: treat it as small
             size = 0
-        dropped = None
         with self._lock:
             self.accounting.ended += 1
             if self._stopping:
                 self.accounting.dropped["shutdown"] += 1
                 return
-            if size > self.max_span_bytes:
+            if dropped is not None:
+                pass
+            elif size > self.max_span_bytes:
                 dropped = "too_large"
             elif (
                 len(self._queue) >= self.max_queue_size
@@ -180,7 +183,14 @@ class SpanQueue(SpanProcessor):
             self._log_drop(dropped, span, size)
 
     def _log_drop(self, reason: str, span: ReadableSpan, size: int) -> None:
-        if reason == "too_large":
+        if reason == "encode_error":
+            log_once(
+                f"encode:{self.name}",
+                "obskit dropped span %r: it holds text that cannot be encoded as UTF-8 (a lone "
+                "surrogate?); counted in obskit.spans.dropped{reason=encode_error}",
+                span.name.encode("utf-8", "replace").decode()[:100],
+            )
+        elif reason == "too_large":
             log_once(
                 f"too-large:{self.name}",
                 "obskit dropped span %r: about %d bytes, over the %d-byte limit "
@@ -307,34 +317,16 @@ class SpanQueue(SpanProcessor):
         return batch
 
     def _count_result(self, count: int, ok: bool) -> None:
-        bad = count - self._sent
-        if bad:
-            self.accounting.dropped["encode_error"] += bad
         if ok:
-            self.accounting.exported += count - bad
+            self.accounting.exported += count
         else:
-            self.accounting.dropped["export_failed"] += count - bad
+            self.accounting.dropped["export_failed"] += count
 
     def _export(self, batch: list[ReadableSpan]) -> bool:
-        good = batch
         try:
-            good = [span for span in batch if encodable(span)]
+            return self._exporter.export(batch) == SpanExportResult.SUCCESS
         except Exception:
-            log_once(f"encode-check:{self.name}", "checking spans failed", exc_info=True)
-        self._sent = len(good)
-        if len(good) < len(batch):
-            log_once(
-                f"encode:{self.name}",
-                "obskit dropped %d span(s) holding text that cannot be encoded as UTF-8 "
-                "(a lone surrogate?); their batch-mates are exported",
-                len(batch) - len(good),
-            )
-        if not good:
-            return True
-        try:
-            return self._exporter.export(good) == SpanExportResult.SUCCESS
-        except Exception:
-            log_once(f"export:{self.name}", "exporting %d spans failed", len(good), exc_info=True)
+            log_once(f"export:{self.name}", "exporting %d spans failed", len(batch), exc_info=True)
             return False
 
     def _after_fork_in_child(self) -> None:
