@@ -114,6 +114,9 @@ class SpanQueue(SpanProcessor):
         _live.add(self)
 
     def _init_runtime(self) -> None:
+        # Held by the worker while an export is in flight; os.fork() waits (briefly) for
+        # it, so a child never inherits a gRPC call half-way (see _before_fork).
+        self._export_lock = threading.Lock()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._done = threading.Condition(self._lock)
@@ -292,7 +295,8 @@ class SpanQueue(SpanProcessor):
                     return
                 batch = self._take_batch()
                 self._exporting = len(batch)
-            ok = self._export(batch) if batch else True
+            with self._export_lock:
+                ok = self._export(batch) if batch else True
             with self._lock:
                 if self._exporting:  # not already written off by stop()
                     self._exporting = 0
@@ -371,7 +375,29 @@ _live: weakref.WeakSet[SpanQueue] = weakref.WeakSet()
 _inherited: list[object] = []
 
 
+#: How long os.fork() waits for an export in flight to finish. gRPC is not fork-safe: a
+#: child forked during a call can find the library's locks held (research/reliability.md
+#: §2.3; with an idle parent 10/10 children were fine, with a busy one 5-8 of 10 hung).
+#: Local exports finish in milliseconds; against a dead backend the wait gives up.
+FORK_WAIT = 0.25
+_held_for_fork: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    deadline = time.monotonic() + FORK_WAIT
+    for queue in list(_live):
+        lock = queue._export_lock
+        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            _held_for_fork.append(lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
 def _after_fork() -> None:
+    _held_for_fork.clear()  # the child builds new locks (_init_runtime)
     queues = list(_live)
     for queue in queues:
         queue._after_fork_in_child()
@@ -416,4 +442,6 @@ def _run_exit_hook() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork
+    )

@@ -51,4 +51,6 @@ def test_flush_finishes_while_spans_keep_arriving() -> None:
         producer.join()
     assert queue.stop(timeout=10.0) is True
     counts = queue.accounting.snapshot()
-    assert counts["ended"] == counts["exported"] == exporter.exported
+    assert counts["exported"] == exporter.exported > 0
+    dropped = sum(counts[reason] for reason in ("queue_full", "export_failed", "shutdown"))
+    assert counts["ended"] == counts["exported"] + dropped  # the fast producer overfills it

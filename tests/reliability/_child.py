@@ -373,7 +373,13 @@ def fork(args: dict[str, Any]) -> None:
                     _child_work(tag, args["spans"], done_file)
                     if i % 2:
                         sys.exit(0)  # through atexit: obskit's bounded exit hook
+                    started = time.monotonic()
                     ok = obskit.flush(timeout=5.0)
+                    if not ok:
+                        telemetry = obskit.telemetry()
+                        counts = telemetry.span_counts() if telemetry else {}
+                        with open(done_file + ".diag", "a") as diag:
+                            diag.write(f"{tag} {time.monotonic() - started:.2f}s {counts}\n")
                     os._exit(0 if ok else 3)
                 except SystemExit:
                     raise
