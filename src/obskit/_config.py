@@ -156,7 +156,23 @@ def _sample_ratio_from_otel() -> float | None:
     return 1.0 if ratio is None else ratio
 
 
-def _exporters(explicit: Sequence[str] | str | None) -> dict[str, tuple[str, ...]]:
+#: What `exporters=` accepts: names for every signal, or names per signal.
+ExporterChoice = Sequence[str] | str | Mapping[str, Sequence[str] | str]
+
+
+def _names(value: Sequence[str] | str) -> tuple[str, ...]:
+    return _split(value) if isinstance(value, str) else tuple(n.lower() for n in value)
+
+
+def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
+    if isinstance(explicit, Mapping):
+        unknown = sorted(set(explicit) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"exporters per signal: unknown signal(s) {unknown}; use {SIGNALS}")
+        return {
+            signal: tuple(n for n in _names(explicit.get(signal, ())) if n != "none")
+            for signal in SIGNALS
+        }
     if explicit is not None:
         names = (
             _split(explicit) if isinstance(explicit, str) else tuple(n.lower() for n in explicit)
@@ -259,7 +275,7 @@ def _first(*values: Any) -> Any:
 def resolve(
     *,
     service_name: str | None = None,
-    exporters: Sequence[str] | str | None = None,
+    exporters: ExporterChoice | None = None,
     sample_ratio: float | None = None,
     resource: Mapping[str, Any] | None = None,
     enabled: bool | None = None,

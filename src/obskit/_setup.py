@@ -11,7 +11,7 @@ import atexit
 import importlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from obskit import _exporters, _log, _providers, exporters
 from obskit._budget import span_limits
 from obskit._catalogue import Attribute, Catalogue, Instrument
-from obskit._config import SIGNALS, Settings, resolve
+from obskit._config import SIGNALS, ExporterChoice, Settings, resolve
 from obskit._log import log_once
 from obskit._names import (
     CODE_FUNCTION_NAME,
@@ -181,7 +181,7 @@ def _build(settings: Settings) -> Telemetry:
 def configure(
     service_name: str | None = None,
     *,
-    exporters: Sequence[str] | str | None = None,
+    exporters: ExporterChoice | None = None,
     sample_ratio: float | None = None,
     resource: Mapping[str, Any] | None = None,
     enabled: bool | None = None,
@@ -207,6 +207,7 @@ def configure(
         exporters: exporter names, e.g. ``["otlp", "prometheus"]`` (`OBSKIT_EXPORTERS`;
             per signal `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER`, ``none`` allowed).
             Default: ``otlp`` when an OTLP endpoint variable is set, else ``console``.
+            Per signal: ``{"traces": ["otlp"], "metrics": ["prometheus"]}``.
         sample_ratio: fraction of new traces kept, parent-based (`OBSKIT_SAMPLE_RATIO`,
             `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`).
         resource: extra resource attributes (merged with `OTEL_RESOURCE_ATTRIBUTES`).

@@ -364,3 +364,18 @@ def test_observable_instruments_from_the_global_meter_follow_configure() -> None
         for m in sm.metrics
     }
     assert names.get("test.library.queue.depth") == 7
+
+
+def test_exporters_per_signal_argument() -> None:
+    settings = _config.resolve(exporters={"traces": ["otlp"], "metrics": "prometheus"})
+    assert settings.exporters == {"traces": ("otlp",), "metrics": ("prometheus",)}
+    assert _config.resolve(exporters={"traces": "memory"}).exporters["metrics"] == ()
+    with pytest.raises(ValueError, match="unknown signal"):
+        _config.resolve(exporters={"logs": ["otlp"]})
+    telemetry = obskit.configure(exporters={"traces": ["memory"]})
+    assert telemetry.meter_provider is not None
+    with obskit.span("per-signal"):
+        pass
+    obskit.flush(timeout=2)
+    assert [s.name for s in memory_spans().get_finished_spans()] == ["per-signal"]
+    assert telemetry.info["memory_metrics"] is None  # memory serves traces only here
