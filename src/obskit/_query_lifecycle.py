@@ -25,7 +25,7 @@ from obskit import _query_text, propagation
 from obskit._log import log_once
 from obskit._query_block import Block, Facts, as_count, as_label, as_number, cached
 from obskit._sanitize import clean_text, clean_value
-from obskit._spans import SpanHandle, SpanRecipe, error_type, record_exception
+from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
 
 __all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
 
@@ -64,7 +64,7 @@ def check_phase(name: object) -> str:
     return name
 
 
-class Phase(Block):
+class Phase(Block, AsyncWith["Phase"]):
     """One phase of a query (`query.parse`, `query.plan`, ...): a child span and a duration.
 
     Made by `QueryLifecycle.phase()`; use it as `with q.phase("plan"):` or `async with`.
@@ -107,16 +107,8 @@ class Phase(Block):
         except Exception:
             log_once("query-phase-end", "ending phase %r failed", self.name, exc_info=True)
 
-    async def __aenter__(self) -> Phase:
-        return self.__enter__()
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-
-class QueryLifecycle(Block, Facts):
+class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
     """One query: a root span named after its summary, phases, facts and metrics.
 
     Made by `obskit.query.lifecycle(...)`; see there for the arguments.
@@ -226,17 +218,6 @@ class QueryLifecycle(Block, Facts):
             self._finish(exc)
         except Exception:
             log_once("query-finish", "ending the query span failed", exc_info=True)
-
-    async def __aenter__(self) -> QueryLifecycle:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     def _finish(self, exc: BaseException | None) -> None:
         extra = self._fact_attributes()
@@ -366,7 +347,7 @@ class QueryLifecycle(Block, Facts):
         return propagation.inject(carrier, context=context)
 
 
-class Fragment(Block, Facts):
+class Fragment(Block, Facts, AsyncWith["Fragment"]):
     """A worker's part of a distributed query; see `obskit.query.fragment`.
 
     Examples:
@@ -422,17 +403,6 @@ class Fragment(Block, Facts):
             ))  # fmt: skip
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
-
-    async def __aenter__(self) -> Fragment:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
     @property
     def trace_id(self) -> str:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from contextvars import Token
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -41,6 +41,7 @@ from obskit._sanitize import (
 __all__ = [
     "NOOP_HANDLE",
     "SPAN_KEY",
+    "AsyncWith",
     "SpanHandle",
     "SpanRecipe",
     "attach_span",
@@ -117,6 +118,51 @@ def error_type(exc: BaseException) -> str:
     if kind.__module__ in ("builtins", "__main__"):
         return kind.__qualname__
     return f"{kind.__module__}.{kind.__qualname__}"
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class AsyncWith(Generic[T_co]):
+    """`async with` for a context manager whose `with` does no I/O: same enter and exit.
+
+    Examples:
+        >>> class Block(AsyncWith[int]):
+        ...     def __enter__(self) -> int:
+        ...         return 1
+        ...     def __exit__(self, *exc_info: object) -> None:
+        ...         pass
+        >>> import asyncio
+        >>> async def use() -> int:
+        ...     async with Block() as value:
+        ...         return value
+        >>> asyncio.run(use())
+        1
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> T_co:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> T_co:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 class SpanHandle:
@@ -587,7 +633,7 @@ def _recipe_for(name: str, kind: SpanKind, scope: str) -> SpanRecipe:
     return recipe
 
 
-class span:
+class span(AsyncWith[SpanHandle]):
     """Open a span for a block: `with obskit.span(...)` or `async with obskit.span(...)`.
 
     The span is current inside the block (nested spans become its children), ends when the
@@ -664,17 +710,6 @@ class span:
             self._recipe.finish(current, exc)
         except Exception:
             log_once("span-end", "ending span %r failed", self._recipe.name, exc_info=True)
-
-    async def __aenter__(self) -> SpanHandle:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 def current_span() -> SpanHandle:

@@ -34,6 +34,7 @@ from opentelemetry.trace import Link
 
 from obskit._log import log_once
 from obskit._sanitize import clean_attributes
+from obskit._spans import AsyncWith
 
 __all__ = [
     "FIELDS",
@@ -155,7 +156,7 @@ def extract(carrier: Any) -> Context:
         return Context()
 
 
-class continue_trace:
+class continue_trace(AsyncWith[Context]):
     """Make the context in `carrier` current for a block (sync or async `with`).
 
     Spans opened inside become children of the remote span that injected the carrier.
@@ -187,17 +188,6 @@ class continue_trace:
         tb: TracebackType | None,
     ) -> None:
         context_api.detach(self._token)  # type: ignore[arg-type]
-
-    async def __aenter__(self) -> Context:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 def link_from(carrier: Any, attributes: Mapping[str, object] | None = None) -> Link | None:

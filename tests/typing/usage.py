@@ -43,6 +43,11 @@ class Store:
         return cls()
 
 
+async def use_async() -> None:
+    async with obskit.span("async-block") as handle:
+        assert_type(handle, obskit.SpanHandle)
+
+
 def use() -> None:
     result: int = double(2)
     name: str = asyncio.run(fetch("k"))
