@@ -40,6 +40,15 @@ class Unsupported(ValueError):
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE = struct.Struct("<d").pack
 _TIMES = struct.Struct("<BQBQ").pack  # span fields 7 and 8 (start/end, fixed64) in one go
+
+
+def _span_times(start: int | None, end: int | None) -> bytes:
+    """Span fields 7 and 8 (start and end, fixed64); an unset time is left out."""
+    if start and end:
+        return _TIMES(0x39, start, 0x41, end)
+    return (b"\x39" + _FIXED64(start) if start else b"") + (b"\x41" + _FIXED64(end) if end else b"")
+
+
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _UINT64 = 1 << 64
@@ -232,14 +241,7 @@ def _encode_sdk_span(span: ReadableSpan) -> bytes:
     if name:
         parts.append(_field(b"\x2a", name.encode()))
     parts.append(_KINDS[span._kind._value_])
-    start, end = span._start_time, span._end_time
-    if start and end:
-        parts.append(_TIMES(0x39, start, 0x41, end))
-    else:
-        if start:
-            parts.append(b"\x39" + _FIXED64(start))
-        if end:
-            parts.append(b"\x41" + _FIXED64(end))
+    parts.append(_span_times(span._start_time, span._end_time))
     attributes = span._attributes
     if attributes:
         parts += _attributes(b"\x4a", attributes)
@@ -336,14 +338,7 @@ def _encode_span(span: ReadableSpan) -> bytes:
     if name:
         parts.append(_field(b"\x2a", name.encode()))
     parts.append(_KINDS[span.kind.value])
-    start, end = span.start_time, span.end_time
-    if start and end:
-        parts.append(_TIMES(0x39, start, 0x41, end))
-    else:
-        if start:
-            parts.append(b"\x39" + _FIXED64(start))
-        if end:
-            parts.append(b"\x41" + _FIXED64(end))
+    parts.append(_span_times(span.start_time, span.end_time))
     parts += _attributes(b"\x4a", span.attributes)
     if dropped := span.dropped_attributes:
         parts.append(b"\x50" + _varint(dropped))
