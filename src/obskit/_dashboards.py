@@ -285,7 +285,7 @@ def domain_alerts(domain: str) -> list[Alert]:
 
 def _query_alerts() -> list[Alert]:
     """obskit.query declares panels but no ALERTS: its error-ratio rule is built here."""
-    from obskit import _query_catalogue as query
+    from obskit.query import _catalogue as query
 
     spec = query.CATALOGUE.instruments_by_name
     errors, queries = spec[query.ERRORS], spec[query.DURATION]

@@ -403,6 +403,7 @@ def _rebind_all() -> None:
 
 
 _providers.on_change(_rebind_all)
+_providers.serve_meters(meter)
 
 
 def counter(name: str, unit: str = "1", description: str = "", *, scope: str = "obskit") -> Counter:

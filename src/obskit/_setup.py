@@ -23,10 +23,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from obskit import _exporters, _log, _providers, exporters
-from obskit._budget import span_limits
+from obskit import _log, _providers, exporters
 from obskit._catalogue import Attribute, Catalogue, Instrument
 from obskit._config import SIGNALS, ExporterChoice, Settings, resolve
+from obskit._export import _exporters  # noqa: F401  (importing it registers the built-ins)
+from obskit._export._budget import span_limits
+from obskit._export._queue import DROP_REASONS, SpanAccounting, SpanQueue, set_exit_hook
 from obskit._log import log_once
 from obskit._names import (
     CODE_FUNCTION_NAME,
@@ -39,7 +41,6 @@ from obskit._names import (
     SPANS_EXPORTED,
     SPANS_QUEUED,
 )
-from obskit._processor import DROP_REASONS, SpanAccounting, SpanQueue
 from obskit._sanitize import MAX_VALUE_CHARS, clean_attributes
 
 __all__ = ["Telemetry", "configure", "current", "flush", "shutdown"]
@@ -99,9 +100,9 @@ def current() -> Telemetry | None:
 def _resource(settings: Settings) -> Resource:
     attributes: dict[str, Any] = {"service.name": settings.service_name}
     if settings.runtime:
-        from obskit.runtime import resource_attributes  # process.runtime.* (semconv)
-
-        attributes.update(resource_attributes())
+        # process.runtime.* (semconv); a domain, so loaded by name like _start_runtime does
+        runtime = importlib.import_module("obskit.runtime")
+        attributes.update(runtime.resource_attributes())
     attributes.update(clean_attributes(settings.resource))
     # Resource.create also reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; our
     # resolved service name (argument > OBSKIT_ > OTEL_) wins over both.
@@ -276,8 +277,7 @@ def configure(
 
 
 def exporters_module_lookup(name: str) -> None:
-    _exporters.entry_point_names()  # importing _exporters registers the built-ins
-    exporters.lookup(name)
+    exporters.lookup(name)  # the built-ins are registered: this module imports _exporters
 
 
 def _start_runtime(telemetry: Telemetry) -> None:
@@ -391,6 +391,7 @@ def _at_exit() -> None:
 
 
 atexit.register(_at_exit)
+set_exit_hook(_at_exit)  # a multiprocessing child skips atexit: its queue runs this
 
 
 # --- obskit's own health, read at collection time -----------------------------------

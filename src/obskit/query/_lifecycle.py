@@ -20,12 +20,13 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _query_catalogue as names
-from obskit import _query_text, propagation
+from obskit import propagation
 from obskit._log import log_once
-from obskit._query_block import Block, Facts, as_count, as_label, as_number, cached
 from obskit._sanitize import clean_text, clean_value
 from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
+from obskit.query import _catalogue as names
+from obskit.query import _text as _query_text
+from obskit.query._block import Block, Facts, as_count, as_label, as_number, cached
 
 __all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
 

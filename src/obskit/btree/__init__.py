@@ -31,7 +31,9 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 from opentelemetry import trace as trace_api
 from opentelemetry.util.types import AttributeValue
 
-from obskit._btree_catalogue import (
+from obskit._log import log_once
+from obskit._sanitize import clean_text, clean_value
+from obskit.btree._catalogue import (
     CATALOGUE,
     DEPTH,
     ERROR,
@@ -67,8 +69,8 @@ from obskit._btree_catalogue import (
     SPAN_PREFIX,
     SPLIT_EVENT,
 )
-from obskit._btree_gauges import IndexRegistration, register_index
-from obskit._btree_operation import (
+from obskit.btree._gauges import IndexRegistration, register_index
+from obskit.btree._operation import (
     CACHE,
     DEFAULT_INDEX,
     DISK,
@@ -76,9 +78,7 @@ from obskit._btree_operation import (
     Operation,
     current_op,
 )
-from obskit._btree_ops import decorate
-from obskit._log import log_once
-from obskit._sanitize import clean_text, clean_value
+from obskit.btree._ops import decorate
 
 __all__ = [
     "CATALOGUE",

@@ -20,12 +20,12 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link
 
-from obskit import _pipeline_names as n
 from obskit import propagation
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe, error_type, record_exception
+from obskit.pipeline import _names as n
 
 __all__ = ["RERAISE", "Processor", "Record", "Stats", "Step", "watch_queue"]
 

@@ -20,13 +20,13 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _raft_names as n
-from obskit import _raft_state as st
 from obskit import propagation
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._sanitize import clean_value
 from obskit._spans import NOOP_HANDLE, SpanHandle, SpanRecipe, error_type
+from obskit.raft import _names as n
+from obskit.raft import _state as st
 
 __all__ = ["Apply", "ClientCall", "Election", "Proposal", "ServerCall", "Snapshot"]
 

@@ -10,7 +10,7 @@ only with an opt-in experimental switch, never counts spans discarded at shutdow
 * every span handed to `on_end` ends up in exactly one of `exported` or `dropped[reason]`
   (or is still queued), with reasons `queue_full`, `export_failed`, `shutdown`,
   `too_large` and `encode_error`;
-* bytes are bounded, not only spans (see `obskit._budget`): per span, per queue and per
+* bytes are bounded, not only spans (see `obskit._export._budget`): per span, per queue and per
   export batch, so one huge span is dropped alone instead of sinking its batch;
 * `force_flush(timeout)` and `shutdown(timeout)` wait at most `timeout` and return whether
   everything was delivered; exports only ever run on the worker thread;
@@ -34,7 +34,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from obskit._budget import (
+from obskit._export._budget import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_SPAN_BYTES,
@@ -43,7 +43,7 @@ from obskit._budget import (
 )
 from obskit._log import install_sdk_log_filter, log_once
 
-__all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
+__all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue", "set_exit_hook"]
 
 DROP_REASONS = ("queue_full", "export_failed", "shutdown", "too_large", "encode_error")
 
@@ -435,10 +435,22 @@ def _register_mp_finalizer(owner: object) -> None:
         mp_util.Finalize(None, _run_exit_hook, exitpriority=0)
 
 
-def _run_exit_hook() -> None:
-    from obskit import _setup  # at call time: _setup imports this module
+def _no_exit_hook() -> None:
+    pass
 
-    _setup._at_exit()
+
+# obskit._setup (above this module) installs its exit hook here when it is imported.
+_exit_hook: Callable[[], None] = _no_exit_hook
+
+
+def set_exit_hook(hook: Callable[[], None]) -> None:
+    """Run `hook` (obskit's `atexit` shutdown) when a `multiprocessing` child exits."""
+    global _exit_hook
+    _exit_hook = hook
+
+
+def _run_exit_hook() -> None:
+    _exit_hook()
 
 
 if hasattr(os, "register_at_fork"):

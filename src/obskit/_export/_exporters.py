@@ -8,7 +8,6 @@ port already in use logs one warning naming the problem and leaves that exporter
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,32 +27,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from obskit import exporters
 from obskit._config import Settings
-from obskit._console import ConsoleMetricExporter, ConsoleSpanExporter
+from obskit._export._console import ConsoleMetricExporter, ConsoleSpanExporter
+from obskit._export._encoder import serialize_spans
 from obskit._log import log_once
-from obskit._otlp_encode import serialize_spans
-from obskit.exporters import ExporterFactory, ExporterParts
+from obskit.exporters import ExporterParts
 
-__all__ = ["entry_point_names", "load_entry_point", "otlp_endpoint"]
-
-
-def entry_point_names() -> list[str]:
-    try:
-        return [
-            ep.name for ep in importlib.metadata.entry_points(group=exporters.ENTRY_POINT_GROUP)
-        ]
-    except Exception:
-        return []
-
-
-def load_entry_point(name: str) -> ExporterFactory | None:
-    try:
-        found = importlib.metadata.entry_points(group=exporters.ENTRY_POINT_GROUP, name=name)
-    except Exception:
-        return None
-    for entry_point in found:
-        factory: ExporterFactory = entry_point.load()
-        return factory
-    return None
+__all__ = ["otlp_endpoint"]
 
 
 def otlp_endpoint(settings: Settings, signal: str) -> str | None:
@@ -173,7 +152,7 @@ class _ForkSafeMetricExporter(MetricExporter):
 
 # --- OTLP span exporters with obskit's encoder ----------------------------------------
 # The SDK's protobuf encoder costs ~21 us per span and capped export near 31k spans/s;
-# obskit's (`_otlp_encode`, ~7 us, byte-identical output) lifts the whole path above
+# obskit's (`_encoder`, ~7 us, byte-identical output) lifts the whole path above
 # 60k/s (docs/performance.md, target 6). Only the body changes: retries, timeouts,
 # compression, size limits and the SDK's own metrics stay the SDK's.
 
