@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "obskit._export", "obskit._export._budget")),
     ("settings", ("obskit._config",)),
     ("export", ("obskit.exporters", "obskit._export.*")),
-    ("core", ("obskit._providers", "obskit._metrics", "obskit._catalogue",
+    ("core", ("obskit._providers", "obskit._instruments", "obskit._metrics", "obskit._catalogue",
               "obskit._context", "obskit._errors", "obskit._sampling", "obskit._recipe",
               "obskit._spans", "obskit._prepared", "obskit._wrappers", "obskit._traced", "obskit._timed", "obskit._hot",
               "obskit._setup", "obskit.propagation")),
@@ -121,8 +121,9 @@ def test_the_walk_sees_the_known_imports() -> None:
     graph = _graph()
     assert "obskit._export._queue" in graph["obskit._setup"]
     assert "obskit.btree._catalogue" in graph["obskit.btree._ops"]
-    assert "obskit._log" in graph["obskit._metrics"]  # via `from obskit._log import log_once`
-    assert "obskit._providers" in graph["obskit._metrics"]  # via `from obskit import _providers`
+    assert "obskit._config" in graph["obskit._setup"]  # `from obskit._config import ...`
+    assert "obskit._providers" in graph["obskit._setup"]  # `from obskit import _providers`
+    assert "obskit._setup" in graph["obskit"]
 
 
 def test_no_import_cycles_between_obskit_modules() -> None:
