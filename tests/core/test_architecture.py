@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "obskit._spans", "obskit._prepared", "obskit._wrappers", "obskit._traced", "obskit._timed", "obskit._hot",
               "obskit._setup", "obskit.propagation")),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
-    ("top", ("obskit", "obskit._dashboards", "obskit.testing", "obskit.testing.*")),
+    ("top", ("obskit", "obskit._dashboards", "obskit._grafana", "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip
 
 
