@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("obskit._providers", "obskit._instruments", "obskit._metrics", "obskit._catalogue",
               "obskit._context", "obskit._errors", "obskit._sampling", "obskit._recipe",
               "obskit._spans", "obskit._prepared", "obskit._wrappers", "obskit._traced", "obskit._timed", "obskit._hot",
-              "obskit._setup", "obskit.propagation")),
+              "obskit._telemetry", "obskit._setup", "obskit.propagation")),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
     ("top", ("obskit", "obskit._dashboards", "obskit._grafana", "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip
