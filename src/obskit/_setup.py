@@ -20,7 +20,8 @@ from obskit import _log, _providers, exporters
 from obskit._catalogue import Attribute, Catalogue, Instrument
 from obskit._config import ExporterChoice, resolve
 from obskit._export import _exporters  # noqa: F401  (importing it registers the built-ins)
-from obskit._export._queue import DROP_REASONS, set_exit_hook
+from obskit._export._exit import set_exit_hook
+from obskit._export._queue import DROP_REASONS
 from obskit._log import log_once
 from obskit._names import (
     CODE_FUNCTION_NAME,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import os
-import sys
 import threading
 import time
 import weakref
@@ -41,9 +40,10 @@ from obskit._export._budget import (
     NotEncodable,
     span_size,
 )
+from obskit._export._exit import _flush_at_multiprocessing_exit
 from obskit._log import install_sdk_log_filter, log_once
 
-__all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue", "set_exit_hook"]
+__all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
 
 DROP_REASONS = ("queue_full", "export_failed", "shutdown", "too_large", "encode_error")
 
@@ -403,54 +403,6 @@ def _after_fork() -> None:
         queue._after_fork_in_child()
     if any(not queue._stopped for queue in queues):
         _flush_at_multiprocessing_exit()
-
-
-def _flush_at_multiprocessing_exit() -> None:
-    """In a `multiprocessing` child, run obskit's exit hook before `os._exit`.
-
-    A fork-started `multiprocessing.Process` ends with `os._exit()` after its target, so
-    `atexit` never runs and its spans would be lost; it does run `multiprocessing.util`
-    finalizers. Those registered before `Process._bootstrap` are cleared there, so the
-    finalizer is registered from an after-fork callback, which `_bootstrap` runs next.
-    """
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is None:
-        return
-    try:
-        mp_util.register_after_fork(_MP_HOOK_OWNER, _register_mp_finalizer)
-    except Exception:
-        log_once("fork-finalizer", "cannot hook multiprocessing exit", exc_info=True)
-
-
-class _HookOwner:
-    """A weak-referenceable owner for the multiprocessing after-fork registration."""
-
-
-_MP_HOOK_OWNER = _HookOwner()
-
-
-def _register_mp_finalizer(owner: object) -> None:
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None:
-        mp_util.Finalize(None, _run_exit_hook, exitpriority=0)
-
-
-def _no_exit_hook() -> None:
-    pass
-
-
-# obskit._setup (above this module) installs its exit hook here when it is imported.
-_exit_hook: Callable[[], None] = _no_exit_hook
-
-
-def set_exit_hook(hook: Callable[[], None]) -> None:
-    """Run `hook` (obskit's `atexit` shutdown) when a `multiprocessing` child exits."""
-    global _exit_hook
-    _exit_hook = hook
-
-
-def _run_exit_hook() -> None:
-    _exit_hook()
 
 
 if hasattr(os, "register_at_fork"):
