@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from obskit._export._encoder import encode_request
-from obskit._export._exporters import _fast_http_span_exporter
+from obskit._export._otlp import _fast_http_span_exporter
 from obskit._export._queue import SpanQueue
 
 __all__ = ["encode_rate", "export_rate", "retained_bytes"]

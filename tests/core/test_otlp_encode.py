@@ -264,7 +264,7 @@ def test_the_otlp_exporters_configure_builds_send_our_bytes(protocol: str) -> No
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     from obskit._config import Settings
-    from obskit._export._exporters import (
+    from obskit._export._otlp import (
         _fast_grpc_span_exporter,
         _fast_http_span_exporter,
         _otlp_span_exporter,
@@ -298,7 +298,7 @@ def test_the_otlp_exporters_configure_builds_send_our_bytes(protocol: str) -> No
 def test_the_http_exporter_falls_back_to_the_sdk_encoder() -> None:
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    from obskit._export._exporters import _fast_http_span_exporter
+    from obskit._export._otlp import _fast_http_span_exporter
     from obskit.testing._receiver import OTLPReceiver
 
     span = ReadableSpan(
