@@ -52,7 +52,6 @@ from obskit.pipeline._core import (
     label,
     sample_source,
 )
-from obskit.pipeline._core import watch_queue as _watch_queue
 from obskit.pipeline._names import (
     ALERTS,
     BATCH_COUNT,
@@ -67,6 +66,7 @@ from obskit.pipeline._names import (
     RAISE,
     SKIP,
 )
+from obskit.pipeline._queues import watch_queue as _watch_queue
 
 __all__ = [
     "ALERTS",
