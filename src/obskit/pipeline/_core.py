@@ -1,4 +1,4 @@
-"""The machinery behind `obskit.pipeline`: records, processor steps, sources, queues.
+"""The machinery behind `obskit.pipeline`: records, processor steps, sources.
 
 Hot-path rules (measured in benchmarks, see docs/pipeline.md): everything per processor
 -- attribute dicts per outcome, the span recipe -- is built at decoration time; a record
