@@ -90,14 +90,16 @@ class BoundCounter:
 
     def _retire(self, cell: list[int | float]) -> None:
         # A thread per request must not grow the handle (and every scrape) forever.
+        # Cells are lists, so `remove()` would match by value and could drop another
+        # thread's live cell that happens to hold the same count: remove by identity.
         with self._lock:
             self._cells[0][0] += cell[0]
-            self._cells.remove(cell)
+            self._cells[:] = [kept for kept in self._cells if kept is not cell]
 
     def _total(self) -> int | float:
+        # Summed under the lock: a retire between copying and summing would count twice.
         with self._lock:
-            cells = list(self._cells)
-        return sum(cell[0] for cell in cells)
+            return sum(cell[0] for cell in self._cells)
 
     @property
     def value(self) -> int | float:
@@ -182,16 +184,16 @@ class BoundHistogram:
             cell.min, cell.max = float("inf"), float("-inf")
 
     def _totals(self) -> tuple[list[int], float, float, float]:
-        with self._lock:
-            cells = list(self._cells)
         counts = [0] * (len(self._bounds) + 1)
         total: float = 0
         low, high = float("inf"), float("-inf")
-        for cell in cells:
-            for index, count in enumerate(list(cell.counts)):
-                counts[index] += count
-            total += cell.sum
-            low, high = min(low, cell.min), max(high, cell.max)
+        # Under the lock: a cell retired half-way through the sum would count twice.
+        with self._lock:
+            for cell in self._cells:
+                for index, count in enumerate(list(cell.counts)):
+                    counts[index] += count
+                total += cell.sum
+                low, high = min(low, cell.min), max(high, cell.max)
         return counts, total, low, high
 
     @property
