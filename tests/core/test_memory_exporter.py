@@ -20,9 +20,8 @@ def slow_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_memory_spans_are_readable_without_flush(slow_queue: None) -> None:
     telemetry = obskit.configure(service_name="mem", exporters=["memory"])
     assert telemetry.settings.schedule_delay == 3600.0
-    with obskit.span("outer"):
-        with obskit.span("inner"):
-            pass
+    with obskit.span("outer"), obskit.span("inner"):
+        pass
     (queue,) = telemetry.span_queues
     assert queue.pending == 2  # still queued: the worker waits an hour
     spans = telemetry.info["memory_spans"].get_finished_spans()
