@@ -59,9 +59,10 @@ def unsampled_context() -> Context:
 
 def is_sampled(context: Context | None) -> bool:
     """Whether `context` carries a valid, sampled span context."""
-    if context is None:
+    span: Any = None if context is None else context.get(_SPAN_KEY)
+    if span is None:
         return False
-    found = _get_span(context).get_span_context()
+    found = span.get_span_context()
     return bool(found[5] and found[3] & 1)  # tuple fields: is_valid, trace_flags
 
 
