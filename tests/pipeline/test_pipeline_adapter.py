@@ -234,3 +234,37 @@ def test_docs_adapter_example_runs() -> None:
                                 timeout=60)  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert "balanced" in result.stdout, result.stdout
+
+
+# --- asyncio mode: tasks created inside carry() inherit the journey ---------------------
+@pytest.mark.parametrize("ratio", [0.0, 1.0])
+def test_carry_reaches_async_processors_and_tasks(obskit_capture, ratio: float) -> None:
+    import asyncio
+
+    pipe = pipeline.Pipeline(f"async_{ratio}", sample_ratio=ratio)
+
+    @pipe.processor("enrich")
+    async def enrich(value):
+        await asyncio.sleep(0)
+        with obskit.span("user.lookup"):
+            await asyncio.sleep(0)
+        return value * 2
+
+    async def node(value):  # an undecorated library node that spawns a task
+        return await asyncio.create_task(enrich(value))
+
+    async def main() -> list[int]:
+        out = []
+        for record in pipe.records(range(5)):
+            with pipeline.carry(record):
+                out.append(await node(record.value))
+        return out
+
+    assert asyncio.run(main()) == [0, 2, 4, 6, 8]
+    assert pipe.summary()["enrich"]["out"] == 5
+    if ratio == 0.0:
+        assert obskit_capture.spans == []
+    else:
+        assert len(obskit_capture.trace_ids()) == 5
+        for user in obskit_capture.find("user.lookup"):
+            assert obskit_capture.parent(user).attributes["pipeline.processor"] == "enrich"
