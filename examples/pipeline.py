@@ -123,7 +123,7 @@ def worker(inbox: queue.Queue[Any], counters: LevelCounters) -> None:
             steps.append(f"{keep.__name__}:{'emit' if kept is not None else 'drop'}")
             if kept is not None:
                 batch.append(counters.process(kept))
-        if record.context is not None:  # a sampled journey: remember its path
+        if record.sampled:  # a sampled journey: remember its path
             span = trace.get_current_span(record.context).get_span_context()
             journeys.append(f"trace {span.trace_id:032x}: reader > parse > "
                             f"[{', '.join(steps)}] > counters > sink (batch link)\n"

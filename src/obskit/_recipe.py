@@ -223,6 +223,27 @@ class SpanRecipe:
         finally:
             _preset.trace_id = 0  # unused if `tracer` was not this recipe's copy
 
+    def start_decided_root(
+        self,
+        tracer: trace_api.Tracer,
+        context: context_api.Context | None = None,
+        links: Any = None,
+    ) -> trace_api.Span:
+        """A root span the caller already decided to sample (e.g. a pipeline's own ratio).
+
+        With obskit's sampler shape (parent-based, ratio at the root) the root ratio is
+        not asked again, so the caller's decision is the only one; any other sampler still
+        decides as usual (it may drop the span).
+        """
+        if self._bound < 0:
+            return self.start(tracer, None, context, links=links)
+        ids = self._ids
+        _preset.trace_id = (getrandbits(128) or 1) if ids is None else ids.generate_trace_id()
+        try:
+            return tracer.start_span(self.name, context, self.kind, self.attributes or None, links)
+        finally:
+            _preset.trace_id = 0
+
     def finish(self, span: trace_api.Span, exc: BaseException | None) -> None:
         """End the span, recording `exc` unless it is one of the expected exceptions."""
         if exc is not None and not isinstance(exc, self.expected):

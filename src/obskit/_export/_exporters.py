@@ -11,12 +11,14 @@ from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
     PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from obskit import exporters
 from obskit._config import Settings
 from obskit._export._console import ConsoleMetricExporter, ConsoleSpanExporter
 from obskit._export._otlp import _otlp_metric_reader, _otlp_span_exporter
+from obskit._export._queue import _live
 from obskit._log import log_once
 from obskit.exporters import ExporterParts
 
@@ -86,9 +88,34 @@ def console(settings: Settings, signals: frozenset[str]) -> ExporterParts:
     return ExporterParts(span_exporter=exporter, metric_reader=reader)
 
 
+class MemorySpans(InMemorySpanExporter):
+    """The `memory` exporter's spans: reading them first exports what is still queued.
+
+    Spans reach an exporter through obskit's batching queue, so a span that just ended
+    may not be here yet; `get_finished_spans()` flushes the queue feeding this exporter
+    (bounded by `flush_timeout` seconds) before answering, so what a test or notebook
+    reads is complete without calling `obskit.flush()` first.
+    """
+
+    flush_timeout = 5.0
+
+    def get_finished_spans(self) -> tuple[ReadableSpan, ...]:
+        try:
+            for queue in list(_live):
+                if queue._exporter is self:
+                    queue.flush(self.flush_timeout)
+        except Exception:
+            log_once("memory-flush", "flushing before reading memory spans failed", exc_info=True)
+        return super().get_finished_spans()
+
+
 def memory(settings: Settings, signals: frozenset[str]) -> ExporterParts:
-    """In-memory collectors, found later in `Telemetry.info["memory_spans"]` / `["memory_metrics"]`."""
-    spans = InMemorySpanExporter() if "traces" in signals else None
+    """In-memory collectors, found later in `Telemetry.info["memory_spans"]` / `["memory_metrics"]`.
+
+    Reading `memory_spans.get_finished_spans()` first exports what is still queued (see
+    `MemorySpans`); `memory_metrics` collects when read.
+    """
+    spans = MemorySpans() if "traces" in signals else None
     reader = InMemoryMetricReader() if "metrics" in signals else None
     return ExporterParts(
         span_exporter=spans,

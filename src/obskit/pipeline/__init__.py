@@ -34,6 +34,7 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from time import perf_counter as _perf
 from typing import Any, TypeVar, cast
 
@@ -48,10 +49,13 @@ from obskit.pipeline._core import (
     Record,
     Step,
     batch_links,
+    batch_span,
     end_span,
     label,
     sample_source,
 )
+from obskit.pipeline._journey import carry as _carry
+from obskit.pipeline._journey import unsampled_context
 from obskit.pipeline._names import (
     ALERTS,
     BATCH_COUNT,
@@ -78,6 +82,7 @@ __all__ = [
     "SKIP",
     "Pipeline",
     "Record",
+    "carry",
     "get",
     "processor",
     "source",
@@ -102,7 +107,10 @@ class Pipeline:
 
     Args:
         name: the `pipeline.name` attribute, e.g. ``"logs"``.
-        sample_ratio: share of records whose journey is traced, decided at the source.
+        sample_ratio: share of records whose journey is traced, decided once at the
+            source. The pipeline's ratio decides alone: the global sampler
+            (`configure(sample_ratio=...)`) is not asked again for its journeys. None
+            leaves each journey to the global sampler instead.
         on_error: what a failing processor does with the record: ``"raise"`` (default,
             the exception reaches the caller), ``"skip"`` (the call returns nothing),
             ``"dead_letter"`` (`dead_letter(value, exc)` is called, then nothing).
@@ -124,13 +132,15 @@ class Pipeline:
         self,
         name: object,
         *,
-        sample_ratio: float = DEFAULT_SAMPLE_RATIO,
+        sample_ratio: float | None = DEFAULT_SAMPLE_RATIO,
         on_error: str = RAISE,
         dead_letter: Callable[[Any, BaseException], Any] | None = None,
     ) -> None:
         self.name = label(name)
-        checked = _check_ratio(sample_ratio)
-        self.sample_ratio = 1.0 if checked is None else checked
+        self.sample_ratio: float | None = None
+        if sample_ratio is not None:
+            checked = _check_ratio(sample_ratio)
+            self.sample_ratio = 1.0 if checked is None else checked
         self.on_error = _check_policy(on_error)
         self.dead_letter = dead_letter
         self._processors: dict[str, Processor] = {}
@@ -151,6 +161,7 @@ class Pipeline:
         fan_out: bool = False,
         batch: bool = False,
         sink: bool = False,
+        predicate: bool = False,
         on_error: str | None = None,
         dead_letter: Callable[[Any, BaseException], Any] | None = None,
     ) -> Callable[[F], F]:
@@ -160,7 +171,9 @@ class Pipeline:
         the record. `fan_out=True`: return an iterable of outputs (empty drops).
         `batch=True`: the function takes a list of values and returns a list of outputs;
         its span links to each sampled record. `sink=True`: every record that does not
-        raise counts as out, whatever is returned. Works on `async def` too.
+        raise counts as out, whatever is returned. `predicate=True`: the function decides
+        whether to keep the record and the call returns a bool (true: out, false: dropped),
+        for a library's own filter node. Works on `async def` too.
 
         Examples:
             >>> from obskit import pipeline
@@ -170,8 +183,10 @@ class Pipeline:
             >>> split("a b c")
             ['a', 'b', 'c']
         """
+        if predicate and (fan_out or batch or sink):
+            raise ValueError("predicate=True cannot be combined with fan_out, batch or sink")
         proc = self._processor(name)
-        step = Step(proc, fan_out=fan_out, sink=sink,
+        step = Step(proc, fan_out=fan_out, sink=sink, predicate=predicate,
                     on_error=self.on_error if on_error is None else _check_policy(on_error),
                     dead_letter=self.dead_letter if dead_letter is None else dead_letter)  # fmt: skip
 
@@ -223,6 +238,10 @@ class Pipeline:
         """
         return sample_source(self._processor(source), self.sample_ratio, values)
 
+    def carry(self, record: Record[Any]) -> AbstractContextManager[Context | None]:
+        """`pipeline.carry(record)`: run a library's nodes on the plain value (see there)."""
+        return carry(record)
+
     def watch_queue(self, queue: Any, *, processor: object) -> Callable[[], None]:
         """Report `queue`'s depth as the input queue of `processor` (see `watch_queue`)."""
         return _watch_queue(queue, pipeline=self.name, processor=processor)
@@ -242,7 +261,10 @@ class Pipeline:
 
 
 def _attach(span: Any, context: Context | None) -> Any:
-    return context_api.attach(trace_api.set_span_in_context(span, context))
+    """Make the step's span current, or the unsampled journey's context; None: nothing."""
+    if span is not None:
+        return context_api.attach(trace_api.set_span_in_context(span, context))
+    return None if context is None else context_api.attach(context)
 
 
 def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]:
@@ -253,7 +275,7 @@ def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]
         @functools.wraps(fn)
         async def run_async(*args: Any) -> Any:
             value, context, wrap, span = step.begin(args[-1])
-            token = None if span is None else _attach(span, context)
+            token = _attach(span, context)
             started = _perf()
             try:
                 result = await fn(*args[:-1], value)
@@ -276,7 +298,7 @@ def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]
     @functools.wraps(fn)
     def run(*args: Any) -> Any:
         value, context, wrap, span = step.begin(args[-1])
-        token = None if span is None else _attach(span, context)
+        token = _attach(span, context)
         started = _perf()
         try:
             result = fn(*args[:-1], value)
@@ -303,9 +325,13 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
     @functools.wraps(fn)
     def run_batch(*args: Any) -> Any:
         values, links, wrap = batch_links(args[-1])
-        span = proc.start_span(Context(), links) if links else None
+        span = batch_span(proc, links)
+        context = None
         if span is not None:
             span.set_attribute(BATCH_COUNT, len(values))
+        elif wrap and proc.recipe.tracer() is not None:
+            context = unsampled_context()  # no sampled record: the outputs go on unsampled
+        token = _attach(span, context)
         started = _perf()
         try:
             result = fn(*args[:-1], values)
@@ -318,13 +344,15 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
             if span is not None:
                 end_span(span, ERROR)
             raise
+        finally:
+            if token is not None:
+                context_api.detach(token)
         elapsed = _perf() - started
         outputs = [] if result is None or step.sink else list(result)
         taken = len(values)
         emitted = taken if step.sink else len(outputs)
         dropped = max(taken - emitted, 0)
         proc.count(taken, emitted, dropped, elapsed, EMIT if emitted else DROP)
-        context = None
         if span is not None:
             end_span(span, EMIT if emitted else DROP)
             context = trace_api.set_span_in_context(span, Context())
@@ -376,6 +404,31 @@ def source(
         'INFO up'
     """
     return get(pipeline).source(name)
+
+
+def carry(record: Record[Any]) -> AbstractContextManager[Context | None]:
+    """Carry `record`'s journey beside its plain value while a library processes it.
+
+    For DAG and stream libraries whose nodes must see plain values: hand the library
+    `record.value` inside `with pipeline.carry(record):`. Decorated processors called with
+    plain values in the block join the record's journey (each step's span is a child of
+    the journey when it is sampled), undecorated nodes in between do not end it, and any
+    span opened in the block follows the journey's sampling decision.
+
+    Examples:
+        >>> from obskit import pipeline
+        >>> shout = pipeline.Pipeline("shout", sample_ratio=1.0)
+        >>> @shout.processor("upper")
+        ... def upper(text):
+        ...     return text.upper()
+        >>> out = []
+        >>> for record in shout.records(["a", "b"]):
+        ...     with pipeline.carry(record):
+        ...         out.append(upper(record.value))  # plain value in, plain value out
+        >>> out
+        ['A', 'B']
+    """
+    return _carry(record.context)
 
 
 def watch_queue(queue: Any, *, pipeline: object, processor: object) -> Callable[[], None]:

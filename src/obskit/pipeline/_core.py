@@ -26,6 +26,13 @@ from obskit._names import ERROR_TYPE
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe, error_type, record_exception
 from obskit.pipeline import _names as n
+from obskit.pipeline._journey import (
+    current_journey,
+    is_sampled,
+    start_batch_span,
+    start_journey,
+    unsampled_context,
+)
 
 __all__ = ["RERAISE", "Processor", "Record", "Stats", "Step"]
 
@@ -45,9 +52,12 @@ def label(value: object) -> str:
 class Record(Generic[T]):
     """A value on its way through a pipeline, with its journey's trace context.
 
-    `context` is None for records whose journey is not sampled (the usual case): they
-    are counted in metrics but cost no span. Processors accept records and plain values
-    alike and hand back records when given records.
+    `context` is the journey's trace context: for a record whose journey is not sampled
+    (the usual case) a non-recording one with the "not sampled" flag, so the record is
+    counted in metrics but costs no span, and spans opened inside its steps are not
+    sampled either. None means no journey at all (obskit off, or built by hand).
+    Processors accept records and plain values alike and hand back records when given
+    records.
 
     Examples:
         >>> from obskit.pipeline import Record
@@ -65,10 +75,13 @@ class Record(Generic[T]):
     @property
     def sampled(self) -> bool:
         """Whether this record's journey is traced."""
-        return self.context is not None
+        return is_sampled(self.context)
 
     def carrier(self) -> dict[str, str]:
         """The journey's context as W3C headers (to send the record to another process).
+
+        An unsampled journey sends its "not sampled" flag, so the next process keeps it
+        unsampled.
 
         Examples:
             >>> Record("x").carrier()
@@ -78,7 +91,7 @@ class Record(Generic[T]):
 
     @classmethod
     def from_carrier(cls, value: T, carrier: Any) -> Record[T]:
-        """A record continuing the journey found in `carrier` (unsampled when none).
+        """A record continuing the journey found in `carrier` (a new unsampled one when none).
 
         Examples:
             >>> Record.from_carrier("x", {"traceparent": "junk"}).sampled
@@ -86,7 +99,7 @@ class Record(Generic[T]):
         """
         context = propagation.extract(carrier)
         valid = trace_api.get_current_span(context).get_span_context().is_valid
-        return cls(value, context if valid else None)
+        return cls(value, context if valid else unsampled_context())
 
     def __repr__(self) -> str:
         return f"Record({safe_repr(self.value, 80)}, sampled={self.sampled})"
@@ -233,13 +246,15 @@ def end_span(span: Any, outcome: str, extra: Mapping[str, Any] | None = None,
 class Step:
     """What a processor call does around the user's function (shared by sync and async)."""
 
-    __slots__ = ("dead_letter", "fan_out", "on_error", "proc", "sink")
+    __slots__ = ("dead_letter", "fan_out", "on_error", "predicate", "proc", "sink")
 
     def __init__(self, proc: Processor, *, fan_out: bool, sink: bool, on_error: str,
-                 dead_letter: Callable[[Any, BaseException], Any] | None) -> None:  # fmt: skip
+                 dead_letter: Callable[[Any, BaseException], Any] | None,
+                 predicate: bool = False) -> None:  # fmt: skip
         self.proc = proc
         self.fan_out = fan_out
         self.sink = sink
+        self.predicate = predicate
         self.on_error = on_error
         self.dead_letter = dead_letter
 
@@ -259,6 +274,10 @@ class Step:
             emitted = len(outputs)
             outcome = n.EMIT if emitted else n.DROP
             proc.count(1, emitted, 0 if emitted else 1, elapsed, outcome)
+        elif self.predicate:
+            result = bool(result)
+            outcome = n.EMIT if result else n.DROP
+            proc.count(1, int(result), int(not result), elapsed, outcome)
         elif result is None and not self.sink:
             outcome = n.DROP
             proc.count(1, 0, 1, elapsed, outcome)
@@ -268,7 +287,7 @@ class Step:
         if span is not None:
             end_span(span, outcome, {n.OUTPUT_COUNT: emitted} if self.fan_out else None)
             context = trace_api.set_span_in_context(span, context)
-        if not wrap:
+        if not wrap or self.predicate:
             return outputs if self.fan_out else result
         if self.fan_out:
             return [Record(output, context) for output in outputs]
@@ -287,19 +306,32 @@ class Step:
             return RERAISE
         if self.on_error == n.DEAD_LETTER and self.dead_letter is not None:
             self.dead_letter(value, exc)
+        if self.predicate:
+            return False
         return [] if self.fan_out else None
 
     def begin(self, item: Any) -> tuple[Any, Context | None, bool, Any]:
-        """(value, context, wrap, span) for an incoming record or plain value."""
+        """(value, context, wrap, span) for an incoming record or plain value.
+
+        `context` is what the call makes current when `span` is None (an unsampled
+        journey); a plain value inside `carry()` joins the carried journey, already current.
+        """
         if type(item) is Record:
             context = item.context
-            span = None if context is None else self.proc.start_span(context)
-            return item.value, context, True, span
-        return item, None, False, None
+            if context is None or not is_sampled(context):
+                return item.value, context, True, None
+            return item.value, context, True, self.proc.start_span(context)
+        journey = current_journey()
+        if journey is None or not is_sampled(journey):
+            return item, None, False, None
+        return item, journey, False, self.proc.start_span(journey)
 
 
 def batch_links(records: Iterable[Any]) -> tuple[list[Any], list[Link], bool]:
-    """Values of a batch, links to (at most 128 of) its sampled records, any records."""
+    """Values of a batch, links to (at most 128 of) its sampled records, any records.
+
+    A plain-value batch inside `carry()` links to the carried journey when it is sampled.
+    """
     values: list[Any] = []
     links: list[Link] = []
     wrap = False
@@ -309,25 +341,34 @@ def batch_links(records: Iterable[Any]) -> tuple[list[Any], list[Link], bool]:
             values.append(item.value)
             if item.context is not None and len(links) < n.MAX_LINKS:
                 parent = trace_api.get_current_span(item.context).get_span_context()
-                if parent.is_valid:
+                if parent.is_valid and parent.trace_flags.sampled:
                     links.append(Link(parent))
         else:
             values.append(item)
+    if not wrap:
+        journey = current_journey()
+        if journey is not None and is_sampled(journey):
+            links.append(Link(trace_api.get_current_span(journey).get_span_context()))
     return values, links, wrap
 
 
-def sample_source(proc: Processor, ratio: float, values: Iterable[T]) -> Iterator[Record[T]]:
-    """Wrap each value in a `Record`, deciding once here whether its journey is traced."""
+def batch_span(proc: Processor, links: list[Link]) -> Any:
+    """The recording span of a batch holding a sampled record, or None."""
+    return start_batch_span(proc.recipe, links) if links else None
+
+
+def sample_source(proc: Processor, ratio: float | None, values: Iterable[T]) -> Iterator[Record[T]]:
+    """Wrap each value in a `Record`, deciding once here whether its journey is traced.
+
+    `ratio` decides alone; None leaves the decision to the global sampler.
+    """
     draw = random.random
+    recipe = proc.recipe
     for value in values:
-        context = None
-        if ratio > 0.0 and draw() < ratio:
-            ambient = trace_api.get_current_span().get_span_context()
-            links = [Link(ambient)] if ambient.is_valid else None
-            span = proc.start_span(Context(), links)  # each journey is its own trace
-            if span is not None:
-                end_span(span, n.EMIT)
-                context = trace_api.set_span_in_context(span, Context())
+        # Each journey is its own trace (linked to the span current here, if any).
+        context, span = start_journey(recipe, ratio, 0.0 if ratio is None else draw())
+        if span is not None:
+            end_span(span, n.EMIT)
         proc.count(1, 1, 0, None, n.EMIT)  # a source is not timed: the caller's loop is
         yield Record(value, context)
 
