@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from _harness import receiver_endpoint, record_figure, run_scenario
 
+from obskit._processor import FORK_WAIT
 from obskit.testing._receiver import OTLPReceiver
 
 pytestmark = pytest.mark.reliability
@@ -15,6 +16,13 @@ pytestmark = pytest.mark.reliability
 FORKS = 50
 MP = 10
 SPANS = 100
+# The child's budget: _child.fork configures shutdown_timeout=CHILD_BUDGET and flushes
+# with that timeout, so a child that respects its budget is gone within it plus the fork wait.
+# A child exit typically takes 1-2 s (docs/reliability.md R10, reported by record_figure);
+# the hard bound sits where a hang would be (past the budget), with 1.5 s of margin for
+# process teardown on a loaded machine, not at the typical value.
+CHILD_BUDGET = 5.0
+EXIT_BOUND = CHILD_BUDGET + FORK_WAIT + 1.5
 
 
 def test_forked_children_never_hang_and_deliver_everything(
@@ -30,6 +38,7 @@ def test_forked_children_never_hang_and_deliver_everything(
             "spans": SPANS,
             "done_file": str(tmp_path / "done.txt"),
             "wait": 40.0,
+            "budget": CHILD_BUDGET,
         },
         timeout=120,
     ).result
@@ -47,7 +56,8 @@ def test_forked_children_never_hang_and_deliver_everything(
     record_figure(
         f"R10 {receiver.protocol}",
         f"{len(result['hung'])} hung of {len(tags)}; worst child exit {worst_exit:.2f} s; "
-        f"{sum(per_child.values())}/{len(tags) * SPANS} child spans delivered",
+        f"{sum(per_child.values())}/{len(tags) * SPANS} child spans delivered "
+        f"(bound {EXIT_BOUND:.2f} s = budget {CHILD_BUDGET:g} s + fork wait + margin)",
     )
-    assert worst_exit <= 2.0, result["exit_times"]
+    assert worst_exit <= EXIT_BOUND, result["exit_times"]
     assert {tag: per_child[tag] for tag in tags} == dict.fromkeys(tags, SPANS)
