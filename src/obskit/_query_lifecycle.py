@@ -20,11 +20,12 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from obskit import _literals, _query_text, propagation
 from obskit import _query_catalogue as names
-from obskit import _query_text, propagation
 from obskit._log import log_once
 from obskit._query_block import Block, Facts, as_count, as_label, as_number, cached
 from obskit._sanitize import clean_text, clean_value
+from obskit._scrub import scrub_pair
 from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
 
 __all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
@@ -132,9 +133,15 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         sanitize: bool = True,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, object] | None = None,
+        dialect: str = "ansi",
     ) -> None:
+        if dialect not in _query_text.DIALECTS:
+            raise ValueError(f"dialect must be one of {_query_text.DIALECTS}, got {dialect!r}")
         Facts.__init__(self)
         self._reset(_ROOT)
+        self._dialect = dialect
+        self._literals = _literals.Literals()
+        self._literals_trace = 0
         self._costs: tuple[float | None, float | None] = (None, None)
         self._cache_hits = self._cache_misses = 0
         self._workers: int | None = None
@@ -151,7 +158,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
                 for key, value in attributes.items():
                     clean = clean_value(value)
                     if type(key) is str and clean is not None:
-                        self._start_attributes.setdefault(key, clean)
+                        self._start_attributes.setdefault(key, scrub_pair(key, clean))
         except Exception:
             log_once("query-describe", "describing the query failed", exc_info=True)
         self._base = cached(
@@ -175,7 +182,11 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             text = bytes(text[: 4 * _query_text.MAX_QUERY_TEXT_CHARS]).decode("utf-8", "replace")
         query_text = None
         if type(text) is str:
-            query_text = _query_text.sanitize(text) if sanitize else _query_text.cap(text)
+            if sanitize:
+                query_text, found = _query_text.sanitize_with_literals(text, dialect=self._dialect)
+                self._literals = _literals.Literals(found)
+            else:
+                query_text = _query_text.cap(text)
             query_text = clean_text(query_text)
         elif text is not None:
             log_once("query-text", "query text must be str or bytes, got %s", type(text).__name__)
@@ -197,12 +208,14 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             (names.QUERY_ID, as_label(query_id)),
         ):
             if value is not None:
-                self._start_attributes[key] = value
+                self._start_attributes[key] = scrub_pair(key, value)
 
     # -- the block ---------------------------------------------------------------------
     def __enter__(self) -> QueryLifecycle:
         try:
             self._open(self._recipe, self._start_attributes, name=self.summary or self.system)
+            if self._span is not None:
+                self._literals_trace = _literals.register(self._span, self._literals)
             _active.add(1, self._base)
         except Exception:
             log_once("query-start", "starting the query span failed", exc_info=True)
@@ -218,6 +231,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             self._finish(exc)
         except Exception:
             log_once("query-finish", "ending the query span failed", exc_info=True)
+        _literals.unregister(self._literals_trace, self._literals)
 
     def _finish(self, exc: BaseException | None) -> None:
         extra = self._fact_attributes()
@@ -366,10 +380,16 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         fragment_id: object = None,
         system: str = "other_sql",
         operation: str | None = None,
+        text: object = None,
+        dialect: str = "ansi",
     ) -> None:
+        if dialect not in _query_text.DIALECTS:
+            raise ValueError(f"dialect must be one of {_query_text.DIALECTS}, got {dialect!r}")
         Facts.__init__(self)
         self._reset(_FRAGMENT)
         self._carrier = carrier
+        self._literals = _fragment_literals(text, dialect)
+        self._literals_trace = 0
         self.system = as_label(system) or "other_sql"
         self._base = cached(
             ("base", self.system, as_label(operation)),
@@ -379,11 +399,15 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         for key, value in ((names.WORKER_ID, worker_id), (names.FRAGMENT_ID, fragment_id)):
             clean = clean_value(value)
             if clean is not None:
-                self._start_attributes[key] = clean if type(clean) is str else str(clean)
+                self._start_attributes[key] = scrub_pair(
+                    key, clean if type(clean) is str else str(clean)
+                )
 
     def __enter__(self) -> Fragment:
         try:
             self._open(_FRAGMENT, self._start_attributes, propagation.extract(self._carrier))
+            if self._span is not None:
+                self._literals_trace = _literals.register(self._span, self._literals)
         except Exception:
             log_once("query-fragment", "starting the fragment span failed", exc_info=True)
         return self
@@ -403,6 +427,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             ))  # fmt: skip
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
+        _literals.unregister(self._literals_trace, self._literals)
 
     @property
     def trace_id(self) -> str:
@@ -413,3 +438,18 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         """Record a handled exception on the fragment span (not marking it failed)."""
         if self._span is not None:
             record_exception(self._span, exc, error=False)
+
+
+def _fragment_literals(text: object, dialect: str) -> _literals.Literals:
+    """What a fragment redacts: the literals of the text it was sent, or (without one)
+    every single-quoted and dollar-quoted string, since it cannot know the literals."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text[: 4 * _query_text.MAX_QUERY_TEXT_CHARS]).decode("utf-8", "replace")
+    if type(text) is str:
+        try:
+            found = _query_text.sanitize_with_literals(text, dialect=dialect)[1]
+            return _literals.Literals(found)
+        except Exception:
+            log_once("query-fragment-text", "reading the fragment's literals failed",
+                     exc_info=True)  # fmt: skip
+    return _literals.Literals(quoted=True)

@@ -152,6 +152,7 @@ def sanitize_with_literals(
         if kind in ("ident", "ident2", "tag"):
             continue
         if kind == "bad":
+            _keep(literals, head[found.end() :])  # what the unclosed token hid is secret too
             if len(text) > _MAX_SCAN_CHARS:  # opened before the scan limit: hide the rest
                 pieces.append(head[position : found.start()] + "?")
                 position = len(head)

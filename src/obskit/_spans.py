@@ -26,17 +26,17 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _providers
+from obskit import _literals, _providers
 from obskit._log import log_once
-from obskit._names import ERROR_TYPE, EXCEPTION_EVENT
+from obskit._names import ERROR_TYPE, EXCEPTION_EVENT, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE
 from obskit._sanitize import (
     MAX_ATTRIBUTES,
     clean_attributes,
     clean_name,
     clean_value,
     exception_attributes,
-    exception_message,
 )
+from obskit._scrub import scrub_pair, scrub_text
 
 __all__ = [
     "NOOP_HANDLE",
@@ -211,6 +211,7 @@ class SpanHandle:
         clean = clean_value(value)
         if clean is None or type(key) is not str:
             return
+        clean = scrub_pair(key, clean)
         if self._full(key):
             return
         try:
@@ -254,7 +255,8 @@ class SpanHandle:
         if not self.span.is_recording():
             return
         try:
-            self.span.add_event(clean_name(name), clean_attributes(attributes))
+            cleaned = _literals.redact_attributes(self.span, clean_attributes(attributes))
+            self.span.add_event(clean_name(name), cleaned)
         except Exception:
             log_once("add-event", "adding event %r failed", name, exc_info=True)
 
@@ -277,6 +279,8 @@ class SpanHandle:
         if not self.span.is_recording():
             return
         try:
+            if type(description) is str:
+                description = _literals.redact_text(self.span, scrub_text(description))
             self.span.set_attribute(ERROR_TYPE, error_type_value)
             self.span.set_status(Status(StatusCode.ERROR, description))
         except Exception:
@@ -294,10 +298,14 @@ def record_exception(span: trace_api.Span, exc: BaseException, *, error: bool = 
     if not span.is_recording():
         return
     try:
-        span.add_event(EXCEPTION_EVENT, exception_attributes(exc))
+        attributes = exception_attributes(exc)
+        for key in (EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE):  # scrubbed, then query literals
+            attributes[key] = _literals.redact_text(span, scrub_text(str(attributes[key]), key))
+        message = str(attributes[EXCEPTION_MESSAGE])
+        span.add_event(EXCEPTION_EVENT, attributes)
         if error:
             span.set_attribute(ERROR_TYPE, error_type(exc))
-            description = f"{type(exc).__qualname__}: {exception_message(exc)}"
+            description = f"{type(exc).__qualname__}: {message}"
             span.set_status(Status(StatusCode.ERROR, clean_name(description)))
     except Exception:
         log_once("record-exception", "recording an exception failed", exc_info=True)
