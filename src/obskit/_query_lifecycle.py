@@ -147,6 +147,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         self._workers: int | None = None
         self._fragments: int | None = None
         self._error: str | None = None
+        self._error_description: str | None = None
         self.system = clean_text(system, 64) if type(system) is str else "other_sql"
         self.operation: str | None = None
         self.collection: str | None = None
@@ -239,7 +240,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         extra.update(self._query_attributes(reduction))
         span = self._span
         if self._error is not None and exc is None and span is not None:
-            SpanHandle(span).set_error(None, self._error)
+            SpanHandle(span).set_error(self._error_description, self._error)
         elapsed = self._close(exc, extra)
         error = self._error if exc is None else error_type(exc)
         base = self._base
@@ -347,6 +348,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         `error_type` becomes `error.type` on the span and the metrics (keep it low-cardinality).
         """
         self._error = as_label(error_type) or _OTHER
+        self._error_description = description if type(description) is str else None
         span = self._span
         if span is not None:
             SpanHandle(span).set_error(description, self._error)
