@@ -58,8 +58,8 @@ DEFAULT_PATTERNS: Final[tuple[str, ...]] = (
     r"private[-_. ]?key",
     "cookie",
     "session",
-    r"(?<![a-z])jwt",
-    r"(?<![a-z])ssn(?![a-z])",
+    "jwt",
+    r"ssn(?![a-z])",  # not "classname"
     r"credit[-_. ]?card",
 )
 #: Where a redaction happened: the `source` attribute of obskit.scrubbing.redactions.
@@ -130,20 +130,23 @@ class ScrubbingOptions:
         object.__setattr__(self, "extra_patterns", tuple(self.extra_patterns))
 
 
-# Everything a value scan looks for, in one regex. Not re.VERBOSE: user patterns may
-# contain spaces or "#".
-_VALUE_PARTS = (
-    r"(?P<kv>(?P<key>(?:{keys})[\w.\-]*)[\"']?\s*[:=]{{1,2}}\s*)"
+# A value scan runs a few simple regexes, not one big alternation: Python's re skips
+# ahead quickly only when a pattern starts with a literal or a character set, and an
+# IGNORECASE alternation costs ~200 ns per character (measured: 6.9 us vs 0.3 us for a
+# 31-character string). So the key=value regex runs case-sensitively on the lower-cased
+# text (user patterns, which may need case, run in a case-insensitive regex of their own).
+_KV_TEMPLATE = (
+    r"(?P<key>(?:{keys})[\w.\-]*)[\"']?\s*[:=]{{1,2}}\s*"
     r"(?P<secret>\"[^\"]*\"|'[^']*'|(?:bearer|basic|token)\s+[^\s,;&'\"]+"
-    r"|(?!\?)[^\s,;&'\"()\[\]{{}}<>]+)",
-    r"(?P<jwt>\beyJ[\w-]{{6,}}\.[\w-]{{6,}}\.[\w-]*)",
-    r"(?P<private_key>-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?"
-    r"(?:-----END[A-Z ]*PRIVATE KEY-----|\Z))",
-    r"(?P<ssn>(?<![\w-])\d{{3}}-\d{{2}}-\d{{4}}(?![\w-]))",
-    r"(?P<card>(?<![\w-])\d(?:[ -]?\d){{12,18}}(?![\w-]))",
+    r"|(?!\?)[^\s,;&'\"()\[\]{{}}<>]+)"
 )
-_VALUE_TEMPLATE = "|".join(_VALUE_PARTS)
-_SHAPES = {"jwt": "jwt", "private_key": "private key", "ssn": "ssn", "card": "credit card"}
+_JWT = re.compile(r"eyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]*")
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)"
+)
+# US social security numbers and card numbers (13-19 digits, Luhn-checked).
+_NUMBERS = re.compile(r"[0-9](?:(?P<ssn>[0-9]{2}-[0-9]{2}-[0-9]{4})|(?:[ -]?[0-9]){12,18})")
+_WORDISH = re.compile(r"[\w-]")
 
 
 def _luhn(digits: str) -> bool:
@@ -163,10 +166,17 @@ class _Rules:
         self.enabled = options is not None
         self.options = options
         self.callback = options.callback if options is not None else None
-        patterns = DEFAULT_PATTERNS + (tuple(options.extra_patterns) if options else ())
-        keys = "|".join(f"(?:{p})" for p in patterns)
+        extra = tuple(options.extra_patterns) if options else ()
+        keys = "|".join(f"(?:{p})" for p in DEFAULT_PATTERNS + extra)
         self.key_pattern = re.compile(keys, re.IGNORECASE)
-        self.value_pattern = re.compile(_VALUE_TEMPLATE.format(keys=keys), re.IGNORECASE)
+        defaults = "|".join(DEFAULT_PATTERNS)
+        self.kv_lower = re.compile(_KV_TEMPLATE.format(keys=defaults))  # on text.lower()
+        self.kv_any = re.compile(_KV_TEMPLATE.format(keys=keys), re.IGNORECASE)
+        self.kv_extra = (
+            re.compile(_KV_TEMPLATE.format(keys="|".join(f"(?:{p})" for p in extra)), re.I)
+            if extra
+            else None
+        )
         self.keys: dict[str, str | None] = {}  # key -> matched pattern or None
         self.metric_values: dict[tuple[str, object], object] = {}
 
@@ -194,23 +204,62 @@ class _Rules:
         count(source)
         return f"[REDACTED: {label}]"
 
+    def find(self, text: str) -> list[tuple[int, int, str]] | None:
+        """(start, end, what) of every secret-looking part of `text` in order, or None.
+
+        Each regex is first tried with `search` (no iterator allocated): most values match
+        none, and then a scan is the lower-casing and five searches.
+        """
+        found: list[tuple[int, int, str]] = []
+        lower = text.lower()
+        if len(lower) == len(text):  # positions carry over (not so for a few non-ASCII)
+            self._key_values(self.kv_lower, lower, found)
+            if self.kv_extra is not None:
+                self._key_values(self.kv_extra, text, found)
+        else:
+            self._key_values(self.kv_any, text, found)
+        if _JWT.search(text) is not None:
+            found.extend((*m.span(), "jwt") for m in _JWT.finditer(text))
+        if _PRIVATE_KEY.search(text) is not None:
+            found.extend((*m.span(), "private key") for m in _PRIVATE_KEY.finditer(text))
+        if _NUMBERS.search(text) is not None:
+            for match in _NUMBERS.finditer(text):
+                start, end = match.span()
+                if (start and _WORDISH.match(text, start - 1)) or _WORDISH.match(text, end):
+                    continue  # part of a longer token (an id, a version)
+                if match.group("ssn") is not None:
+                    found.append((start, end, "ssn"))
+                elif _luhn(re.sub(r"[^0-9]", "", match.group())):
+                    found.append((start, end, "credit card"))
+        if not found:
+            return None
+        found.sort()
+        return found
+
+    def _key_values(
+        self, pattern: re.Pattern[str], subject: str, found: list[tuple[int, int, str]]
+    ) -> None:
+        if pattern.search(subject) is None:
+            return
+        for match in pattern.finditer(subject):
+            label = self.key_pattern.search(match.group("key"))
+            found.append((*match.span("secret"), label.group().lower() if label else "secret"))
+
     def scan(self, key: str, text: str, source: str) -> str:
-        if self.value_pattern.search(text) is None:
-            return text
-
-        def replace(found: re.Match[str]) -> str:
-            kind = found.lastgroup
-            if kind == "secret":
-                label = self.key_pattern.search(found.group("key"))
-                name = label.group().lower() if label else "secret"
-                decided = self.decide(key, found.group("secret"), name, source)
-                return found.group("kv") + str(decided)
-            if kind == "card" and not _luhn(re.sub(r"\D", "", found.group())):
-                return found.group()
-            return str(self.decide(key, found.group(), _SHAPES.get(kind or "", "secret"), source))
-
         try:
-            return self.value_pattern.sub(replace, text)
+            found = self.find(text)
+            if found is None:
+                return text
+            pieces: list[str] = []
+            position = 0
+            for start, end, label in found:
+                if start < position:
+                    continue  # overlaps a part already redacted
+                pieces.append(text[position:start])
+                pieces.append(str(self.decide(key, text[start:end], label, source)))
+                position = end
+            pieces.append(text[position:])
+            return "".join(pieces)
         except Exception:
             log_once("scrub-scan", "scrubbing a value failed; value redacted", exc_info=True)
             return "[REDACTED: unscannable]"
