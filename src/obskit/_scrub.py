@@ -40,6 +40,7 @@ __all__ = [
     "metric_attributes",
     "observations",
     "observe_redactions",
+    "patterns_from_env",
     "restore",
     "scrub_attributes",
     "scrub_pair",
