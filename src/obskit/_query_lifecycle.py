@@ -208,8 +208,13 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             (names.DB_QUERY_TEXT, query_text),
             (names.QUERY_ID, as_label(query_id)),
         ):
-            if value is not None:
-                self._start_attributes[key] = scrub_pair(key, value)
+            if value is None:
+                continue
+            # A sanitised text holds no literals left to scrub; scanning it would only
+            # mangle comparisons such as `s.token = t.token`.
+            if not (sanitize and key == names.DB_QUERY_TEXT):
+                value = scrub_pair(key, value)
+            self._start_attributes[key] = value
 
     # -- the block ---------------------------------------------------------------------
     def __enter__(self) -> QueryLifecycle:

@@ -124,3 +124,19 @@ def test_redactions_are_counted(obskit_capture) -> None:
         raise ValueError(SECRET)
     point = obskit_capture.metric("obskit.scrubbing.redactions", {"source": "query_literal"})
     assert point.value >= 3  # message, stack trace (twice: the raise line quotes it)
+
+
+def test_sanitised_text_is_not_mangled_by_scrubbing_but_raw_text_is_scrubbed(
+    obskit_capture,
+) -> None:
+    joined = "SELECT * FROM s JOIN t ON s.token = t.token WHERE s.session_id = 7"
+    with query.lifecycle(joined, summary="join"):
+        pass
+    with query.lifecycle("SELECT 1 FROM t WHERE password = $1", sanitize=False, summary="raw"):
+        pass
+    assert obskit_capture.one("join").attributes["db.query.text"] == (
+        "SELECT * FROM s JOIN t ON s.token = t.token WHERE s.session_id = ?"
+    )
+    assert obskit_capture.one("raw").attributes["db.query.text"] == (
+        "SELECT 1 FROM t WHERE password = [REDACTED: password]"
+    )
