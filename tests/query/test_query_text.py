@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from obskit import query
-from obskit._query_text import MAX_QUERY_TEXT_CHARS, sanitize_with_literals
+from obskit.query._text import MAX_QUERY_TEXT_CHARS, sanitize_with_literals
 
 
 @pytest.mark.parametrize(
