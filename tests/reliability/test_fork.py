@@ -17,12 +17,14 @@ FORKS = 50
 MP = 10
 SPANS = 100
 # The child's budget: _child.fork configures shutdown_timeout=CHILD_BUDGET and flushes
-# with that timeout, so a child that respects its budget is gone within it plus the fork wait.
-# A child exit typically takes 1-2 s (docs/reliability.md R10, reported by record_figure);
-# the hard bound sits where a hang would be (past the budget), with 1.5 s of margin for
-# process teardown on a loaded machine, not at the typical value.
+# with that timeout, so a child that respects its budget is gone within it plus the fork
+# wait, plus process teardown. A child exit typically takes 1-3 s (docs/reliability.md
+# R10, reported by record_figure) but was seen at 5.4 s with the 2 cores shared by several
+# test suites; a hang (what R10 guards against) is forever. So the hard bound sits well
+# past the budget -- budget + fork wait + one more budget of margin -- not at the
+# typical value; the `hung` list (children still alive after 40 s) catches the rest.
 CHILD_BUDGET = 5.0
-EXIT_BOUND = CHILD_BUDGET + FORK_WAIT + 1.5
+EXIT_BOUND = 2 * CHILD_BUDGET + FORK_WAIT
 
 
 def test_forked_children_never_hang_and_deliver_everything(
@@ -57,7 +59,7 @@ def test_forked_children_never_hang_and_deliver_everything(
         f"R10 {receiver.protocol}",
         f"{len(result['hung'])} hung of {len(tags)}; worst child exit {worst_exit:.2f} s; "
         f"{sum(per_child.values())}/{len(tags) * SPANS} child spans delivered "
-        f"(bound {EXIT_BOUND:.2f} s = budget {CHILD_BUDGET:g} s + fork wait + margin)",
+        f"(bound {EXIT_BOUND:.2f} s = 2 x budget {CHILD_BUDGET:g} s + fork wait)",
     )
     assert worst_exit <= EXIT_BOUND, result["exit_times"]
     assert {tag: per_child[tag] for tag in tags} == dict.fromkeys(tags, SPANS)
