@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 import obskit
-from obskit import _providers
+from obskit import _providers, _scrub
 from obskit._export._queue import SpanQueue
 
 try:
@@ -143,6 +143,60 @@ def span_cases(ratio: float) -> dict[str, Case]:
     return cases
 
 
+@contextlib.contextmanager
+def scrubbing(options: _scrub.ScrubbingOptions | None) -> Iterator[None]:
+    """Scrubbing rules for a case (fresh caches: the warm-up rounds fill them)."""
+    saved = _scrub.current()
+    _scrub.install(options)
+    try:
+        yield
+    finally:
+        _scrub.restore(saved)
+
+
+def scrubbing_cases() -> dict[str, Case]:
+    """The cost of scrubbing: a sampled-in call capturing a string argument, on and off,
+    and one metric record's attributes through the scrubbing hook."""
+    provider = sdk_provider(1.0)
+
+    def login(user: str, note: str) -> int:
+        return 1
+
+    traced = obskit.traced("login", record_args=["user", "note"])(login)
+    attributes = {"db.system.name": "minidb", "db.operation.name": "SELECT"}
+    ns = {
+        "f": f,
+        "g": traced,
+        "scrub": _scrub.metric_attributes,
+        "attributes": attributes,
+        "user": "bob",
+        "note": "retry 3 of 5 after lock timeout",
+    }
+
+    def traced_with(options: _scrub.ScrubbingOptions | None) -> Any:
+        @contextlib.contextmanager
+        def both() -> Iterator[None]:
+            with routed(provider), scrubbing(options):
+                yield
+
+        return both
+
+    return {
+        "bare": Case("f(1)", ns),
+        "@traced(record_args=2 str), scrubbing off": Case(
+            "g(user, note)", ns, context=traced_with(None)
+        ),
+        "@traced(record_args=2 str), scrubbing on": Case(
+            "g(user, note)", ns, context=traced_with(_scrub.ScrubbingOptions())
+        ),
+        "metric attributes (2) through the scrubbing hook, on": Case(
+            "scrub(attributes)",
+            ns,
+            context=functools.partial(scrubbing, _scrub.ScrubbingOptions()),
+        ),
+    }
+
+
 def run(quick: bool = False) -> dict[str, dict[str, float]]:
     """All call-cost tables, seconds per call."""
     repeat = 5 if quick else 15
@@ -150,6 +204,9 @@ def run(quick: bool = False) -> dict[str, dict[str, float]]:
         "disabled": compare(disabled_cases(), number=100_000 if quick else 200_000, repeat=repeat),
         "sampled_out": compare(span_cases(0.0), number=5_000 if quick else 20_000, repeat=repeat),
         "sampled_in": compare(span_cases(1.0), number=2_000 if quick else 4_000, repeat=repeat + 6),
+        "scrubbing": compare(
+            scrubbing_cases(), number=2_000 if quick else 4_000, repeat=repeat + 6
+        ),
     }
     return results
 
@@ -165,5 +222,10 @@ def _print(results: dict[str, dict[str, float]]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["scrubbing"], help="run one table only")
     os.environ.pop("OTEL_SDK_DISABLED", None)
-    _print(run(parser.parse_args().quick))
+    arguments = parser.parse_args()
+    if arguments.only == "scrubbing":
+        _print({"scrubbing": compare(scrubbing_cases(), number=4_000, repeat=9)})
+    else:
+        _print(run(arguments.quick))

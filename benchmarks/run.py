@@ -209,6 +209,7 @@ def render(results: dict[str, Any]) -> str:
         "disabled": "Decorated call, obskit off (`def f(x): return x + 1`)",
         "sampled_out": "Decorated call, sampled out (ParentBased(TraceIdRatioBased(0)))",
         "sampled_in": "Decorated call, sampled in (SpanQueue + no-op exporter, both sides)",
+        "scrubbing": "Scrubbing: a sampled-in call capturing two string arguments, on and off",
     }
     for key, title in titles.items():
         lines += ["", f"### {title}", "", *_table(results["calls"][key])]

@@ -46,6 +46,7 @@ from obskit._metrics import (
     observable_up_down_counter,
     up_down_counter,
 )
+from obskit._scrub import ScrubbingOptions, ScrubMatch
 from obskit._setup import Telemetry, configure, flush, shutdown
 from obskit._setup import current as telemetry
 from obskit._spans import SpanHandle, current_span, set_attribute, set_attributes, span
@@ -68,6 +69,8 @@ __all__ = [
     "BoundHistogram",
     "HotCounter",
     "HotHistogram",
+    "ScrubMatch",
+    "ScrubbingOptions",
     "Settings",
     "SpanHandle",
     "SpanKind",

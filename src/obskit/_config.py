@@ -19,6 +19,7 @@ from obskit._export._budget import (
     DEFAULT_MAX_SPAN_BYTES,
 )
 from obskit._log import log_once
+from obskit._scrub import ScrubbingOptions, patterns_from_env
 
 __all__ = ["SIGNALS", "Settings", "resolve"]
 
@@ -74,6 +75,8 @@ class Settings:
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
     max_export_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Secret scrubbing rules; None when scrubbing is off (see docs/reliability.md#security).
+    scrubbing: ScrubbingOptions | None = field(default_factory=ScrubbingOptions)
 
     def exporter_names(self) -> list[str]:
         """All exporter names used by any signal, in first-seen order."""
@@ -265,6 +268,27 @@ def _budgets() -> tuple[int, int, int]:
     return span, max(queue, span), batch
 
 
+def _scrubbing(explicit: ScrubbingOptions | bool | None) -> ScrubbingOptions | None:
+    """scrubbing=: options, True (defaults) or False (off); else OBSKIT_SCRUBBING."""
+    if isinstance(explicit, ScrubbingOptions):
+        return explicit
+    if explicit is True:
+        return ScrubbingOptions()
+    if explicit is False:
+        return None
+    if explicit is not None:
+        raise ValueError(
+            f"scrubbing must be True, False or obskit.ScrubbingOptions(...), got {explicit!r}"
+        )
+    value = _env("OBSKIT_SCRUBBING")
+    if value is None or value.lower() in _TRUE:
+        return ScrubbingOptions()
+    if value.lower() in _FALSE:
+        return None
+    # Anything else: comma-separated extra patterns, scrubbing on.
+    return ScrubbingOptions(extra_patterns=tuple(patterns_from_env(value)))
+
+
 def _first(*values: Any) -> Any:
     for value in values:
         if value is not None:
@@ -288,6 +312,7 @@ def resolve(
     metrics_interval: float | None = None,
     shutdown_timeout: float | None = None,
     options: Mapping[str, Any] | None = None,
+    scrubbing: ScrubbingOptions | bool | None = None,
 ) -> Settings:
     """Resolve every setting from arguments and the environment (arguments win)."""
     if sample_ratio is not None:
@@ -383,4 +408,5 @@ def resolve(
         max_queue_bytes=queue_bytes,
         max_export_batch_bytes=batch_bytes,
         options=dict(options or {}),
+        scrubbing=_scrubbing(scrubbing),
     )

@@ -16,6 +16,8 @@ from opentelemetry.util.types import Attributes
 
 from obskit import _providers
 from obskit._log import log_once
+from obskit._scrub import metric_attributes as _scrubbed
+from obskit._scrub import observations as _scrubbed_observations
 
 _state = _providers.state
 
@@ -106,7 +108,7 @@ class Counter(_SyncInstrument, metrics_api.Counter):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.add(amount, attributes, context)
+                real.add(amount, _scrubbed(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -119,7 +121,7 @@ class UpDownCounter(_SyncInstrument, metrics_api.UpDownCounter):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.add(amount, attributes, context)
+                real.add(amount, _scrubbed(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -134,7 +136,7 @@ class Histogram(_SyncInstrument, metrics_api.Histogram):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.record(amount, attributes, context)
+                real.record(amount, _scrubbed(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -147,7 +149,7 @@ class Gauge(_SyncInstrument, metrics_api._Gauge):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.set(amount, attributes, context)
+                real.set(amount, _scrubbed(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -225,7 +227,7 @@ class ObservableInstrument(
                         self.name,
                         exc_info=True,
                     )
-            return observations
+            return _scrubbed_observations(observations)
 
         return observe
 

@@ -12,6 +12,8 @@ from typing import Final
 # OpenTelemetry semantic conventions (stable).
 ERROR_TYPE: Final = "error.type"
 EXCEPTION_EVENT: Final = "exception"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 CODE_FUNCTION_NAME: Final = "code.function.name"
 SERVICE_NAME: Final = "service.name"
 
@@ -32,3 +34,6 @@ SPANS_EXPORTED: Final = "obskit.spans.exported"
 SPANS_DROPPED: Final = "obskit.spans.dropped"
 SPANS_QUEUED: Final = "obskit.spans.queued"
 DROP_REASON: Final = "reason"
+# Values redacted by scrubbing or query-literal redaction, by where (obskit._scrub).
+SCRUB_REDACTIONS: Final = "obskit.scrubbing.redactions"
+REDACTION_SOURCE: Final = "source"

@@ -28,6 +28,7 @@ from obskit._names import (
     RESULT,
 )
 from obskit._sanitize import clean_value
+from obskit._scrub import KeyPolicy, scrub_pair
 from obskit._spans import (
     SpanRecipe,
     current_span_context,
@@ -63,13 +64,14 @@ class _ArgCapture:
                 parameters.index(known[name]) if known[name].kind in positional else -1,
                 known[name].kind == inspect.Parameter.POSITIONAL_ONLY,
                 known[name].default,
+                KeyPolicy(ARG_PREFIX + name),  # scrubbing decided for the key once, here
             )
             for name in names
         ]
 
     def read(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        for name, key, index, positional_only, default in self.names:
+        for name, key, index, positional_only, default, policy in self.names:
             if 0 <= index < len(args):
                 value = args[index]
             elif not positional_only and name in kwargs:
@@ -80,7 +82,7 @@ class _ArgCapture:
                 continue  # left at its default (the exact-signature wrapper passes it on)
             clean = clean_value(value)
             if clean is not None:
-                found[key] = clean
+                found[key] = policy.apply(clean)
         return found
 
 
@@ -184,7 +186,7 @@ class _Traced:
             if self.record_result and exc is None and span.is_recording():
                 clean = clean_value(result)
                 if clean is not None:
-                    span.set_attribute(RESULT, clean)
+                    span.set_attribute(RESULT, scrub_pair(RESULT, clean))
             self.recipe.finish(span, exc)
         except Exception:
             log_once("traced-end", "ending span %r failed", self.recipe.name, exc_info=True)

@@ -25,6 +25,8 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
+from obskit._scrub import scrub_attributes
+
 __all__ = [
     "MAX_ARRAY_ITEMS",
     "MAX_ATTRIBUTES",
@@ -193,6 +195,8 @@ def clean_attributes(
 ) -> dict[str, AttributeValue]:
     """A clean copy of `attributes`: bad keys and None values skipped, the first `limit` kept.
 
+    Keys and values that look secret are redacted (obskit._scrub).
+
     Examples:
         >>> clean_attributes({"db.rows": 3, "bad": None, 1: "x"})
         {'db.rows': 3, '1': 'x'}
@@ -213,7 +217,7 @@ def clean_attributes(
         clean = clean_value(value)
         if clean is not None:
             cleaned[name] = clean
-    return cleaned
+    return scrub_attributes(cleaned)
 
 
 def exception_message(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from obskit import _log, _providers, exporters
+from obskit import _log, _providers, _scrub, exporters
 from obskit._catalogue import Attribute, Catalogue, Instrument
 from obskit._config import ExporterChoice, resolve
 from obskit._export import _exporters  # noqa: F401  (importing it registers the built-ins)
@@ -29,6 +29,8 @@ from obskit._names import (
     ERROR_TYPE,
     FUNCTION_METRIC_PREFIX,
     OUTCOME,
+    REDACTION_SOURCE,
+    SCRUB_REDACTIONS,
     SPANS_DROPPED,
     SPANS_ENDED,
     SPANS_EXPORTED,
@@ -71,6 +73,7 @@ def configure(
     metrics_interval: float | None = None,
     shutdown_timeout: float | None = None,
     options: Mapping[str, Any] | None = None,
+    scrubbing: _scrub.ScrubbingOptions | bool | None = None,
 ) -> Telemetry:
     """Set up tracing and metrics for this process; every argument has an env variable.
 
@@ -102,6 +105,10 @@ def configure(
         metrics_interval: seconds between OTLP metric exports (default 10).
         shutdown_timeout: the most `shutdown()` and interpreter exit wait (default 3).
         options: settings for third-party exporters.
+        scrubbing: redaction of secret-looking keys and values in everything obskit
+            records: True (default: `obskit._scrub.DEFAULT_PATTERNS`), False (off), or
+            `obskit.ScrubbingOptions(extra_patterns=..., callback=...)`
+            (`OBSKIT_SCRUBBING`: ``false``, or comma-separated extra patterns).
 
     Returns:
         The `Telemetry` now active.
@@ -132,6 +139,7 @@ def configure(
         metrics_interval=metrics_interval,
         shutdown_timeout=shutdown_timeout,
         options=options,
+        scrubbing=scrubbing,
     )
     for name in settings.exporter_names():
         exporters_module_lookup(name)  # fail fast, before touching the running setup
@@ -139,6 +147,7 @@ def configure(
         if _current is not None:
             _shutdown_locked(settings.shutdown_timeout)
         _log.install_sdk_log_filter()
+        _scrub.install(settings.scrubbing)
         if not settings.enabled:
             _providers.set_current(None, None, disabled=True)
             _current = Telemetry(settings)
@@ -312,6 +321,9 @@ CATALOGUE = Catalogue(
         Attribute(CODE_FUNCTION_NAME, "string", "Span name of the traced function", "Index.get",
                   "semconv"),
         Attribute(OUTCOME, "string", "ok or error", "ok"),
+        Attribute(REDACTION_SOURCE, "string",
+                  "Where a value was redacted: " + ", ".join(_scrub.REDACTION_SOURCES),
+                  "exception"),
         Attribute(ERROR_TYPE, "string", "Exception class of a failed call", "KeyError", "semconv"),
     ],
     instruments=[
@@ -323,6 +335,9 @@ CATALOGUE = Catalogue(
                    [DROP_REASON]),
         Instrument(SPANS_QUEUED, "observable_up_down_counter", "{span}",
                    "Spans waiting in obskit's export queues"),
+        Instrument(SCRUB_REDACTIONS, "observable_counter", "{value}",
+                   "Values redacted before export (secret-looking or query literals), by source",
+                   [REDACTION_SOURCE]),
         Instrument(f"{FUNCTION_METRIC_PREFIX}.duration", "histogram", "s",
                    "Duration of calls of a @traced(metrics=True) function",
                    [CODE_FUNCTION_NAME, OUTCOME, ERROR_TYPE]),
@@ -337,3 +352,4 @@ CATALOGUE.instrument(SPANS_ENDED).add_callback(_observe_ended)
 CATALOGUE.instrument(SPANS_EXPORTED).add_callback(_observe_exported)
 CATALOGUE.instrument(SPANS_DROPPED).add_callback(_observe_dropped)
 CATALOGUE.instrument(SPANS_QUEUED).add_callback(_observe_queued)
+CATALOGUE.instrument(SCRUB_REDACTIONS).add_callback(_scrub.observe_redactions)

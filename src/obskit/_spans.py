@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from obskit import _literals
 from obskit._context import SPAN_KEY, attach_span, current_span_context, detach_span
 from obskit._context import _get_context as _get_context
 from obskit._context import _reset_context as _reset_context
@@ -31,6 +32,7 @@ from obskit._sanitize import (
     clean_name,
     clean_value,
 )
+from obskit._scrub import scrub_pair, scrub_text
 
 __all__ = [
     "NOOP_HANDLE",
@@ -140,6 +142,7 @@ class SpanHandle:
         clean = clean_value(value)
         if clean is None or type(key) is not str:
             return
+        clean = scrub_pair(key, clean)
         if self._full(key):
             return
         try:
@@ -183,7 +186,8 @@ class SpanHandle:
         if not self.span.is_recording():
             return
         try:
-            self.span.add_event(clean_name(name), clean_attributes(attributes))
+            cleaned = _literals.redact_attributes(self.span, clean_attributes(attributes))
+            self.span.add_event(clean_name(name), cleaned)
         except Exception:
             log_once("add-event", "adding event %r failed", name, exc_info=True)
 
@@ -206,6 +210,8 @@ class SpanHandle:
         if not self.span.is_recording():
             return
         try:
+            if type(description) is str:
+                description = _literals.redact_text(self.span, scrub_text(description))
             self.span.set_attribute(ERROR_TYPE, error_type_value)
             self.span.set_status(Status(StatusCode.ERROR, description))
         except Exception:

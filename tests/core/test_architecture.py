@@ -20,7 +20,8 @@ DOMAINS = ("btree", "raft", "query", "pipeline", "runtime")
 # Lowest first. `obskit._export._budget` holds plain numbers and a size estimate that the
 # settings (`_config`) read for their defaults, so it sits at the bottom with the other leaves.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("obskit._log", "obskit._names", "obskit._sanitize", "obskit._tree",
+    ("base", ("obskit._log", "obskit._names", "obskit._scrub", "obskit._literals",
+              "obskit._sanitize", "obskit._tree",
               "obskit._export", "obskit._export._budget")),
     ("settings", ("obskit._config",)),
     ("export", ("obskit.exporters", "obskit._export.*")),

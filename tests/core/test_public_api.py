@@ -13,7 +13,7 @@ EXPECTED = {
     "observable_counter", "observable_gauge", "observable_up_down_counter", "set_attribute",
     "set_attributes", "shutdown", "span", "telemetry", "traced", "up_down_counter",
     "BoundCounter", "BoundHistogram", "HotCounter", "HotHistogram", "hot_counter",
-    "hot_histogram", "hot_up_down_counter", "timed",
+    "hot_histogram", "hot_up_down_counter", "timed", "ScrubbingOptions", "ScrubMatch",
 }  # fmt: skip
 
 

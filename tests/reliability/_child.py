@@ -328,7 +328,8 @@ def fork(args: dict[str, Any]) -> None:
     """R10: a busy parent forks children (os.fork and multiprocessing) with exports in flight."""
     import multiprocessing
 
-    setup(args, shutdown_timeout=5.0)
+    budget = float(args.get("budget", 5.0))  # each child's exit/flush budget, seconds
+    setup(args, shutdown_timeout=budget)
     stop = threading.Event()
 
     def busy() -> None:
@@ -375,7 +376,7 @@ def fork(args: dict[str, Any]) -> None:
                     if i % 2:
                         sys.exit(0)  # through atexit: obskit's bounded exit hook
                     started = time.monotonic()
-                    ok = obskit.flush(timeout=5.0)
+                    ok = obskit.flush(timeout=budget)
                     if not ok:
                         telemetry = obskit.telemetry()
                         counts = telemetry.span_counts() if telemetry else {}

@@ -65,3 +65,13 @@ def use() -> None:
     assert_type(numbers(3), Iterator[int])
     assert_type(stream(3), AsyncIterator[int])
     assert_type(Store().get("k"), bytes)
+
+
+def keep_counts(match: obskit.ScrubMatch) -> object:
+    return match.value if match.key.endswith("_count") else None
+
+
+def configure_scrubbing() -> None:
+    options = obskit.ScrubbingOptions(extra_patterns=["tenant_key"], callback=keep_counts)
+    obskit.configure(exporters=["memory"], scrubbing=options)
+    obskit.configure(exporters=["memory"], scrubbing=False)

@@ -63,7 +63,7 @@ from obskit.query._catalogue import (
     WORKER_ID,
 )
 from obskit.query._lifecycle import Fragment, Phase, QueryLifecycle
-from obskit.query._text import MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
+from obskit.query._text import DIALECTS, MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
 
 __all__ = [
     "ACTIVE",
@@ -80,6 +80,7 @@ __all__ = [
     "COST_OPTIMIZED",
     "COST_REDUCTION",
     "DB_RESPONSE_RETURNED_ROWS",
+    "DIALECTS",
     "DURATION",
     "ERRORS",
     "FRAGMENT_COUNT",
@@ -125,6 +126,7 @@ def lifecycle(
     sanitize: bool = True,
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, object] | None = None,
+    dialect: str = "ansi",
 ) -> QueryLifecycle:
     """Trace and measure one query: `with query.lifecycle(text, system=...) as q:`.
 
@@ -135,6 +137,11 @@ def lifecycle(
     `sanitize=False`, cut at `MAX_QUERY_TEXT_CHARS` (2048) characters either way.
     Works with `with` and `async with`; an escaping exception sets `error.type` and
     propagates unchanged. `query.duration`, `query.active` and `query.errors` follow.
+
+    While the block runs, the literals removed from the text are also removed (as ``?``)
+    from exception messages, stack traces, status descriptions and event attributes
+    recorded on any span of the query's trace in this process (phases, fragments, your
+    own spans), so an engine error quoting the SQL does not leak them.
 
     Args:
         text: the query text (str or UTF-8 bytes); operation and tables are read from it.
@@ -148,6 +155,8 @@ def lifecycle(
             parameterized texts without secrets).
         kind: SpanKind.SERVER when the engine serves queries over the network.
         attributes: extra attributes for the root span.
+        dialect: what double quotes are: ``"ansi"`` (default) identifiers, ``"mysql"``
+            strings (then also `#` comments and backslash escapes).
 
     Examples:
         >>> from obskit import query
@@ -167,6 +176,7 @@ def lifecycle(
         sanitize=sanitize,
         kind=kind,
         attributes=attributes,
+        dialect=dialect,
     )
 
 
@@ -177,6 +187,8 @@ def fragment(
     fragment_id: object = None,
     system: str = "other_sql",
     operation: str | None = None,
+    text: str | bytes | None = None,
+    dialect: str = "ansi",
 ) -> Fragment:
     """Run a query fragment on a worker inside the coordinator's trace.
 
@@ -185,18 +197,29 @@ def fragment(
     starts a new trace. The `query.fragment` span (kind SERVER) carries
     `query.worker.id`, `query.fragment.id` and the rows/bytes you record on it.
 
+    Pass the fragment's query `text` (it is not recorded) so that its literals are
+    removed from exception text recorded in the fragment, as the coordinator does for
+    the query; without it, every single-quoted and dollar-quoted string in such text is
+    removed instead, since the worker cannot know which literals the query held.
+
     Examples:
         >>> from obskit import query
         >>> with query.lifecycle("SELECT * FROM t", system="minidb") as q:
         ...     request = {"sql": "SELECT * FROM t", "trace": q.fragment_carrier()}
         >>> # on the worker:
         >>> with query.fragment(request["trace"], worker_id="w1", fragment_id=0,
-        ...                     system="minidb") as f:
+        ...                     system="minidb", text=request["sql"]) as f:
         ...     f.rows(read=100)
         ...     f.bytes(written=2048)
     """
     return Fragment(
-        carrier, worker_id=worker_id, fragment_id=fragment_id, system=system, operation=operation
+        carrier,
+        worker_id=worker_id,
+        fragment_id=fragment_id,
+        system=system,
+        operation=operation,
+        text=text,
+        dialect=dialect,
     )
 
 

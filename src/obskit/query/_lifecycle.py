@@ -19,9 +19,10 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from obskit import propagation
+from obskit import _literals, propagation
 from obskit._log import log_once
 from obskit._sanitize import clean_text, clean_value
+from obskit._scrub import scrub_pair
 from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
 from obskit.query import _catalogue as names
 from obskit.query import _text as _query_text
@@ -114,14 +115,21 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         sanitize: bool = True,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, object] | None = None,
+        dialect: str = "ansi",
     ) -> None:
+        if dialect not in _query_text.DIALECTS:
+            raise ValueError(f"dialect must be one of {_query_text.DIALECTS}, got {dialect!r}")
         Facts.__init__(self)
         self._reset(_ROOT)
+        self._dialect = dialect
+        self._literals = _literals.Literals()
+        self._literals_trace = 0
         self._costs: tuple[float | None, float | None] = (None, None)
         self._cache_hits = self._cache_misses = 0
         self._workers: int | None = None
         self._fragments: int | None = None
         self._error: str | None = None
+        self._error_description: str | None = None
         self.system = clean_text(system, 64) if type(system) is str else "other_sql"
         self.operation: str | None = None
         self.collection: str | None = None
@@ -133,7 +141,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
                 for key, value in attributes.items():
                     clean = clean_value(value)
                     if type(key) is str and clean is not None:
-                        self._start_attributes.setdefault(key, clean)
+                        self._start_attributes.setdefault(key, scrub_pair(key, clean))
         except Exception:
             log_once("query-describe", "describing the query failed", exc_info=True)
         self._base = cached(
@@ -157,7 +165,11 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             text = bytes(text[: 4 * _query_text.MAX_QUERY_TEXT_CHARS]).decode("utf-8", "replace")
         query_text = None
         if type(text) is str:
-            query_text = _query_text.sanitize(text) if sanitize else _query_text.cap(text)
+            if sanitize:
+                query_text, found = _query_text.sanitize_with_literals(text, dialect=self._dialect)
+                self._literals = _literals.Literals(found)
+            else:
+                query_text = _query_text.cap(text)
             query_text = clean_text(query_text)
         elif text is not None:
             log_once("query-text", "query text must be str or bytes, got %s", type(text).__name__)
@@ -178,13 +190,20 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             (names.DB_QUERY_TEXT, query_text),
             (names.QUERY_ID, as_label(query_id)),
         ):
-            if value is not None:
-                self._start_attributes[key] = value
+            if value is None:
+                continue
+            # A sanitised text holds no literals left to scrub; scanning it would only
+            # mangle comparisons such as `s.token = t.token`.
+            if not (sanitize and key == names.DB_QUERY_TEXT):
+                value = scrub_pair(key, value)
+            self._start_attributes[key] = value
 
     # -- the block ---------------------------------------------------------------------
     def __enter__(self) -> QueryLifecycle:
         try:
             self._open(self._recipe, self._start_attributes, name=self.summary or self.system)
+            if self._span is not None:
+                self._literals_trace = _literals.register(self._span, self._literals)
             _active.add(1, self._base)
         except Exception:
             log_once("query-start", "starting the query span failed", exc_info=True)
@@ -200,6 +219,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             self._finish(exc)
         except Exception:
             log_once("query-finish", "ending the query span failed", exc_info=True)
+        _literals.unregister(self._literals_trace, self._literals)
 
     def _finish(self, exc: BaseException | None) -> None:
         extra = self._fact_attributes()
@@ -207,7 +227,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         extra.update(self._query_attributes(reduction))
         span = self._span
         if self._error is not None and exc is None and span is not None:
-            SpanHandle(span).set_error(None, self._error)
+            SpanHandle(span).set_error(self._error_description, self._error)
         elapsed = self._close(exc, extra)
         error = self._error if exc is None else error_type(exc)
         base = self._base
@@ -315,6 +335,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         `error_type` becomes `error.type` on the span and the metrics (keep it low-cardinality).
         """
         self._error = as_label(error_type) or _OTHER
+        self._error_description = description if type(description) is str else None
         span = self._span
         if span is not None:
             SpanHandle(span).set_error(description, self._error)
@@ -348,10 +369,16 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         fragment_id: object = None,
         system: str = "other_sql",
         operation: str | None = None,
+        text: object = None,
+        dialect: str = "ansi",
     ) -> None:
+        if dialect not in _query_text.DIALECTS:
+            raise ValueError(f"dialect must be one of {_query_text.DIALECTS}, got {dialect!r}")
         Facts.__init__(self)
         self._reset(_FRAGMENT)
         self._carrier = carrier
+        self._literals = _fragment_literals(text, dialect)
+        self._literals_trace = 0
         self.system = as_label(system) or "other_sql"
         self._base = cached(
             ("base", self.system, as_label(operation)),
@@ -361,11 +388,15 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         for key, value in ((names.WORKER_ID, worker_id), (names.FRAGMENT_ID, fragment_id)):
             clean = clean_value(value)
             if clean is not None:
-                self._start_attributes[key] = clean if type(clean) is str else str(clean)
+                self._start_attributes[key] = scrub_pair(
+                    key, clean if type(clean) is str else str(clean)
+                )
 
     def __enter__(self) -> Fragment:
         try:
             self._open(_FRAGMENT, self._start_attributes, propagation.extract(self._carrier))
+            if self._span is not None:
+                self._literals_trace = _literals.register(self._span, self._literals)
         except Exception:
             log_once("query-fragment", "starting the fragment span failed", exc_info=True)
         return self
@@ -385,6 +416,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             ))  # fmt: skip
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
+        _literals.unregister(self._literals_trace, self._literals)
 
     @property
     def trace_id(self) -> str:
@@ -395,3 +427,18 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         """Record a handled exception on the fragment span (not marking it failed)."""
         if self._span is not None:
             record_exception(self._span, exc, error=False)
+
+
+def _fragment_literals(text: object, dialect: str) -> _literals.Literals:
+    """What a fragment redacts: the literals of the text it was sent, or (without one)
+    every single-quoted and dollar-quoted string, since it cannot know the literals."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text[: 4 * _query_text.MAX_QUERY_TEXT_CHARS]).decode("utf-8", "replace")
+    if type(text) is str:
+        try:
+            found = _query_text.sanitize_with_literals(text, dialect=dialect)[1]
+            return _literals.Literals(found)
+        except Exception:
+            log_once("query-fragment-text", "reading the fragment's literals failed",
+                     exc_info=True)  # fmt: skip
+    return _literals.Literals(quoted=True)

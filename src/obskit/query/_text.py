@@ -4,7 +4,9 @@ OpenTelemetry's database conventions ask for `db.query.text` without literal val
 unless the query is parameterized, and for a low-cardinality `db.query.summary`
 (``SELECT orders customers``) that also names the span. This is a lexical pass, not a
 parser: it never fails, costs a few microseconds per kilobyte, and errs on the side of
-hiding (an unterminated string hides the rest of the text).
+hiding (a statement it cannot tokenise is reduced to its first keyword). The literals it
+removes are also handed back, so exception text recorded inside the query can be
+redacted of them (obskit._literals).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import re
 from typing import Final
 
 __all__ = [
+    "DIALECTS",
     "MAX_QUERY_TEXT_CHARS",
     "MAX_SUMMARY_CHARS",
     "QueryShape",
     "sanitize",
+    "sanitize_with_literals",
     "shape",
 ]
 
@@ -27,14 +31,41 @@ MAX_SUMMARY_CHARS: Final = 255
 # Only this much of a query is ever scanned (huge IN lists, generated SQL).
 _MAX_SCAN_CHARS = 4 * MAX_QUERY_TEXT_CHARS
 
-_LITERAL = re.compile(
-    r"""
-      '(?:[^']|'')*(?:'|$)                          # 'string' ('' escapes), or unterminated
-    | (?<![\w$.])0[xX][0-9a-fA-F]+                  # 0x1F
-    | (?<![\w$])(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?  # 42, 4.2, .5, 1e9 (not in identifiers)
-    """,
-    re.VERBOSE,
-)
+DIALECTS: Final = ("ansi", "mysql")
+
+# One pass over the text; each alternative is a token the sanitiser must see whole so
+# that a quote inside a comment, or "--" inside a string, is read correctly. Order
+# matters: comments and quoted tokens first, then numbers.
+_COMMON_HEAD = r"""
+      (?P<comment>--[^\n]*|/\*[\s\S]*?\*/)                # -- line, /* block */
+    | (?<![\w$])(?P<dollar>\$(?P<tag>(?:[A-Za-z_]\w*)?)\$[\s\S]*?\$(?P=tag)\$)  # $$..$$, $t$..$t$
+"""
+_COMMON_TAIL = r"""
+    | (?P<ident>`(?:[^`]|``)*`)                            # `identifier` (kept)
+    | (?<![\w$.])(?P<hex>0[xX][0-9a-fA-F]+)                # 0x1F
+    | (?<![\w$])(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)  # 42, 4.2, .5, 1e9
+    | (?P<bad>['"`]|/\*|(?<![\w$])\$(?:[A-Za-z_]\w*)?\$)   # opened, never closed
+"""
+_STRING_ANSI = r"""
+    | (?<![\w$])(?P<string>[Ee]'(?:[^'\\]|\\[\s\S]|'')*'    # E'..' (backslash escapes)
+      |(?:[NnBbXx]|[Uu]&)?'(?:[^']|'')*')                  # 'x', N'x', X'1F' ('' escapes)
+    | (?P<ident2>"(?:[^"]|"")*")                           # "identifier" (kept)
+"""
+_STRING_MYSQL = r"""
+    | (?P<comment2>\#[^\n]*)                               # # line comment
+    | (?<![\w$])(?P<string>(?:_\w+)?[NnBbXx]?'(?:[^'\\]|\\[\s\S]|'')*'  # 'x' (\' and '')
+      |"(?:[^"\\]|\\[\s\S]|"")*")                          # "x" is a string in MySQL
+"""
+# Every token starts with one of these characters (string prefixes included): checked
+# first, one character-set test per position instead of trying every alternative
+# (a 200-character query: 44 -> 16 us; the old literal-only regex took 11 us).
+_START = r"(?=[-/$'\"`\#0-9.EeNnBbXxUu_])(?:"
+_TOKENS = {
+    "ansi": re.compile(_START + _COMMON_HEAD + _STRING_ANSI + _COMMON_TAIL + ")", re.VERBOSE),
+    "mysql": re.compile(_START + _COMMON_HEAD + _STRING_MYSQL + _COMMON_TAIL + ")", re.VERBOSE),
+}
+_SPACES = re.compile(r"[ \t]{2,}")
+_MAX_LITERALS = 256  # literals kept for redaction per query (the first ones)
 _FIRST_WORD = re.compile(r"^\s*\(*\s*([A-Za-z]+)")
 _TABLE = re.compile(
     r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+((?:[A-Za-z_][\w$]*|\"[^\"]{1,64}\")(?:\.[\w$]+)?)",
@@ -77,16 +108,102 @@ _KEYWORDS = frozenset(["SELECT", "WHERE", "LATERAL", "ONLY"])
 _MAX_TABLES = 4
 
 
-def sanitize(text: str, limit: int = MAX_QUERY_TEXT_CHARS) -> str:
-    """`text` with string and number literals replaced by `?`, cut at `limit` characters.
+def sanitize(text: str, limit: int = MAX_QUERY_TEXT_CHARS, *, dialect: str = "ansi") -> str:
+    """`text` with literals replaced by `?` and comments removed, cut at `limit` characters.
+
+    Strings (`'x'`, `E'x'`, PostgreSQL dollar quoting `$$x$$` and `$tag$x$tag$`), numbers
+    and hex literals become `?`; `/* */`, `--` (and in MySQL `#`) comments are removed.
+    `dialect` says what double quotes are: ``"ansi"`` (default) identifiers, kept;
+    ``"mysql"`` strings, replaced. A statement that cannot be tokenised (a quote, comment
+    or dollar quote opened and never closed) is reduced to its first keyword.
 
     Examples:
         >>> sanitize("SELECT * FROM users WHERE id = 42 AND name = 'o''brien'")
         'SELECT * FROM users WHERE id = ? AND name = ?'
         >>> sanitize("SELECT a1 FROM t2 WHERE x > 1.5e3")
         'SELECT a1 FROM t2 WHERE x > ?'
+        >>> sanitize("SELECT $$hunter2$$ /* pw=x */ FROM t")
+        'SELECT ? FROM t'
+        >>> sanitize('SELECT "name" FROM t WHERE pw = "x"', dialect="mysql")
+        'SELECT ? FROM t WHERE pw = ?'
+        >>> sanitize("SELECT * FROM t WHERE pw = 'unterminated")
+        'SELECT'
     """
-    return cap(_LITERAL.sub("?", text[:_MAX_SCAN_CHARS]), limit)
+    return sanitize_with_literals(text, limit, dialect=dialect)[0]
+
+
+def sanitize_with_literals(
+    text: str, limit: int = MAX_QUERY_TEXT_CHARS, *, dialect: str = "ansi"
+) -> tuple[str, tuple[str, ...]]:
+    """`sanitize(text)` and the literals it removed (string contents, numbers, comments).
+
+    The literals are what obskit redacts from exception text recorded inside the query.
+
+    Examples:
+        >>> sanitize_with_literals("SELECT 1 FROM t WHERE pw = 'hunter2' -- note")
+        ('SELECT ? FROM t WHERE pw = ?', ('1', 'hunter2', 'note'))
+    """
+    tokens = _TOKENS.get(dialect)
+    if tokens is None:
+        raise ValueError(f"dialect must be one of {DIALECTS}, got {dialect!r}")
+    head = text[:_MAX_SCAN_CHARS]
+    literals: list[str] = []
+    pieces: list[str] = []
+    position = 0
+    commented = False
+    for found in tokens.finditer(head):
+        kind = found.lastgroup
+        if kind in ("ident", "ident2", "tag"):
+            continue
+        if kind == "bad":
+            _keep(literals, head[found.end() :])  # what the unclosed token hid is secret too
+            if len(text) > _MAX_SCAN_CHARS:  # opened before the scan limit: hide the rest
+                pieces.append(head[position : found.start()] + "?")
+                position = len(head)
+                break
+            return _first_keyword(head), tuple(literals)
+        pieces.append(head[position : found.start()])
+        position = found.end()
+        token = found.group()
+        if kind in ("comment", "comment2"):
+            commented = True
+            pieces.append(" ")
+            _keep(literals, token.strip("-/*# \t\n"))
+        else:
+            pieces.append("?")
+            _keep(literals, _unquote(token, kind))
+    pieces.append(head[position:])
+    sanitized = "".join(pieces)
+    if commented:
+        sanitized = _SPACES.sub(" ", sanitized).strip()
+    return cap(sanitized, limit), tuple(literals)
+
+
+def _unquote(token: str, kind: str | None) -> str:
+    """The content of a string or dollar-quoted token (numbers are kept as written)."""
+    if kind == "dollar":
+        opening = token.index("$", 1) + 1
+        return token[opening : len(token) - opening]
+    if kind == "string":
+        start = token.find("'")
+        quote = "'"
+        if start < 0:
+            start, quote = token.find('"'), '"'
+        return token[start + 1 : -1].replace(quote + quote, quote)
+    return token
+
+
+def _keep(literals: list[str], *values: str) -> None:
+    for value in values:
+        value = value.strip()
+        if value and len(literals) < _MAX_LITERALS and value not in literals:
+            literals.append(value)
+
+
+def _first_keyword(text: str) -> str:
+    match = _FIRST_WORD.match(text)
+    word = match.group(1).upper() if match else ""
+    return word if word in _OPERATIONS else "?"
 
 
 def cap(text: str, limit: int = MAX_QUERY_TEXT_CHARS) -> str:
