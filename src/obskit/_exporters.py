@@ -367,6 +367,8 @@ def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from obskit._prometheus_labels import WithoutEmptyLabels
+
     registry = CollectorRegistry(auto_describe=True)
 
     class PullReader(PrometheusMetricReader):  # type: ignore[misc]
@@ -390,6 +392,10 @@ def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
         )
         registry.unregister(reader._collector)
         return ExporterParts()
+
+    # Successful series must not carry error_type="" (see _prometheus_labels).
+    registry.unregister(reader._collector)
+    registry.register(WithoutEmptyLabels(reader._collector))
 
     def close() -> None:
         server.shutdown()
