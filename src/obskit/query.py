@@ -50,6 +50,11 @@ from obskit._query_catalogue import (
     FRAGMENT_SPAN,
     IO,
     IO_DIRECTION,
+    OPERATOR,
+    OPERATOR_DURATION,
+    OPERATOR_ID,
+    OPERATOR_PREFIX,
+    OPERATOR_ROWS,
     PANELS,
     PHASE,
     PHASE_DURATION,
@@ -63,6 +68,7 @@ from obskit._query_catalogue import (
     WORKER_ID,
 )
 from obskit._query_lifecycle import Fragment, Phase, QueryLifecycle
+from obskit._query_operator import Operator
 from obskit._query_text import MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
 
 __all__ = [
@@ -90,6 +96,11 @@ __all__ = [
     "IO_DIRECTION",
     "MAX_QUERY_TEXT_CHARS",
     "MAX_SUMMARY_CHARS",
+    "OPERATOR",
+    "OPERATOR_DURATION",
+    "OPERATOR_ID",
+    "OPERATOR_PREFIX",
+    "OPERATOR_ROWS",
     "PANELS",
     "PHASE",
     "PHASE_DURATION",
@@ -102,6 +113,7 @@ __all__ = [
     "WORKER_COUNT",
     "WORKER_ID",
     "Fragment",
+    "Operator",
     "Phase",
     "QueryLifecycle",
     "extract",
