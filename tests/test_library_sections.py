@@ -19,7 +19,7 @@ SECTION = "## Instrumenting an existing library"
 PAGES = {
     "raft.md": ("raft.Raft/AppendEntries", "raft.election", "raft.state.change"),
     "query.md": ("query.operator",),
-    "btree.md": (),
+    "btree.md": ("btree.depth{btree.index=kv_pk}  2", "btree.key.count{btree.index=kv_pk}  100"),
 }
 
 
