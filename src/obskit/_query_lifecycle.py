@@ -313,7 +313,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             ...             pass
             ...         join.rows(10)
         """
-        return Operator(name, self._base, self._context_for_children, operator_id)
+        return Operator(check_phase(name), self._base, self._context_for_children, operator_id)
 
     def cost(self, estimated: object = None, optimized: object = None) -> None:
         """Record the plan cost before and after optimization (and so the reduction).
@@ -443,7 +443,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             >>> with query.fragment({}, worker_id="w1") as f, f.operator("scan") as scan:
             ...     scan.rows(100)
         """
-        return Operator(name, self._base, lambda: _inside(self._span), operator_id)
+        return Operator(check_phase(name), self._base, lambda: _inside(self._span), operator_id)
 
     def record_exception(self, exc: BaseException) -> None:
         """Record a handled exception on the fragment span (not marking it failed)."""

@@ -48,9 +48,7 @@ class Operator(Block, AsyncWith["Operator"]):
         parent: Callable[[], context_api.Context | None],
         operator_id: object = None,
     ) -> None:
-        from obskit._query_lifecycle import check_phase  # one rule for phase/operator names
-
-        self.name = check_phase(name)
+        self.name = name  # checked by the caller (the phase-name rule)
         self._base = base
         self._parent = parent
         self._rows: int | None = None
