@@ -15,11 +15,11 @@ from typing import Any
 from opentelemetry import context as context_api
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _query_catalogue as names
 from obskit._log import log_once
-from obskit._query_block import Block, as_count, cached
 from obskit._sanitize import clean_value
 from obskit._spans import AsyncWith, SpanRecipe, error_type
+from obskit.query import _catalogue as names
+from obskit.query._block import Block, as_count, cached
 
 __all__ = ["Operator"]
 

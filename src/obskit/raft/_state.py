@@ -18,10 +18,10 @@ from opentelemetry import trace as trace_api
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _raft_names as n
 from obskit._log import log_once
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe
+from obskit.raft import _names as n
 
 __all__ = ["NodeState", "StateCallback", "node", "node_key", "register_state", "update_state"]
 
