@@ -24,12 +24,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "obskit._export", "obskit._export._budget")),
     ("settings", ("obskit._config",)),
     ("export", ("obskit.exporters", "obskit._export.*")),
-    ("core", ("obskit._providers", "obskit._instruments", "obskit._metrics", "obskit._catalogue",
-              "obskit._context", "obskit._errors", "obskit._sampling", "obskit._recipe",
-              "obskit._spans", "obskit._prepared", "obskit._wrappers", "obskit._traced", "obskit._timed", "obskit._hot",
-              "obskit._telemetry", "obskit._setup", "obskit.propagation")),
+    ("core", (
+        "obskit._providers", "obskit._instruments", "obskit._metrics", "obskit._catalogue",
+        "obskit._context", "obskit._errors", "obskit._sampling", "obskit._recipe",
+        "obskit._spans", "obskit._prepared", "obskit._wrappers", "obskit._traced",
+        "obskit._timed", "obskit._cells", "obskit._hot_collect", "obskit._hot",
+        "obskit._telemetry", "obskit._setup", "obskit.propagation",
+    )),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
-    ("top", ("obskit", "obskit._dashboards", "obskit._grafana", "obskit.testing", "obskit.testing.*")),
+    ("top", ("obskit", "obskit._dashboards", "obskit._grafana",
+             "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip
 
 
