@@ -74,7 +74,7 @@ class Coordinator:
                 self.plans[key] = plan
             with q.phase("execute"):
                 partials = self._run_fragments(q, query_id, plan)
-            with q.phase("aggregate"):
+            with q.phase("aggregate"), q.operator("merge"):
                 result = sql.merge(plan, partials)
             q.rows(len(result))
             q.workers(len(self.processes))

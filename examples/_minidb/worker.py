@@ -41,7 +41,9 @@ def _run(request: dict[str, Any], worker_id: str, partitions: dict[str, Any]) ->
     plan: sql.Plan = request["plan"]
     with query.fragment(request["trace"], worker_id=worker_id,
                         fragment_id=request["fragment_id"], system=SYSTEM) as fragment:  # fmt: skip
-        rows, scanned = sql.run_fragment(plan, partitions[plan.table])
+        with fragment.operator("scan") as scan:  # in-process: a child span, no carrier
+            rows, scanned = sql.run_fragment(plan, partitions[plan.table])
+            scan.rows(len(rows))
         payload = pickle.dumps(rows)
         fragment.rows(len(rows), read=scanned)
         fragment.bytes(written=len(payload))

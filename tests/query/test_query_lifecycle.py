@@ -263,7 +263,9 @@ def test_sanitize_and_shape() -> None:
     assert (shape.operation, shape.tables, shape.summary) == (
         "INSERT", ("Orders", "staging"), "INSERT Orders staging")  # fmt: skip
     assert shape.collection is None
-    assert query.shape("frobnicate the widgets").summary is None
+    # An unknown first keyword is a bounded _OTHER (issue 15), not a missing operation.
+    assert query.shape("frobnicate the widgets").summary == "_OTHER"
+    assert query.shape("   ").summary is None
 
 
 def test_everything_emitted_is_in_the_catalogue(obskit_capture) -> None:
@@ -273,10 +275,12 @@ def test_everything_emitted_is_in_the_catalogue(obskit_capture) -> None:
     with query.fragment({}, worker_id="w", fragment_id="f") as f:
         f.rows(1, read=2, written=3)
         f.bytes(4, written=5)
+        with f.operator("scan", operator_id=1) as scan:
+            scan.rows(2)
     cat = query.CATALOGUE
     declared = [re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(s.name)) for s in cat.spans]
     spans = [s for s in obskit_capture.spans if s.instrumentation_scope.name == "obskit.query"]
-    assert len(spans) == 8
+    assert len(spans) == 9
     for span in spans:
         assert any(re.fullmatch(p, span.name) for p in declared), span.name
         assert set(span.attributes) <= set(cat.attributes_by_key), span.name

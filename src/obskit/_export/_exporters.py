@@ -40,6 +40,8 @@ def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from obskit._export._prometheus_labels import WithoutEmptyLabels
+
     registry = CollectorRegistry(auto_describe=True)
 
     class PullReader(PrometheusMetricReader):  # type: ignore[misc]
@@ -63,6 +65,10 @@ def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
         )
         registry.unregister(reader._collector)
         return ExporterParts()
+
+    # Successful series must not carry error_type="" (see _prometheus_labels).
+    registry.unregister(reader._collector)
+    registry.register(WithoutEmptyLabels(reader._collector))
 
     def close() -> None:
         server.shutdown()

@@ -1,10 +1,12 @@
-"""Tree-shape gauges (depth, node count, key count) read from registered trees, held weakly.
+"""Tree-shape gauges (depth, node count, key count) read from registered trees.
 
 One callback per instrument, registered once at import, walks the registrations at
 collection time. A registration holds its tree through a weak reference, so a tree that is
 garbage collected simply stops reporting and its registration is dropped at the next
-collection; nothing keeps trees alive. Pruning happens on the collection thread, never in
-a weakref callback (those can run inside GC while another lock is held).
+collection. A tree that cannot be weakly referenced (a `dict` subclass with `__slots__`,
+a C extension type) is held strongly until `unregister()`, or until a weakly referenced
+`owner=` is collected. Pruning happens on the collection thread, never in a weakref
+callback (those can run inside GC while another lock is held).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from obskit.btree import _catalogue as names
 
 __all__ = ["IndexRegistration", "register_index"]
 
-Reader = Callable[[Any], "int | float"]
+Reader = Callable[[Any], "int | float | None"]
 _FIELDS = ("depth", "nodes", "keys")
 
 
@@ -40,33 +42,64 @@ class IndexRegistration:
         >>> registration.unregister()
     """
 
-    __slots__ = ("_tree", "attributes", "name", "readers")
+    __slots__ = ("_held", "_owner", "_tree", "attributes", "name", "readers")
 
-    def __init__(self, tree: object, name: str, readers: dict[str, Reader]) -> None:
+    def __init__(
+        self, tree: object, name: str, readers: dict[str, Reader], owner: object = None
+    ) -> None:
+        # _tree() gives the tree while it should report; _held keeps one that cannot be
+        # weakly referenced alive (until unregister() or its owner is collected).
+        self._held: object = None
+        self._owner: Callable[[], object] | None = None
+        if owner is not None:
+            try:
+                self._owner = weakref.ref(owner)
+            except TypeError:
+                raise TypeError(
+                    f"register_index owner= must support weak references; "
+                    f"{type(owner).__name__} does not"
+                ) from None
         try:
-            self._tree = weakref.ref(tree)
+            self._tree: Callable[[], object] = weakref.ref(tree)
         except TypeError:
-            raise TypeError(
-                f"register_index needs a tree that supports weak references; "
-                f"{type(tree).__name__} does not (add '__weakref__' to its __slots__)"
-            ) from None
+            self._held = tree
+            self._tree = self._strong
         self.name = name
         self.attributes = {names.INDEX: name}
         self.readers = readers
 
+    def _strong(self) -> object:
+        """The strongly held tree, while its owner (if any) lives."""
+        owner = self._owner
+        if owner is not None and owner() is None:
+            self._held = None  # the owner is gone: let the tree go too
+        return self._held
+
+    @property
+    def strong(self) -> bool:
+        """True when the tree is held strongly (it cannot be weakly referenced)."""
+        return self._tree == self._strong
+
+    def tree(self) -> object:
+        """The registered tree, or None once it (or its owner) is gone."""
+        tree = self._tree()
+        owner = self._owner
+        return None if owner is not None and owner() is None else tree
+
     @property
     def alive(self) -> bool:
         """Whether the tree still exists and the registration is active."""
-        return self._tree() is not None and self in _registrations
+        return self.tree() is not None and self in _registrations
 
     def unregister(self) -> None:
-        """Stop reporting this tree (idempotent)."""
+        """Stop reporting this tree (idempotent); a strongly held tree is released."""
         with _lock:
             if self in _registrations:
                 _registrations.remove(self)
+        self._held = None
 
     def observe(self, field: str) -> Observation | None:
-        tree = self._tree()
+        tree = self.tree()
         reader = self.readers.get(field)
         if tree is None or reader is None:
             return None
@@ -74,6 +107,8 @@ class IndexRegistration:
             value = reader(tree)
         except Exception:
             log_once(f"btree-gauge:{self.name}", "reading %s of index %r failed", field, self.name)
+            return None
+        if value is None:  # the reader chose to skip this collection (e.g. tree busy)
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             log_once(f"btree-gauge-type:{self.name}", "%s of index %r is not a number", field,
@@ -96,12 +131,18 @@ def register_index(
     depth: Reader | None = None,
     nodes: Reader | None = None,
     keys: Reader | None = None,
+    owner: object = None,
 ) -> IndexRegistration:
     """Report `tree`'s depth, node count and key count as gauges labelled `btree.index=name`.
 
     Each reader is called with the tree at collection time (a Prometheus scrape, an
-    OTLP export) and must be cheap and thread-safe. The tree is held weakly: once it is
-    garbage collected, its series stop.
+    OTLP export), on the exporter's thread while the tree may be changing: it must be
+    cheap and must not block (read counters the tree keeps, or try its lock without
+    waiting and return None to skip this collection). The tree is held weakly: once it
+    is garbage collected, its series stop. A tree that cannot be weakly referenced (a
+    C extension type, a `dict` subclass with `__slots__`) is held strongly until
+    `unregister()`, or until `owner` (an object that can be, e.g. the engine holding the
+    tree) is garbage collected.
 
     Examples:
         >>> from obskit import btree
@@ -111,6 +152,12 @@ def register_index(
         >>> tree = Tree()
         >>> r = btree.register_index(tree, name="orders_pk", depth=lambda t: t.height,
         ...                          keys=lambda t: t.size)
+        >>> class Pages(dict):          # no __weakref__: held strongly until unregister()
+        ...     __slots__ = ()
+        >>> pages = btree.register_index(Pages(), name="pages", keys=len)
+        >>> pages.strong, pages.alive
+        (True, True)
+        >>> pages.unregister()
     """
     if type(name) is not str or not name:
         raise TypeError(f"register_index needs a non-empty str name, got {name!r}")
@@ -121,7 +168,7 @@ def register_index(
     if all(reader is None for reader in readers.values()):
         raise ValueError("register_index needs at least one of depth=, nodes=, keys=")
     registration = IndexRegistration(
-        tree, clean_text(name, 256), {k: v for k, v in readers.items() if v is not None}
+        tree, clean_text(name, 256), {k: v for k, v in readers.items() if v is not None}, owner
     )
     with _lock:
         _registrations.append(registration)
@@ -135,7 +182,7 @@ def _observer(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         observations = []
         dead = []
         for registration in current:
-            if registration._tree() is None:
+            if registration.tree() is None:
                 dead.append(registration)
                 continue
             observation = registration.observe(field)

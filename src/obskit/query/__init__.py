@@ -50,6 +50,11 @@ from obskit.query._catalogue import (
     FRAGMENT_SPAN,
     IO,
     IO_DIRECTION,
+    OPERATOR,
+    OPERATOR_DURATION,
+    OPERATOR_ID,
+    OPERATOR_PREFIX,
+    OPERATOR_ROWS,
     PANELS,
     PHASE,
     PHASE_DURATION,
@@ -63,6 +68,7 @@ from obskit.query._catalogue import (
     WORKER_ID,
 )
 from obskit.query._lifecycle import Fragment, Phase, QueryLifecycle
+from obskit.query._operator import Operator
 from obskit.query._text import DIALECTS, MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
 
 __all__ = [
@@ -91,6 +97,11 @@ __all__ = [
     "IO_DIRECTION",
     "MAX_QUERY_TEXT_CHARS",
     "MAX_SUMMARY_CHARS",
+    "OPERATOR",
+    "OPERATOR_DURATION",
+    "OPERATOR_ID",
+    "OPERATOR_PREFIX",
+    "OPERATOR_ROWS",
     "PANELS",
     "PHASE",
     "PHASE_DURATION",
@@ -103,6 +114,7 @@ __all__ = [
     "WORKER_COUNT",
     "WORKER_ID",
     "Fragment",
+    "Operator",
     "Phase",
     "QueryLifecycle",
     "extract",

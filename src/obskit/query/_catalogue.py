@@ -53,6 +53,11 @@ __all__ = [
     "FRAGMENT_SPAN",
     "IO",
     "IO_DIRECTION",
+    "OPERATOR",
+    "OPERATOR_DURATION",
+    "OPERATOR_ID",
+    "OPERATOR_PREFIX",
+    "OPERATOR_ROWS",
     "PANELS",
     "PHASE",
     "PHASE_DURATION",
@@ -109,11 +114,16 @@ FRAGMENT_COUNT: Final = "query.fragment.count"
 WORKER_ID: Final = "query.worker.id"
 FRAGMENT_ID: Final = "query.fragment.id"
 IO_DIRECTION: Final = "query.io.direction"
+OPERATOR: Final = "query.operator.name"
+OPERATOR_ID: Final = "query.operator.id"
+OPERATOR_ROWS: Final = "query.operator.rows"
 
 # Span names: the root is named after db.query.summary ("SELECT users"); phases are
 # "query.<phase>"; a worker's part of a distributed query is "query.fragment".
 PHASE_PREFIX: Final = "query."
 FRAGMENT_SPAN: Final = "query.fragment"
+# An operator inside one process (scan, join, aggregate) is "query.operator.<name>".
+OPERATOR_PREFIX: Final = "query.operator."
 STANDARD_PHASES: Final = ("parse", "plan", "optimize", "execute", "aggregate", "queue")
 
 # Metric names.
@@ -127,6 +137,7 @@ IO: Final = "query.io"
 CACHE_LOOKUPS: Final = "query.cache.lookups"
 ERRORS: Final = "query.errors"
 FRAGMENT_DURATION: Final = "query.fragment.duration"
+OPERATOR_DURATION: Final = "query.operator.duration"
 COST_REDUCTION_METRIC: Final = "query.cost.reduction"
 
 #: Query latency: the db semconv advice plus a long tail for analytics.
@@ -217,6 +228,15 @@ CATALOGUE: Final = Catalogue(
         Attribute(WORKER_ID, "string", "Worker that ran a fragment", "worker-2", "Trino task id"),
         Attribute(FRAGMENT_ID, "string", "Fragment (task/split) id", "1.3", "Trino stage/task"),
         Attribute(IO_DIRECTION, "string", "read or write", "read", "semconv *.io rule"),
+        Attribute(
+            OPERATOR,
+            "string",
+            "In-process operator (scan, hash_join, aggregate, ...)",
+            "hash_join",
+            "Trino operatorType, EXPLAIN ANALYZE nodes",
+        ),
+        Attribute(OPERATOR_ID, "string", "Plan node id of the operator (spans only)", "3"),
+        Attribute(OPERATOR_ROWS, "int", "Rows the operator produced (spans only)", 420),
     ],
     spans=[
         SpanSpec(
@@ -230,6 +250,12 @@ CATALOGUE: Final = Catalogue(
         ),
         SpanSpec(
             f"{PHASE_PREFIX}{{phase}}", "A custom phase (q.phase(name))", attributes=(ERROR_TYPE,)
+        ),
+        SpanSpec(
+            f"{OPERATOR_PREFIX}{{name}}",
+            "An operator run in this process (q.operator(name) / f.operator(name)); "
+            "child of the current phase or fragment, its time not in query.phase.duration",
+            attributes=(OPERATOR, OPERATOR_ID, OPERATOR_ROWS, ERROR_TYPE),
         ),
         SpanSpec(
             FRAGMENT_SPAN,
@@ -289,6 +315,14 @@ CATALOGUE: Final = Catalogue(
             QUERY_BUCKETS,
         ),
         Instrument(
+            OPERATOR_DURATION,
+            "histogram",
+            "s",
+            "Duration of in-process operators; nested in their phase's time, never added to it",
+            (OPERATOR, *_BY_QUERY, ERROR_TYPE),
+            QUERY_BUCKETS,
+        ),
+        Instrument(
             COST_REDUCTION_METRIC,
             "histogram",
             "1",
@@ -322,6 +356,12 @@ PANELS: Final = (
         "title": "Time per phase (p95)",
         "expr": "histogram_quantile(0.95, sum by (le, query_phase) "
         "(rate(query_phase_duration_seconds_bucket[5m])))",
+        "unit": "s",
+    },
+    {
+        "title": "Time per operator (p95)",
+        "expr": "histogram_quantile(0.95, sum by (le, query_operator_name) "
+        "(rate(query_operator_duration_seconds_bucket[5m])))",
         "unit": "s",
     },
     {

@@ -27,6 +27,7 @@ from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_
 from obskit.query import _catalogue as names
 from obskit.query import _text as _query_text
 from obskit.query._block import Block, Facts, as_count, as_label, as_number, cached
+from obskit.query._operator import Operator
 from obskit.query._shared import (
     _FRAGMENT,
     _MAX_CACHED,
@@ -89,6 +90,16 @@ class Phase(Block, AsyncWith["Phase"]):
             _phase_duration.record(elapsed, attributes)
         except Exception:
             log_once("query-phase-end", "ending phase %r failed", self.name, exc_info=True)
+
+
+def _inside(span: trace_api.Span | None) -> context_api.Context | None:
+    """The current context when it is inside `span`'s trace (None), else `span`'s own."""
+    if span is None:
+        return None
+    current = trace_api.get_current_span().get_span_context()
+    if current.is_valid and current.trace_id == span.get_span_context().trace_id:
+        return None  # None = the current context
+    return trace_api.set_span_in_context(span)
 
 
 class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
@@ -271,13 +282,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
 
     def _context_for_children(self) -> context_api.Context | None:
         """The current context when it is inside this query's trace, else the root's."""
-        span = self._span
-        if span is None:
-            return None
-        current = trace_api.get_current_span().get_span_context()
-        if current.is_valid and current.trace_id == span.get_span_context().trace_id:
-            return None  # None = the current context
-        return trace_api.set_span_in_context(span)
+        return _inside(self._span)
 
     # -- public API ----------------------------------------------------------------------
     @property
@@ -292,6 +297,25 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         lower-case identifier works. Raises ValueError for other names.
         """
         return Phase(name, self)
+
+    def operator(self, name: str, *, operator_id: object = None) -> Operator:
+        """An operator run in this process: `with q.operator("hash_join"):`.
+
+        A `query.operator.<name>` span, child of the span current here (the phase that
+        runs it, or an enclosing operator) with no carrier to pass; `query.operator.name`
+        on it and on `query.operator.duration`. Its time is not added to
+        `query.phase.duration` (it is already inside its phase's time). `operator_id` is
+        the plan node's id (spans only). Names follow the phase rule (ValueError else).
+
+        Examples:
+            >>> from obskit import query
+            >>> with query.lifecycle("SELECT a FROM t JOIN u ON t.id = u.id") as q:
+            ...     with q.phase("execute"), q.operator("hash_join") as join:
+            ...         with q.operator("scan", operator_id="t"):
+            ...             pass
+            ...         join.rows(10)
+        """
+        return Operator(check_phase(name), self._base, self._context_for_children, operator_id)
 
     def cost(self, estimated: object = None, optimized: object = None) -> None:
         """Record the plan cost before and after optimization (and so the reduction).
@@ -422,6 +446,18 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
     def trace_id(self) -> str:
         """The trace id the fragment joined (the coordinator's query trace)."""
         return self.span.trace_id
+
+    def operator(self, name: str, *, operator_id: object = None) -> Operator:
+        """An operator run by this worker: a `query.operator.<name>` child span.
+
+        As `QueryLifecycle.operator`, for the part of a plan a worker runs itself.
+
+        Examples:
+            >>> from obskit import query
+            >>> with query.fragment({}, worker_id="w1") as f, f.operator("scan") as scan:
+            ...     scan.rows(100)
+        """
+        return Operator(check_phase(name), self._base, lambda: _inside(self._span), operator_id)
 
     def record_exception(self, exc: BaseException) -> None:
         """Record a handled exception on the fragment span (not marking it failed)."""

@@ -12,7 +12,7 @@ from obskit._spans import SpanRecipe
 from obskit.query import _catalogue as names
 
 _PHASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_RESERVED_PHASES = frozenset({"fragment", "phase", "duration", "active", "errors"})
+_RESERVED_PHASES = frozenset({"fragment", "phase", "duration", "active", "errors", "operator"})
 _MAX_CACHED = 1024
 _OTHER = "_OTHER"
 

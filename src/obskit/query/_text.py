@@ -18,6 +18,7 @@ __all__ = [
     "DIALECTS",
     "MAX_QUERY_TEXT_CHARS",
     "MAX_SUMMARY_CHARS",
+    "OTHER_OPERATION",
     "QueryShape",
     "sanitize",
     "sanitize_with_literals",
@@ -66,7 +67,12 @@ _TOKENS = {
 }
 _SPACES = re.compile(r"[ \t]{2,}")
 _MAX_LITERALS = 256  # literals kept for redaction per query (the first ones)
-_FIRST_WORD = re.compile(r"^\s*\(*\s*([A-Za-z]+)")
+# Leading blanks, parentheses and comments, then the first word.
+_FIRST_WORD = re.compile(r"^(?:\s|\(|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+)", re.S)
+# One common table expression's head: `name [(columns)] AS [NOT] [MATERIALIZED] (`.
+_CTE_NAME = re.compile(r"\s*((?:[A-Za-z_][\w$]*|\"[^\"]{1,64}\"))\s*")
+_CTE_AS = re.compile(r"AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(", re.IGNORECASE)
+_WORD = re.compile(r"\s*\(*\s*([A-Za-z]+)")
 _TABLE = re.compile(
     r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+((?:[A-Za-z_][\w$]*|\"[^\"]{1,64}\")(?:\.[\w$]+)?)",
     re.IGNORECASE,
@@ -106,6 +112,9 @@ _OPERATIONS = frozenset(
 )
 _KEYWORDS = frozenset(["SELECT", "WHERE", "LATERAL", "ONLY"])
 _MAX_TABLES = 4
+#: db.operation.name of a statement whose first keyword is not a known one (`SELEC`,
+#: another language): a bounded label, as semconv uses `_OTHER` for unknown values.
+OTHER_OPERATION: Final = "_OTHER"
 
 
 def sanitize(text: str, limit: int = MAX_QUERY_TEXT_CHARS, *, dialect: str = "ansi") -> str:
@@ -236,20 +245,79 @@ class QueryShape:
 def shape(text: str) -> QueryShape:
     """Operation and tables of a (sanitized) query text.
 
+    A statement starting with `WITH` is named by its main statement (the one after the
+    common table expressions), and the CTE names are not tables. A first keyword that is
+    not a known statement (`SELEC`, another query language) gives `_OTHER`; a text with
+    no word at all gives no operation.
+
     Examples:
         >>> s = shape("SELECT o.id FROM orders o JOIN customers c ON o.c = c.id")
         >>> s.operation, s.tables, s.summary
         ('SELECT', ('orders', 'customers'), 'SELECT orders customers')
+        >>> s = shape("WITH big AS (SELECT id FROM orders WHERE n > ?) SELECT * FROM big")
+        >>> s.operation, s.tables
+        ('SELECT', ('orders',))
+        >>> shape("SELEC * FROM t").summary
+        '_OTHER t'
     """
     head = text[:_MAX_SCAN_CHARS]
     match = _FIRST_WORD.match(head)
     word = match.group(1).upper() if match else None
-    operation = word if word in _OPERATIONS else None
+    ctes: set[str] = set()
+    if word == "WITH" and match is not None:
+        word = _main_statement(head, match.end(), ctes)
+    operation = None if word is None else word if word in _OPERATIONS else OTHER_OPERATION
     tables: list[str] = []
     for found in _TABLE.finditer(head):
         table = found.group(1).strip('"')
-        if table.upper() not in _KEYWORDS and table not in tables:
+        if table.upper() not in _KEYWORDS and table.lower() not in ctes and table not in tables:
             tables.append(table)
             if len(tables) == _MAX_TABLES:
                 break
     return QueryShape(operation, tuple(tables))
+
+
+def _main_statement(text: str, at: int, ctes: set[str]) -> str:
+    """The keyword of the statement after `WITH [RECURSIVE] a AS (...), b AS (...)`.
+
+    Collects the CTE names (lower case) into `ctes`. A text cut before its main statement
+    (or not shaped like a CTE list) is named `WITH`, as before.
+    """
+    recursive = _WORD.match(text, at)
+    if recursive is not None and recursive.group(1).upper() == "RECURSIVE":
+        at = recursive.end()
+    while True:
+        name = _CTE_NAME.match(text, at)
+        if name is None:
+            return "WITH"
+        at = name.end()
+        if text.startswith("(", at):  # a column list
+            at = _skip_parentheses(text, at)
+            while at < len(text) and text[at].isspace():
+                at += 1
+        head = _CTE_AS.match(text, at)
+        if head is None:
+            return "WITH"
+        ctes.add(name.group(1).strip('"').lower())
+        at = _skip_parentheses(text, head.end() - 1)
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if text.startswith(",", at):
+            at += 1
+            continue
+        word = _WORD.match(text, at)
+        return word.group(1).upper() if word is not None else "WITH"
+
+
+def _skip_parentheses(text: str, at: int) -> int:
+    """The index after the parenthesis closing the one at `at` (the end when unclosed)."""
+    depth = 0
+    for index in range(at, len(text)):
+        char = text[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return len(text)

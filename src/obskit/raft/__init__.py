@@ -34,6 +34,7 @@ from obskit.raft._names import (
     CATALOGUE,
     DEFAULT_RPC_SYSTEM,
     INSTALL_SNAPSHOT,
+    MAX_LINKS,
     PANELS,
     REQUEST_VOTE,
     ROLES,
@@ -54,6 +55,7 @@ __all__ = [
     "APPEND_ENTRIES",
     "CATALOGUE",
     "INSTALL_SNAPSHOT",
+    "MAX_LINKS",
     "PANELS",
     "REQUEST_VOTE",
     "ROLES",
@@ -87,15 +89,25 @@ def election(
 ) -> Election:
     """A `raft.election` span from becoming candidate to winning or losing.
 
-    Count votes with `vote_granted(peer)`; the outcome is `won` when the votes reach
-    `votes_needed` (or after `won()`), else `lost`. Counts `raft.elections` by outcome
-    and records `raft.election.duration`. RequestVote calls made inside are its children.
+    Count votes with `vote_granted(peer)` and `vote_refused(peer, answered=...)`; the
+    outcome is `won` when the votes reach `votes_needed` (or after `won()`), else `lost`.
+    Counts `raft.elections` by outcome and records `raft.election.duration`. RequestVote
+    calls made inside the `with` block are its children; an event loop that starts the
+    election on one tick and counts votes on later ones keeps the object, passes
+    `parent=election` (or `election.inject()`'s carrier) to `client_call`, and calls
+    `end()` once decided.
 
     Examples:
         >>> from obskit import raft
         >>> with raft.election("n1", term=3, votes_needed=2) as e:
         ...     e.vote_granted("n2")
         2
+        >>> e = raft.election("n1", term=4, votes_needed=2)   # explicit start ...
+        >>> call = raft.client_call(raft.REQUEST_VOTE, {"term": 4}, node_id="n1",
+        ...                         peer_id="n2", parent=e)
+        >>> call.end("timeout")                                 # no answer: no contact
+        >>> e.vote_refused("n2", answered=False)
+        >>> e.end()                                             # ... and end: lost
     """
     return Election(node_id, term, votes_needed)
 
@@ -117,6 +129,8 @@ def client_call(
     port: int | None = None,
     heartbeat: bool = False,
     system: str = DEFAULT_RPC_SYSTEM,
+    parent: Any = None,
+    links: Iterable[Any] = (),
 ) -> ClientCall:
     """The sending side of an RPC (`raft.Raft/{method}`, kind CLIENT).
 
@@ -126,17 +140,31 @@ def client_call(
     updates `raft.peer.last_contact`. `heartbeat=True` records metrics but no span (empty
     AppendEntries would otherwise flood traces).
 
+    A batch: `links` are the trace carriers of the proposals the message carries (what
+    each entry stored from `Proposal.inject()`), or live `Proposal` objects; the span
+    links to each, the first 128 kept (as `raft.apply` does). `parent` is the span's
+    parent when it is not the current one: a running `Election`, an OpenTelemetry
+    `Context` or a carrier. Started when made: use `with`, or call `end()` when the reply
+    arrives (`end("timeout")` if it never does).
+
     Examples:
         >>> from obskit import raft
         >>> msg = {"term": 3}
         >>> with raft.client_call(raft.REQUEST_VOTE, msg, node_id="n1", peer_id="n2") as call:
         ...     call.response(vote_granted=True)
+        >>> entries = [{"cmd": "x=1", "trace": {}}, {"cmd": "x=2", "trace": {}}]
+        >>> batch = {"term": 3, "entries": entries}
+        >>> call = raft.client_call(raft.APPEND_ENTRIES, batch, node_id="n1", peer_id="n2",
+        ...                         entries=2, links=[e["trace"] for e in entries])
+        >>> call.response(success=True)
+        >>> call.end()
     """
     fields = {"raft.term": term, "raft.log.prev_index": prev_index,
               "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
               "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
               "raft.batch.entry_count": entries}  # fmt: skip
-    return ClientCall(method, message, node_id, peer_id, system, heartbeat, address, port, fields)
+    return ClientCall(method, message, node_id, peer_id, system, heartbeat, address, port,
+                      fields, parent, links)  # fmt: skip
 
 
 def server_call(
@@ -154,11 +182,14 @@ def server_call(
     entries: int | None = None,
     heartbeat: bool = False,
     system: str = DEFAULT_RPC_SYSTEM,
+    links: Iterable[Any] = (),
 ) -> ServerCall:
     """The receiving side of an RPC (`raft.Raft/{method}`, kind SERVER), made current.
 
     Its parent is the context found in `message`; a missing or malformed one starts a new
-    trace instead of failing. Handling time goes to `rpc.server.call.duration`.
+    trace instead of failing. Handling time goes to `rpc.server.call.duration`. `links`
+    are the carriers stored in the entries of a batch (the first 128 kept), so every
+    proposal's trace reaches the follower's handling of it. `end()` ends it by hand.
 
     Examples:
         >>> from obskit import raft
@@ -169,7 +200,7 @@ def server_call(
               "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
               "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
               "raft.batch.entry_count": entries}  # fmt: skip
-    return ServerCall(method, message, node_id, peer_id, system, heartbeat, fields)
+    return ServerCall(method, message, node_id, peer_id, system, heartbeat, fields, links)
 
 
 def propose(node_id: object, *, term: int | None = None, index: int | None = None) -> Proposal:

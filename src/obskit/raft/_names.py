@@ -33,9 +33,12 @@ BATCH_ENTRY_COUNT: Final = "raft.batch.entry_count"
 RESPONSE_SUCCESS: Final = "raft.response.success"
 REJECT_REASON: Final = "raft.reject.reason"
 VOTE_GRANTED: Final = "raft.vote.granted"
+VOTE_RESULT: Final = "raft.vote.result"
 ELECTION_OUTCOME: Final = "raft.election.outcome"
 ELECTION_VOTES_GRANTED: Final = "raft.election.votes_granted"
 ELECTION_VOTES_NEEDED: Final = "raft.election.votes_needed"
+ELECTION_VOTES_DENIED: Final = "raft.election.votes_denied"
+ELECTION_VOTES_UNANSWERED: Final = "raft.election.votes_unanswered"
 SNAPSHOT_OPERATION: Final = "raft.snapshot.operation"
 SNAPSHOT_INDEX: Final = "raft.snapshot.index"
 SNAPSHOT_TERM: Final = "raft.snapshot.term"
@@ -51,10 +54,14 @@ SERVER_PORT: Final = "server.port"
 ROLES: Final = ("follower", "candidate", "leader", "learner")
 OUTCOME_WON: Final = "won"
 OUTCOME_LOST: Final = "lost"
+VOTE_DENIED: Final = "denied"
+VOTE_UNANSWERED: Final = "unanswered"
 SNAPSHOT_CREATE: Final = "create"
 SNAPSHOT_INSTALL: Final = "install"
 #: `error.type` of a proposal that ended without committing and without an exception.
 FAILED_DEFAULT: Final = "_OTHER"
+#: Links one RPC or apply span keeps (the proposals of a batch); more are dropped.
+MAX_LINKS: Final = 128
 
 # --- RPC methods (span name = "{rpc.service}/{rpc.method}") -----------------------------
 RPC_SERVICE_NAME: Final = "raft.Raft"
@@ -69,15 +76,18 @@ SPAN_PROPOSE: Final = "raft.propose"
 SPAN_APPLY: Final = "raft.apply"
 SPAN_SNAPSHOT_CREATE: Final = "raft.snapshot.create"
 SPAN_SNAPSHOT_INSTALL: Final = "raft.snapshot.install"
+SPAN_STATE_CHANGE: Final = "raft.state.change"
 EVENT_ROLE_CHANGED: Final = "raft.role.changed"
 EVENT_LEADER_CHANGED: Final = "raft.leader.changed"
 EVENT_VOTE_GRANTED: Final = "raft.vote.granted"
+EVENT_VOTE_REFUSED: Final = "raft.vote.refused"
 
 # --- metrics -----------------------------------------------------------------------------
 M_TERM: Final = "raft.term"
 M_ROLE: Final = "raft.node.role"
 M_HAS_LEADER: Final = "raft.leader.present"
 M_IS_LEADER: Final = "raft.node.is_leader"
+M_LEADER_INFO: Final = "raft.leader.info"
 M_COMMIT_INDEX: Final = "raft.log.commit_index"
 M_APPLIED_INDEX: Final = "raft.log.applied_index"
 M_LAST_INDEX: Final = "raft.log.last_index"
@@ -131,6 +141,9 @@ CATALOGUE: Final = Catalogue(
         Attribute(ELECTION_OUTCOME, "string", "won or lost", "won"),
         Attribute(ELECTION_VOTES_GRANTED, "int", "Votes received, own vote included", 2),
         Attribute(ELECTION_VOTES_NEEDED, "int", "Votes needed for a majority", 2),
+        Attribute(ELECTION_VOTES_DENIED, "int", "Peers that answered no", 1),
+        Attribute(ELECTION_VOTES_UNANSWERED, "int", "Peers that never answered", 1),
+        Attribute(VOTE_RESULT, "string", "A vote not granted: denied or unanswered", "denied"),
         Attribute(SNAPSHOT_OPERATION, "string", "create or install", "create"),
         Attribute(SNAPSHOT_INDEX, "int", "Last log index the snapshot covers", 10000),
         Attribute(SNAPSHOT_TERM, "int", "Term of that index", 7),
@@ -145,15 +158,19 @@ CATALOGUE: Final = Catalogue(
     spans=[
         SpanSpec(SPAN_ELECTION, "From becoming candidate to winning or losing",
                  attributes=[NODE_ID, TERM, ELECTION_OUTCOME, ELECTION_VOTES_GRANTED,
-                             ELECTION_VOTES_NEEDED], events=[EVENT_VOTE_GRANTED]),
+                             ELECTION_VOTES_NEEDED, ELECTION_VOTES_DENIED,
+                             ELECTION_VOTES_UNANSWERED],
+                 events=[EVENT_VOTE_GRANTED, EVENT_VOTE_REFUSED]),
         SpanSpec(f"{RPC_SERVICE_NAME}/{{method}}", "Sending an RPC (AppendEntries, "
-                 "RequestVote, InstallSnapshot); injects the trace context into the message",
+                 "RequestVote, InstallSnapshot); injects the trace context into the message; "
+                 "links to the proposals of a batch (at most 128)",
                  SpanKind.CLIENT, [*_RPC, TERM, PREV_LOG_INDEX, PREV_LOG_TERM, COMMIT_INDEX,
                                    BATCH_FIRST_INDEX, BATCH_LAST_INDEX, BATCH_ENTRY_COUNT,
                                    RESPONSE_SUCCESS, VOTE_GRANTED, REJECT_REASON,
                                    SERVER_ADDRESS, SERVER_PORT, ERROR_TYPE]),
         SpanSpec(f"{RPC_SERVICE_NAME}/{{method}}", "Handling an RPC; child of the sender's "
-                 "CLIENT span through the context carried in the message",
+                 "CLIENT span through the context carried in the message; links to the "
+                 "proposals of a batch (at most 128)",
                  SpanKind.SERVER, [*_RPC, TERM, PREV_LOG_INDEX, PREV_LOG_TERM, COMMIT_INDEX,
                                    BATCH_FIRST_INDEX, BATCH_LAST_INDEX, BATCH_ENTRY_COUNT,
                                    RESPONSE_SUCCESS, VOTE_GRANTED, REJECT_REASON, ERROR_TYPE]),
@@ -166,11 +183,17 @@ CATALOGUE: Final = Catalogue(
                  attributes=[NODE_ID, SNAPSHOT_INDEX, SNAPSHOT_TERM, SNAPSHOT_SIZE]),
         SpanSpec(SPAN_SNAPSHOT_INSTALL, "Installing a snapshot received from the leader",
                  attributes=[NODE_ID, PEER_ID, SNAPSHOT_INDEX, SNAPSHOT_TERM, SNAPSHOT_SIZE]),
+        SpanSpec(SPAN_STATE_CHANGE, "A role or leader change seen while no span was recording "
+                 "(a short span of its own, so the change still reaches the trace backend)",
+                 attributes=[NODE_ID, TERM, ROLE, LEADER_ID],
+                 events=[EVENT_ROLE_CHANGED, EVENT_LEADER_CHANGED]),
     ],
     events=[
         EventSpec(EVENT_ROLE_CHANGED, "The node changed role", [NODE_ID, ROLE, ROLE_PREVIOUS, TERM]),
         EventSpec(EVENT_LEADER_CHANGED, "The node saw a new leader", [NODE_ID, LEADER_ID, TERM]),
         EventSpec(EVENT_VOTE_GRANTED, "A peer granted its vote", [PEER_ID]),
+        EventSpec(EVENT_VOTE_REFUSED, "A peer denied its vote or never answered",
+                  [PEER_ID, VOTE_RESULT, TERM]),
     ],
     instruments=[
         Instrument(M_TERM, "observable_gauge", "{term}", "Current term", [NODE_ID]),
@@ -180,6 +203,10 @@ CATALOGUE: Final = Catalogue(
                    "1 when the node knows a leader (etcd has_leader)", [NODE_ID]),
         Instrument(M_IS_LEADER, "observable_gauge", "{leader}",
                    "1 when the node is the leader (etcd is_leader)", [NODE_ID]),
+        Instrument(M_LEADER_INFO, "observable_gauge", "{leader}",
+                   "Info-style: 1 for the leader this node believes in (none when it knows "
+                   "no leader); more than one raft.leader.id at once is a split view",
+                   [NODE_ID, LEADER_ID]),
         Instrument(M_COMMIT_INDEX, "observable_gauge", "{entry}", "Commit index", [NODE_ID]),
         Instrument(M_APPLIED_INDEX, "observable_gauge", "{entry}", "Applied index", [NODE_ID]),
         Instrument(M_LAST_INDEX, "observable_gauge", "{entry}", "Last log index", [NODE_ID]),
@@ -222,6 +249,10 @@ PANELS: Final = (
      "expr": "min(raft_leader_present)"},
     {"title": "Leader by node", "unit": "none", "type": "timeseries",
      "expr": "max by (raft_node_id) (raft_node_is_leader)"},
+    {"title": "Leader as seen by each node", "unit": "none", "type": "table",
+     "expr": "max by (raft_node_id, raft_leader_id) (raft_leader_info)"},
+    {"title": "Distinct leaders believed in (split view when > 1)", "unit": "none",
+     "type": "stat", "expr": "count(count by (raft_leader_id) (raft_leader_info))"},
     {"title": "Term", "unit": "none", "type": "timeseries",
      "expr": "max by (raft_node_id) (raft_term)"},
     {"title": "Leader changes (per hour)", "unit": "none", "type": "timeseries",
@@ -255,6 +286,9 @@ ALERTS: Final = (
     {"alert": "RaftFrequentLeaderChanges", "for": "0m", "severity": "warning",
      "expr": "sum(increase(raft_leader_changes_total[15m])) > 3",
      "summary": "More than 3 leader changes in 15 minutes"},
+    {"alert": "RaftSplitLeaderView", "for": "1m", "severity": "critical",
+     "expr": "count(count by (raft_leader_id) (raft_leader_info)) > 1",
+     "summary": "Nodes disagree on who the leader is"},
     {"alert": "RaftProposalFailures", "for": "5m", "severity": "warning",
      "expr": "sum(rate(raft_proposals_failed_total[5m])) > 0",
      "summary": "Proposals are failing"},

@@ -16,14 +16,16 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from obskit import propagation
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._sanitize import clean_value
 from obskit._spans import NOOP_HANDLE, SpanHandle, SpanRecipe
 from obskit.raft import _names as n
+from obskit.raft import _state as st
 
 _SCOPE = n.CATALOGUE.scope
-_MAX_LINKS = 128
+_MAX_LINKS = n.MAX_LINKS
 _perf = time.perf_counter
 
 _ELECTIONS = n.CATALOGUE.instrument(n.M_ELECTIONS)
@@ -68,7 +70,7 @@ def _failed(attrs: Mapping[str, AttributeValue], kind: str) -> dict[str, Attribu
 class _Operation:
     """Span bookkeeping shared by every Raft operation."""
 
-    __slots__ = ("_recipe", "_span", "_start", "_token")
+    __slots__ = ("_closed", "_failure", "_recipe", "_span", "_start", "_token")
 
     def _begin(
         self,
@@ -82,6 +84,8 @@ class _Operation:
         self._recipe = recipe
         self._span: trace_api.Span | None = None
         self._token: object = None
+        self._closed = False
+        self._failure: str | None = None
         self._start = _perf()
         if not traced:
             return
@@ -125,6 +129,39 @@ class _Operation:
         if self._span is not None and value is not None:
             SpanHandle(self._span).set_attribute(key, value)
 
+    def inject(self, carrier: Any = None) -> Any:
+        """Write this operation's trace context into `carrier` (a new dict by default).
+
+        A proposal's goes into its log entry (apply and batched RPCs link to it); an
+        election's goes where its RequestVote calls can find it (`client_call(parent=...)`).
+        """
+        if self._span is None:
+            return {} if carrier is None else carrier
+        return propagation.inject(carrier, context=trace_api.set_span_in_context(self._span))
+
+    def end(self, error: str | BaseException | None = None) -> None:
+        """End the operation by hand: what leaving its `with` block does (idempotent).
+
+        For event-loop code, where a reply or the last vote arrives as a later message.
+        `error` marks it failed: a short label (`"timeout"`, `"unreachable"`) becomes
+        `error.type` on the span and the metrics, an exception is recorded as such.
+        """
+        if self._closed:
+            return
+        if error is None or isinstance(error, BaseException):
+            self._close(error)
+            return
+        kind = st.node_key(error)
+        self._failure = kind
+        if self._span is not None:
+            SpanHandle(self._span).set_error(f"{self._recipe.name} failed: {kind}", kind)
+        self._close(None)
+
+    def _close(self, exc: BaseException | None) -> None:
+        if not self._closed:
+            self._closed = True
+            self._end(exc)
+
     def __enter__(self) -> Any:
         self._attach()
         return self
@@ -134,7 +171,7 @@ class _Operation:
         tb: TracebackType | None,
     ) -> None:  # fmt: skip
         self._detach()
-        self._end(exc)
+        self._close(exc)
 
     async def __aenter__(self) -> Any:
         return self.__enter__()
@@ -144,7 +181,7 @@ class _Operation:
         tb: TracebackType | None,
     ) -> None:  # fmt: skip
         self._detach()
-        self._end(exc)
+        self._close(exc)
 
     def _end(self, exc: BaseException | None) -> None:
         self._finish(exc)

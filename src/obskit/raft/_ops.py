@@ -1,7 +1,8 @@
 """The Raft operations behind `obskit.raft`: elections, RPCs, proposals, apply, snapshots.
 
-Each operation is a small class usable as `with`, `async with`, or started and ended by
-hand (a proposal often commits on another thread than the one that proposed it). Names
+Each operation is a small class usable as `with`, `async with`, or started when made and
+ended by hand with `end()` (event-loop nodes: a reply arrives as a later message, an
+election spans many ticks; a proposal often commits on another thread). Names
 and per-node attribute dicts are prepared once; a call starts at most one span and
 records its metrics on exit. Nothing here raises into the node: span and metric steps
 are guarded, and the node's own exceptions pass through untouched.
@@ -13,11 +14,13 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from obskit import propagation
+from obskit._log import log_once
 from obskit._spans import SpanHandle, error_type
 from obskit.raft import _names as n
 from obskit.raft import _state as st
@@ -48,21 +51,31 @@ __all__ = ["Apply", "ClientCall", "Election", "Proposal", "ServerCall", "Snapsho
 class Election(_Operation):
     """A leader election, from becoming candidate to winning or losing (`raft.election`).
 
-    Made by `obskit.raft.election()`.
+    Made by `obskit.raft.election()`: a `with` block, or started when made and ended with
+    `end()` (an event loop counts the votes as they arrive, over many ticks).
 
     Examples:
         >>> from obskit import raft
         >>> with raft.election("n1", term=5, votes_needed=2) as e:
         ...     e.lost()
+        >>> e = raft.election("n1", term=6, votes_needed=2)
+        >>> request = {"term": 6, "trace": e.inject()}
+        >>> e.vote_refused("n2")
+        >>> e.vote_granted("n3")
+        2
+        >>> e.end()
     """
 
-    __slots__ = ("_lock", "_outcome", "_state", "votes_granted", "votes_needed")
+    __slots__ = ("_lock", "_outcome", "_state", "votes_denied", "votes_granted",
+                 "votes_needed", "votes_unanswered")  # fmt: skip
 
     def __init__(self, node_id: object, term: int | None, votes_needed: int | None) -> None:
         self._state = st.node(node_id)
         self._lock = threading.Lock()
         self._outcome: str | None = None
         self.votes_granted = 1  # a candidate votes for itself
+        self.votes_denied = 0
+        self.votes_unanswered = 0
         self.votes_needed = votes_needed
         self._begin(_recipe(n.SPAN_ELECTION),
                     _with(self._state.attrs, {n.TERM: term, n.ELECTION_VOTES_NEEDED: votes_needed}))  # fmt: skip
@@ -74,6 +87,26 @@ class Election(_Operation):
             votes = self.votes_granted
         self.span.add_event(n.EVENT_VOTE_GRANTED, {n.PEER_ID: st.node_key(peer_id)})
         return votes
+
+    def vote_refused(
+        self, peer_id: object, *, answered: bool = True, term: int | None = None
+    ) -> None:
+        """Count a vote not granted: denied (`answered=True`) or never answered.
+
+        Neither counts as a peer contact (`raft.peer.last_contact` follows RPCs, and a
+        RequestVote ended with `end("timeout")` records none). `term` is the higher term
+        a denial carried, if any.
+        """
+        result = n.VOTE_DENIED if answered else n.VOTE_UNANSWERED
+        with self._lock:
+            if answered:
+                self.votes_denied += 1
+            else:
+                self.votes_unanswered += 1
+        event: dict[str, object] = {n.PEER_ID: st.node_key(peer_id), n.VOTE_RESULT: result}
+        if term is not None:
+            event[n.TERM] = term
+        self.span.add_event(n.EVENT_VOTE_REFUSED, event)
 
     def won(self) -> None:
         """Mark the election won (the default when granted votes reach `votes_needed`)."""
@@ -87,9 +120,14 @@ class Election(_Operation):
         outcome = self._outcome
         if outcome is None:
             enough = self.votes_needed is not None and self.votes_granted >= self.votes_needed
-            outcome = n.OUTCOME_WON if enough and exc is None else n.OUTCOME_LOST
+            ok = exc is None and self._failure is None
+            outcome = n.OUTCOME_WON if enough and ok else n.OUTCOME_LOST
         self._set(n.ELECTION_OUTCOME, outcome)
         self._set(n.ELECTION_VOTES_GRANTED, self.votes_granted)
+        if self.votes_denied:
+            self._set(n.ELECTION_VOTES_DENIED, self.votes_denied)
+        if self.votes_unanswered:
+            self._set(n.ELECTION_VOTES_UNANSWERED, self.votes_unanswered)
         elapsed = self._finish(exc)
         attrs = {**self._state.attrs, n.ELECTION_OUTCOME: outcome}
         _ELECTIONS.add(1, attrs)
@@ -131,7 +169,11 @@ class _Call(_Operation):
 
     def _record(self, histogram: Any, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        attrs = self._attrs if exc is None else _failed(self._attrs, error_type(exc))
+        attrs = self._attrs
+        if exc is not None:
+            attrs = _failed(attrs, error_type(exc))
+        elif self._failure is not None:
+            attrs = _failed(attrs, self._failure)
         histogram.record(elapsed, attrs)
 
 
@@ -147,25 +189,32 @@ def _message_attributes(
 class ClientCall(_Call):
     """Sending one RPC to a peer: a CLIENT span whose context goes into the message.
 
-    Made by `obskit.raft.client_call()`.
+    Made by `obskit.raft.client_call()`: a `with` block around send-and-wait, or started
+    when made and ended with `end()` when the reply arrives (`end("timeout")` when it
+    never does: no peer contact is recorded then).
 
     Examples:
         >>> from obskit import raft
         >>> with raft.client_call(raft.REQUEST_VOTE, {}, node_id="n1", peer_id="n2") as call:
         ...     call.response(vote_granted=False, term=6)
+        >>> call = raft.client_call(raft.REQUEST_VOTE, {}, node_id="n1", peer_id="n3")
+        >>> call.end("timeout")
     """
 
     __slots__ = ()
 
     def __init__(self, method: str, message: Any, node_id: object, peer_id: object,
                  system: str, heartbeat: bool, address: str | None, port: int | None,
-                 fields: Mapping[str, object]) -> None:  # fmt: skip
+                 fields: Mapping[str, object], parent: Any = None,
+                 links: Iterable[Any] = ()) -> None:  # fmt: skip
         self._node = st.node(node_id)
         self._peer = st.node_key(peer_id)
         self._attrs = _rpc_attributes(self._node, self._peer, method, system)
         attrs = _with(self._attrs, {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port})
-        self._begin(_recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.CLIENT), attrs,
-                    traced=not heartbeat)  # fmt: skip
+        recipe = _recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.CLIENT)
+        traced = not heartbeat and recipe.tracer() is not None
+        self._begin(recipe, attrs, context=_parent_context(parent) if traced else None,
+                    links=_links(links) if traced and links else None, traced=traced)  # fmt: skip
         if self._span is not None and message is not None:
             propagation.inject(message, context=trace_api.set_span_in_context(self._span))
 
@@ -174,7 +223,7 @@ class ClientCall(_Call):
 
     def _end(self, exc: BaseException | None) -> None:
         self._record(_RPC_CLIENT, exc)
-        if exc is None:
+        if exc is None and self._failure is None:
             st.record_contact(self._node.id, self._peer)
 
 
@@ -192,13 +241,16 @@ class ServerCall(_Call):
     __slots__ = ()
 
     def __init__(self, method: str, message: Any, node_id: object, peer_id: object,
-                 system: str, heartbeat: bool, fields: Mapping[str, object]) -> None:  # fmt: skip
+                 system: str, heartbeat: bool, fields: Mapping[str, object],
+                 links: Iterable[Any] = ()) -> None:  # fmt: skip
         self._node = st.node(node_id)
         self._peer = st.node_key(peer_id)
         self._attrs = _rpc_attributes(self._node, self._peer, method, system)
-        parent = None if heartbeat else propagation.extract(message)
-        self._begin(_recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.SERVER),
-                    _with(self._attrs, fields), context=parent, traced=not heartbeat)  # fmt: skip
+        recipe = _recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.SERVER)
+        traced = not heartbeat and recipe.tracer() is not None
+        parent = propagation.extract(message) if traced else None
+        self._begin(recipe, _with(self._attrs, fields), context=parent,
+                    links=_links(links) if traced and links else None, traced=traced)  # fmt: skip
         if peer_id is not None:
             st.record_contact(self._node.id, self._peer)
 
@@ -229,11 +281,12 @@ class Proposal(_Operation):
                                                                        n.LOG_INDEX: index}))  # fmt: skip
         _PENDING.add(1, self._state.attrs)
 
-    def inject(self, carrier: Any = None) -> Any:
-        """Write this proposal's trace context into `carrier` (e.g. the log entry)."""
-        if self._span is None:
-            return {} if carrier is None else carrier
-        return propagation.inject(carrier, context=trace_api.set_span_in_context(self._span))
+    def end(self, error: str | BaseException | None = None) -> None:
+        """`commit()` without an error, else `fail(error)`."""
+        if error is None:
+            self.commit()
+        else:
+            self.fail(error)
 
     def set_index(self, index: int) -> None:
         """The log index the entry got (known once the leader appended it)."""
@@ -270,15 +323,53 @@ class Proposal(_Operation):
             self.fail(exc)
 
 
-def _links(carriers: Iterable[Any]) -> list[Link]:
+def _link(item: Any) -> Link | None:
+    """A link to what `item` names: a carrier, a live operation, a SpanContext or Link."""
+    if isinstance(item, _Operation):
+        span = item._span
+        return None if span is None else Link(span.get_span_context())
+    if isinstance(item, SpanContext):
+        return Link(item) if item.is_valid else None
+    if isinstance(item, Link):
+        return item
+    return propagation.link_from(item)
+
+
+def _links(items: Iterable[Any]) -> list[Link]:
+    """Links to `items` (carriers of a batch's proposals), the first `MAX_LINKS` kept."""
     links: list[Link] = []
-    for carrier in carriers:
-        link = propagation.link_from(carrier)
-        if link is not None:
-            links.append(link)
-            if len(links) >= _MAX_LINKS:
-                break
+    try:
+        for item in items:
+            link = _link(item)
+            if link is not None:
+                links.append(link)
+                if len(links) >= _MAX_LINKS:
+                    break
+    except Exception:
+        log_once("raft-links", "reading the links of a Raft span failed", exc_info=True)
     return links
+
+
+def _parent_context(parent: Any) -> context_api.Context | None:
+    """The context an RPC span starts in: None (the current one), or `parent`'s.
+
+    `parent` is an operation (an `Election` still running), an OpenTelemetry `Context`,
+    or a carrier written by `inject()`; one without a valid trace context gives None.
+    """
+    if parent is None:
+        return None
+    try:
+        if isinstance(parent, _Operation):
+            span = parent._span
+            return None if span is None else trace_api.set_span_in_context(span)
+        if isinstance(parent, context_api.Context):
+            return parent
+        found = propagation.extract(parent)
+        if trace_api.get_current_span(found).get_span_context().is_valid:
+            return found
+    except Exception:
+        log_once("raft-parent", "reading the parent of a Raft RPC failed", exc_info=True)
+    return None
 
 
 class Apply(_Operation):
@@ -307,9 +398,10 @@ class Apply(_Operation):
 
     def _end(self, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        attrs = self._state.attrs if exc is None else _failed(self._state.attrs, error_type(exc))
+        failure = error_type(exc) if exc is not None else self._failure
+        attrs = self._state.attrs if failure is None else _failed(self._state.attrs, failure)
         _APPLY_DURATION.record(elapsed, attrs)
-        if exc is None and self._count:
+        if failure is None and self._count:
             _APPLIED.add(self._count, self._state.attrs)
 
 
@@ -344,7 +436,8 @@ class Snapshot(_Operation):
 
     def _end(self, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        attrs = self._attrs if exc is None else _failed(self._attrs, error_type(exc))
+        failure = error_type(exc) if exc is not None else self._failure
+        attrs = self._attrs if failure is None else _failed(self._attrs, failure)
         _SNAPSHOT_DURATION.record(elapsed, attrs)
-        if self._size is not None and exc is None:
+        if self._size is not None and failure is None:
             _SNAPSHOT_SIZE.record(self._size, self._attrs)

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from opentelemetry import trace as trace_api
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
 from obskit._log import log_once
 from obskit._sanitize import clean_text, safe_repr
-from obskit._spans import current_span
+from obskit._spans import SpanRecipe
 from obskit.raft import _names as n
 
 __all__ = ["NodeState", "StateCallback", "node", "node_key", "register_state", "update_state"]
@@ -150,9 +151,11 @@ def update_state(
 ) -> None:
     """Record what `node_id` knows now; arguments left out keep their last value.
 
-    A new leader id counts a leader change (`raft.leader.changes`) and adds a
-    `raft.leader.changed` event to the current span; a role change adds
-    `raft.role.changed`. Pass `leader_id=None` when the node knows no leader. Never
+    A new leader id counts a leader change (`raft.leader.changes`) and records a
+    `raft.leader.changed` event; a role change records `raft.role.changed`. The events go
+    on the current span when one is recording, else on a short `raft.state.change` span
+    of their own (state changes usually happen on a timer or a message handler, with no
+    span around them). Pass `leader_id=None` when the node knows no leader. Never
     raises: values of the wrong type are logged once and ignored.
 
     Examples:
@@ -168,21 +171,53 @@ def update_state(
             if value is not None and field != "role":
                 setattr(state, field, value)
         new_role = given["role"]
+        events: list[tuple[str, dict[str, Any]]] = []
         if new_role is not None and new_role != state.role:
             previous, state.role = state.role, new_role
-            current_span().add_event(n.EVENT_ROLE_CHANGED, {
+            events.append((n.EVENT_ROLE_CHANGED, {
                 n.NODE_ID: state.id, n.ROLE: new_role, n.ROLE_PREVIOUS: previous,
-                n.TERM: state.term})  # fmt: skip
+                n.TERM: state.term}))  # fmt: skip
         if leader_id is not _UNSET:
             new_leader = None if leader_id is None else node_key(leader_id)
             if new_leader != state.leader_id:
                 state.leader_id = new_leader
                 if new_leader is not None:
                     _LEADER_CHANGES.add(1, state.attrs)
-                    current_span().add_event(n.EVENT_LEADER_CHANGED, {
-                        n.NODE_ID: state.id, n.LEADER_ID: new_leader, n.TERM: state.term})  # fmt: skip
+                    events.append((n.EVENT_LEADER_CHANGED, {
+                        n.NODE_ID: state.id, n.LEADER_ID: new_leader, n.TERM: state.term}))  # fmt: skip
+        if events:
+            _record_changes(state, events)
     except Exception:
         log_once("raft-update-state", "raft.update_state failed", exc_info=True)
+
+
+_STATE_CHANGE = SpanRecipe(n.SPAN_STATE_CHANGE, scope=n.CATALOGUE.scope)
+
+
+def _record_changes(state: NodeState, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Add `events` to the recording span here, or to a short span of their own.
+
+    A short span rather than an event on a long-lived per-node span: a span is exported
+    only when it ends, so a node-lifetime span shows nothing until the node stops, and
+    loses everything when it crashes. Started in the current context, so an unsampled
+    trace around the change keeps it unsampled; with no span current it is a root.
+    """
+    current = trace_api.get_current_span()
+    if current.is_recording():
+        for name, event in events:
+            current.add_event(name, {k: v for k, v in event.items() if v is not None})
+        return
+    tracer = _STATE_CHANGE.tracer()
+    if tracer is None:
+        return
+    attributes: dict[str, AttributeValue] = {n.NODE_ID: state.id}
+    for key, value in ((n.TERM, state.term), (n.ROLE, state.role), (n.LEADER_ID, state.leader_id)):
+        if value is not None:
+            attributes[key] = value
+    span = _STATE_CHANGE.start(tracer, attributes)
+    for name, found in events:
+        span.add_event(name, {k: v for k, v in found.items() if v is not None})
+    _STATE_CHANGE.finish(span, None)
 
 
 def register_state(node_id: object, callback: StateCallback) -> Callable[[], None]:
@@ -254,6 +289,26 @@ def _observe_is_leader(options: CallbackOptions) -> list[Observation]:
             if v.get("role") is not None]  # fmt: skip
 
 
+def _observe_leader_info(options: CallbackOptions) -> list[Observation]:
+    found = []
+    for state, view in _views():
+        leader = view.get("leader_id")
+        if leader is not None:
+            found.append(Observation(1, _leader_attrs(state, leader)))
+    return found
+
+
+def _leader_attrs(state: NodeState, leader: str) -> dict[str, AttributeValue]:
+    """The node's attributes plus `raft.leader.id` (cached per leader, like peers)."""
+    key = "\0leader:" + leader  # kept apart from peer ids in the same cache
+    found = state.peer_attrs.get(key)
+    if found is None:
+        if len(state.peer_attrs) > 1024:
+            state.peer_attrs.clear()
+        found = state.peer_attrs[key] = {**state.attrs, n.LEADER_ID: leader}
+    return found
+
+
 def _observe_contacts(options: CallbackOptions) -> list[Observation]:
     now = time.monotonic()
     return [Observation(now - at, state.with_peer(peer))
@@ -270,6 +325,7 @@ for _name, _callback in (
     (n.M_ROLE, _observe_roles),
     (n.M_HAS_LEADER, _observe_has_leader),
     (n.M_IS_LEADER, _observe_is_leader),
+    (n.M_LEADER_INFO, _observe_leader_info),
     (n.M_LAST_CONTACT, _observe_contacts),
 ):
     n.CATALOGUE.instrument(_name).add_callback(_callback)
