@@ -288,7 +288,11 @@ ALERTS: Final = (
      "summary": "More than 3 leader changes in 15 minutes"},
     {"alert": "RaftSplitLeaderView", "for": "1m", "severity": "critical",
      "expr": "count(count by (raft_leader_id) (raft_leader_info)) > 1",
-     "summary": "Nodes disagree on who the leader is"},
+     "summary": "Nodes disagree on who the leader is",
+     "description": "{{ $value }} different leaders are believed in at once "
+                    "(raft_leader_info by raft_leader_id): a partition or a stale node "
+                    "that missed the last election. Compare raft_term across nodes and "
+                    "check peer contact ages."},
     {"alert": "RaftProposalFailures", "for": "5m", "severity": "warning",
      "expr": "sum(rate(raft_proposals_failed_total[5m])) > 0",
      "summary": "Proposals are failing"},
