@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import itertools
 import reprlib
+import threading
+import time
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -216,12 +218,33 @@ def clean_attributes(
     return cleaned
 
 
+#: A user `__str__` slower than this (seconds) is not called again for its class.
+SLOW_STR_SECONDS = 0.05
+_slow_str_classes: set[type] = set()  # bounded: at most _MAX_SLOW_CLASSES entries
+_MAX_SLOW_CLASSES = 256
+
+
+class _LastMessage(threading.local):
+    # The last exception rendered on this thread, as (id, args, type, message): an
+    # exception crossing several traced layers is rendered once, not once per layer.
+    # Exceptions cannot be weakly referenced, and holding one would keep its traceback's
+    # frames (and their locals) alive; its args tuple is held instead, so the id cannot
+    # be reused by another exception with the same args while the entry lives.
+    entry: tuple[int, object, type, str] | None = None
+
+
+_last_message = _LastMessage()
+
+
 def exception_message(exc: BaseException) -> str:
     """`str(exc)`, bounded and guarded: never raises, never renders huge arguments.
 
     An exception class that keeps `BaseException.__str__` is rendered from its arguments
     here (a 10 MB bytes argument would otherwise be turned into a 40 MB string); a class
-    with its own `__str__` is trusted only under a guard.
+    with its own `__str__` is trusted only under a guard, at most once per exception
+    (the last one rendered on each thread is remembered: nested traced layers recording
+    the same exception reuse its message), and a class whose `__str__` took longer than
+    `SLOW_STR_SECONDS` is shown by name from then on.
 
     Examples:
         >>> exception_message(ValueError(b"x" * 10_000_000))
@@ -237,15 +260,31 @@ def exception_message(exc: BaseException) -> str:
                 only = args[0]
                 return clean_text(only) if type(only) is str else safe_repr(only)
             return safe_repr(args)
-        return clean_text(str(exc))
+        last = _last_message.entry
+        args = exc.args
+        if last is not None and last[0] == id(exc) and last[1] is args and last[2] is kind:
+            return last[3]
+        if kind in _slow_str_classes:
+            message = f"<{kind.__name__}: __str__ too slow to render>"
+        else:
+            started = time.perf_counter()
+            message = clean_text(str(exc))
+            if time.perf_counter() - started > SLOW_STR_SECONDS:
+                if len(_slow_str_classes) < _MAX_SLOW_CLASSES:
+                    _slow_str_classes.add(kind)
+        _last_message.entry = (id(exc), args, kind, message)
+        return message
     except Exception:
         return f"<unprintable {kind.__qualname__}>"
 
 
-def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
+def exception_attributes(
+    exc: BaseException, message: str | None = None
+) -> dict[str, AttributeValue]:
     """The `exception.*` event attributes for `exc`, computed without trusting it.
 
-    The message comes from `exception_message` (guarded and bounded); the stack trace is
+    The message is `message` if given, else from `exception_message` (guarded and
+    bounded); the stack trace is
     the traceback's frames (at most 50) plus that message, capped at
     `MAX_STACKTRACE_CHARS`.
 
@@ -257,7 +296,8 @@ def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
     qualname = kind.__qualname__
     module = kind.__module__
     type_name = qualname if module in ("builtins", "__main__") else f"{module}.{qualname}"
-    message = exception_message(exc)
+    if message is None:
+        message = exception_message(exc)
     try:
         # Not traceback.format_exception: it calls str(exc) again, unbounded.
         frames = "".join(traceback.format_tb(exc.__traceback__, limit=50))

@@ -294,10 +294,11 @@ def record_exception(span: trace_api.Span, exc: BaseException, *, error: bool = 
     if not span.is_recording():
         return
     try:
-        span.add_event(EXCEPTION_EVENT, exception_attributes(exc))
+        message = exception_message(exc)  # rendered once for the event and the status
+        span.add_event(EXCEPTION_EVENT, exception_attributes(exc, message))
         if error:
             span.set_attribute(ERROR_TYPE, error_type(exc))
-            description = f"{type(exc).__qualname__}: {exception_message(exc)}"
+            description = f"{type(exc).__qualname__}: {message}"
             span.set_status(Status(StatusCode.ERROR, clean_name(description)))
     except Exception:
         log_once("record-exception", "recording an exception failed", exc_info=True)
