@@ -225,12 +225,11 @@ _MAX_SLOW_CLASSES = 256
 
 
 class _LastMessage(threading.local):
-    # The last exception rendered on this thread, as (id, args, type, message): an
-    # exception crossing several traced layers is rendered once, not once per layer.
-    # Exceptions cannot be weakly referenced, and holding one would keep its traceback's
-    # frames (and their locals) alive; its args tuple is held instead, so the id cannot
-    # be reused by another exception with the same args while the entry lives.
-    entry: tuple[int, object, type, str] | None = None
+    # The last exception rendered on this thread and its message: an exception crossing
+    # several traced layers is rendered once, not once per layer. Exceptions cannot be
+    # weakly referenced and ids are reused at once (an id check alone matched a fresh
+    # exception), so it is held: one exception per thread, until the next is rendered.
+    entry: tuple[BaseException, str] | None = None
 
 
 _last_message = _LastMessage()
@@ -261,9 +260,8 @@ def exception_message(exc: BaseException) -> str:
                 return clean_text(only) if type(only) is str else safe_repr(only)
             return safe_repr(args)
         last = _last_message.entry
-        args = exc.args
-        if last is not None and last[0] == id(exc) and last[1] is args and last[2] is kind:
-            return last[3]
+        if last is not None and last[0] is exc:
+            return last[1]
         if kind in _slow_str_classes:
             message = f"<{kind.__name__}: __str__ too slow to render>"
         else:
@@ -272,7 +270,7 @@ def exception_message(exc: BaseException) -> str:
             if time.perf_counter() - started > SLOW_STR_SECONDS:
                 if len(_slow_str_classes) < _MAX_SLOW_CLASSES:
                     _slow_str_classes.add(kind)
-        _last_message.entry = (id(exc), args, kind, message)
+        _last_message.entry = (exc, message)
         return message
     except Exception:
         return f"<unprintable {kind.__qualname__}>"
