@@ -25,6 +25,9 @@ FUNCTION_METRIC_PREFIX: Final = "obskit.function"
 OUTCOME: Final = "outcome"
 OUTCOME_OK: Final = "ok"
 OUTCOME_ERROR: Final = "error"
+#: asyncio cancellation: not an error (span status UNSET with a `cancelled` event).
+OUTCOME_CANCELLED: Final = "cancelled"
+CANCELLED_EVENT: Final = "cancelled"
 
 # obskit's own health: what happened to the spans it was handed.
 SPANS_ENDED: Final = "obskit.spans.ended"

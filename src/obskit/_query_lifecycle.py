@@ -25,7 +25,14 @@ from obskit import _query_text, propagation
 from obskit._log import log_once
 from obskit._query_block import Block, Facts, as_count, as_label, as_number, cached
 from obskit._sanitize import clean_text, clean_value
-from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
+from obskit._spans import (
+    AsyncWith,
+    SpanHandle,
+    SpanRecipe,
+    error_type,
+    is_cancelled,
+    record_exception,
+)
 
 __all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
 
@@ -64,6 +71,11 @@ def check_phase(name: object) -> str:
     return name
 
 
+
+def _failure(exc: BaseException | None) -> str | None:
+    """The `error.type` of a block that raised; None for a cancellation (not an error)."""
+    return None if exc is None or is_cancelled(exc) else error_type(exc)
+
 class Phase(Block, AsyncWith["Phase"]):
     """One phase of a query (`query.parse`, `query.plan`, ...): a child span and a duration.
 
@@ -98,7 +110,7 @@ class Phase(Block, AsyncWith["Phase"]):
         try:
             elapsed = self._close(exc, {})
             base = self._parent._base
-            error = None if exc is None else error_type(exc)
+            error = _failure(exc)
             attributes = cached(
                 ("phase", self.name, error, *base.values()),
                 ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error)),
@@ -227,7 +239,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         if self._error is not None and exc is None and span is not None:
             SpanHandle(span).set_error(None, self._error)
         elapsed = self._close(exc, extra)
-        error = self._error if exc is None else error_type(exc)
+        error = self._error if exc is None else _failure(exc)
         base = self._base
         _duration.record(elapsed, cached(
             ("duration", error, self.collection, *base.values()),
@@ -396,7 +408,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
     ) -> None:
         try:
             elapsed = self._close(exc, self._fact_attributes())
-            error = None if exc is None else error_type(exc)
+            error = _failure(exc)
             _fragment_duration.record(elapsed, cached(
                 ("fragment", self.system, error),
                 ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),

@@ -267,9 +267,9 @@ def exception_message(exc: BaseException) -> str:
         else:
             started = time.perf_counter()
             message = clean_text(str(exc))
-            if time.perf_counter() - started > SLOW_STR_SECONDS:
-                if len(_slow_str_classes) < _MAX_SLOW_CLASSES:
-                    _slow_str_classes.add(kind)
+            slow = time.perf_counter() - started > SLOW_STR_SECONDS
+            if slow and len(_slow_str_classes) < _MAX_SLOW_CLASSES:
+                _slow_str_classes.add(kind)
         _last_message.entry = (exc, message)
         return message
     except Exception:

@@ -434,7 +434,7 @@ CATALOGUE = Catalogue(
                   "queue_full"),
         Attribute(CODE_FUNCTION_NAME, "string", "Span name of the traced function", "Index.get",
                   "semconv"),
-        Attribute(OUTCOME, "string", "ok or error", "ok"),
+        Attribute(OUTCOME, "string", "ok, error, or cancelled (asyncio cancellation)", "ok"),
         Attribute(ERROR_TYPE, "string", "Exception class of a failed call", "KeyError", "semconv"),
     ],
     instruments=[

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import random
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from contextvars import Token
@@ -28,7 +29,7 @@ from opentelemetry.util.types import AttributeValue
 
 from obskit import _providers
 from obskit._log import log_once
-from obskit._names import ERROR_TYPE, EXCEPTION_EVENT
+from obskit._names import CANCELLED_EVENT, ERROR_TYPE, EXCEPTION_EVENT
 from obskit._sanitize import (
     MAX_ATTRIBUTES,
     clean_attributes,
@@ -49,6 +50,7 @@ __all__ = [
     "current_span_context",
     "detach_span",
     "error_type",
+    "is_cancelled",
     "set_attribute",
     "set_attributes",
     "span",
@@ -118,6 +120,19 @@ def error_type(exc: BaseException) -> str:
     if kind.__module__ in ("builtins", "__main__"):
         return kind.__qualname__
     return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def is_cancelled(exc: BaseException | None) -> bool:
+    """Whether `exc` is an asyncio cancellation: its own outcome, never an error.
+
+    Examples:
+        >>> import asyncio
+        >>> is_cancelled(asyncio.CancelledError()), is_cancelled(KeyError("k"))
+        (True, False)
+    """
+    # asyncio is not imported for this: without it loaded no cancellation can exist.
+    module = sys.modules.get("asyncio.exceptions")
+    return module is not None and isinstance(exc, module.CancelledError)
 
 
 T_co = TypeVar("T_co", covariant=True)
@@ -290,8 +305,18 @@ NOOP_HANDLE = SpanHandle(trace_api.INVALID_SPAN)
 
 
 def record_exception(span: trace_api.Span, exc: BaseException, *, error: bool = True) -> None:
-    """Record an exception on `span` without trusting the exception object."""
+    """Record an exception on `span` without trusting the exception object.
+
+    An asyncio cancellation is not an error: it adds a `cancelled` event and leaves the
+    status UNSET (docs/reliability.md).
+    """
     if not span.is_recording():
+        return
+    if is_cancelled(exc):
+        try:
+            span.add_event(CANCELLED_EVENT, {"exception.type": error_type(exc)})
+        except Exception:
+            log_once("record-exception", "recording a cancellation failed", exc_info=True)
         return
     try:
         message = exception_message(exc)  # rendered once for the event and the status

@@ -47,6 +47,7 @@ from obskit._pipeline_core import (
     Record,
     Step,
     batch_links,
+    end_interrupted,
     end_span,
     label,
     sample_source,
@@ -60,7 +61,6 @@ from obskit._pipeline_names import (
     DEFAULT_SAMPLE_RATIO,
     DROP,
     EMIT,
-    ERROR,
     PANELS,
     POLICIES,
     RAISE,
@@ -262,9 +262,9 @@ def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]
                 if out is RERAISE:
                     raise
                 return out
-            except BaseException:
+            except BaseException as exc:
                 if span is not None:
-                    end_span(span, ERROR)
+                    end_interrupted(span, exc)
                 raise
             finally:
                 if token is not None:
@@ -285,9 +285,9 @@ def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]
             if out is RERAISE:
                 raise
             return out
-        except BaseException:
+        except BaseException as exc:
             if span is not None:
-                end_span(span, ERROR)
+                end_interrupted(span, exc)
             raise
         finally:
             if token is not None:
@@ -314,9 +314,9 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
             if out is RERAISE:
                 raise
             return out
-        except BaseException:
+        except BaseException as exc:
             if span is not None:
-                end_span(span, ERROR)
+                end_interrupted(span, exc)
             raise
         elapsed = _perf() - started
         outputs = [] if result is None or step.sink else list(result)
