@@ -111,7 +111,10 @@ CATALOGUE: Final = Catalogue(
             "modelled on db.operation.name",
         ),
         Attribute(
-            OUTCOME, "string", "hit or miss for lookups, ok otherwise, error on failure, cancelled", HIT
+            OUTCOME,
+            "string",
+            "hit or miss for lookups, ok otherwise, error on failure, cancelled",
+            HIT,
         ),
         Attribute(
             PAGES_VISITED,

@@ -36,7 +36,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obskit import _metrics, _providers
 from obskit._log import log_once
-from obskit._sanitize import clean_attributes
+from obskit._sanitize import MAX_NAME_CHARS, clean_attributes, clean_text
 
 __all__ = [
     "BoundCounter",
@@ -326,8 +326,8 @@ class HotHistogram:
         if list(bounds) != sorted(set(bounds)):
             raise ValueError(f"buckets must be strictly increasing, got {list(buckets)!r}")
         self.name = name
-        self.unit = unit
-        self.description = description
+        self.unit = clean_text(unit, MAX_NAME_CHARS) if isinstance(unit, str) else ""
+        self.description = clean_text(description) if isinstance(description, str) else ""
         self.scope = scope
         self.bounds = bounds
         self.start_time = time.time_ns()

@@ -18,6 +18,7 @@ from opentelemetry.util.types import Attributes
 
 from obskit import _providers
 from obskit._log import log_once
+from obskit._sanitize import MAX_VALUE_CHARS, clean_metric_attributes, clean_text
 
 _state = _providers.state
 
@@ -63,6 +64,23 @@ _OBSERVABLE_FACTORIES = {
 }
 
 
+def _clean_label(text: object) -> str:
+    """A description or unit that cannot stop an export (a lone surrogate in a
+    description stopped all OTLP metric export)."""
+    return clean_text(text, MAX_VALUE_CHARS) if isinstance(text, str) else ""
+
+
+def _clean_observations(observations: Iterable[Observation]) -> list[Observation]:
+    cleaned = []
+    for observation in observations:
+        attributes = observation.attributes
+        clean = clean_metric_attributes(attributes)
+        if clean is not attributes:
+            observation = Observation(observation.value, clean, observation.context)
+        cleaned.append(observation)
+    return cleaned
+
+
 class _Scope:
     """An instrumentation scope: name, version, schema URL, attributes."""
 
@@ -97,8 +115,8 @@ class _SyncInstrument:
         self._scope = scope
         self._kind = kind
         self.name = name
-        self.unit = unit
-        self.description = description
+        self.unit = _clean_label(unit)
+        self.description = _clean_label(description)
         self.options = options
         self._provider: metrics_api.MeterProvider | None = None
         self._real: Any = None
@@ -132,7 +150,7 @@ class Counter(_SyncInstrument, metrics_api.Counter):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.add(amount, attributes, context)
+                real.add(amount, clean_metric_attributes(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -145,7 +163,7 @@ class UpDownCounter(_SyncInstrument, metrics_api.UpDownCounter):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.add(amount, attributes, context)
+                real.add(amount, clean_metric_attributes(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -160,7 +178,7 @@ class Histogram(_SyncInstrument, metrics_api.Histogram):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.record(amount, attributes, context)
+                real.record(amount, clean_metric_attributes(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -173,7 +191,7 @@ class Gauge(_SyncInstrument, metrics_api._Gauge):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.set(amount, attributes, context)
+                real.set(amount, clean_metric_attributes(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -199,8 +217,8 @@ class ObservableInstrument(
         self._scope = scope
         self._kind = kind
         self.name = name
-        self.unit = unit
-        self.description = description
+        self.unit = _clean_label(unit)
+        self.description = _clean_label(description)
         self._callbacks: list[Callback] = list(callbacks)
         self._bound: metrics_api.MeterProvider | None = None
         self._lock = threading.Lock()
@@ -243,7 +261,7 @@ class ObservableInstrument(
             observations: list[Observation] = []
             for callback in callbacks:
                 try:
-                    observations.extend(callback(options))
+                    observations.extend(_clean_observations(callback(options)))
                 except Exception:
                     log_once(
                         f"callback:{self.name}",

@@ -71,10 +71,10 @@ def check_phase(name: object) -> str:
     return name
 
 
-
 def _failure(exc: BaseException | None) -> str | None:
     """The `error.type` of a block that raised; None for a cancellation (not an error)."""
     return None if exc is None or is_cancelled(exc) else error_type(exc)
+
 
 class Phase(Block, AsyncWith["Phase"]):
     """One phase of a query (`query.parse`, `query.plan`, ...): a child span and a duration.

@@ -33,6 +33,7 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_VALUE_CHARS",
     "clean_attributes",
+    "clean_metric_attributes",
     "clean_name",
     "clean_text",
     "clean_value",
@@ -216,6 +217,57 @@ def clean_attributes(
         if clean is not None:
             cleaned[name] = clean
     return cleaned
+
+
+def _clean_metric_value(value: object) -> bool:
+    """Whether a metric attribute value can go to the SDK as it is."""
+    kind = type(value)
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        if len(text) > MAX_VALUE_CHARS:
+            return False
+        if text.isascii():
+            return True
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if kind is int:
+        return _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
+    return kind is bool or kind is float
+
+
+def clean_metric_attributes(attributes: Any) -> Any:
+    """Metric attributes cleaned like span attributes; `attributes` itself when clean.
+
+    One lone surrogate in a label value made the Prometheus endpoint answer 500 for
+    every series and a 4 MB value made a 4 MB scrape; values here are capped and
+    repaired like span attribute values. The usual case (a few short ASCII strings and
+    numbers) is only checked, not copied.
+
+    Examples:
+        >>> clean_metric_attributes({"db.rows": 3}) == {"db.rows": 3}
+        True
+        >>> clean_metric_attributes({"k": "bad\\ud800"})
+        {'k': 'bad?'}
+    """
+    if not attributes:
+        return attributes
+    try:
+        for key, value in attributes.items():
+            if (
+                type(key) is not str
+                or not key.isascii()
+                or len(key) > MAX_NAME_CHARS
+                or not _clean_metric_value(value)
+            ):
+                break
+        else:
+            return attributes
+        return clean_attributes(attributes)
+    except Exception:
+        return {}
 
 
 #: A user `__str__` slower than this (seconds) is not called again for its class.

@@ -109,7 +109,15 @@ class _ArgCapture:
 class _CallMetrics:
     """Duration histogram, call counter and in-flight counter for one decorated function."""
 
-    __slots__ = ("active", "base", "calls", "cancelled_attrs", "duration", "error_attrs", "ok_attrs")
+    __slots__ = (
+        "active",
+        "base",
+        "calls",
+        "cancelled_attrs",
+        "duration",
+        "error_attrs",
+        "ok_attrs",
+    )
 
     def __init__(self, prefix: str, function_name: str) -> None:
         scope = "obskit"
