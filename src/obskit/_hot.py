@@ -34,7 +34,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from obskit import _metrics, _providers
+from obskit import _cardinality, _metrics, _providers
 from obskit._log import log_once
 from obskit._sanitize import MAX_NAME_CHARS, clean_attributes, clean_text
 
@@ -48,8 +48,14 @@ __all__ = [
     "hot_up_down_counter",
 ]
 
-_MAX_BOUND = 2000  # attribute sets per instrument: beyond, records go to an overflow set
-_OVERFLOW = {"otel.metric.overflow": True}
+_OVERFLOW = {_cardinality.OVERFLOW_ATTRIBUTE: True}
+# Attribute sets per instrument: beyond, records go to the overflow set (configure()).
+_limit = [_cardinality.DEFAULT_LIMIT]
+
+
+def set_cardinality_limit(limit: int) -> None:
+    """Attribute sets a hot instrument binds before binding the overflow set."""
+    _limit[0] = limit
 
 
 class _ThreadOwner:
@@ -236,7 +242,8 @@ class BoundHistogram:
 class _Bindings:
     """Bound handles of one instrument, by attribute set (bounded in number)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self._name = name
         self._bound: dict[frozenset[tuple[str, Any]], Any] = {}
         self._lock = threading.Lock()
 
@@ -248,7 +255,9 @@ class _Bindings:
             with self._lock:
                 found = self._bound.get(key)
                 if found is None:
-                    if len(self._bound) >= _MAX_BOUND:
+                    if len(self._bound) >= _limit[0]:
+                        # Counted per bind: an unbound add()/record() is one measurement.
+                        _cardinality.count_overflow(self._name)
                         clean, key = dict(_OVERFLOW), _key(_OVERFLOW)
                         found = self._bound.get(key)
                     if found is None:
@@ -278,7 +287,7 @@ class HotCounter:
     def __init__(self, name: str, unit: str, description: str, scope: str, monotonic: bool) -> None:
         self.name = name
         self._monotonic = monotonic
-        self._bindings = _Bindings()
+        self._bindings = _Bindings(name)
         meter = _metrics.meter(scope)
         create = (
             meter.create_observable_counter
@@ -331,7 +340,7 @@ class HotHistogram:
         self.scope = scope
         self.bounds = bounds
         self.start_time = time.time_ns()
-        self._bindings = _Bindings()
+        self._bindings = _Bindings(name)
         with _registry_lock:
             _histograms.append(self)
         _hook_current_provider()

@@ -35,3 +35,6 @@ SPANS_EXPORTED: Final = "obskit.spans.exported"
 SPANS_DROPPED: Final = "obskit.spans.dropped"
 SPANS_QUEUED: Final = "obskit.spans.queued"
 DROP_REASON: Final = "reason"
+# Measurements that went to a metric's overflow series, by metric name.
+METRICS_OVERFLOWED: Final = "obskit.metrics.overflowed"
+METRIC_NAME: Final = "metric.name"

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from obskit import _exporters, _log, _providers, exporters
+from obskit import _cardinality, _exporters, _hot, _log, _providers, exporters
 from obskit._budget import span_limits
 from obskit._catalogue import Attribute, Catalogue, Instrument
 from obskit._config import SIGNALS, ExporterChoice, Settings, resolve
@@ -33,6 +33,8 @@ from obskit._names import (
     DROP_REASON,
     ERROR_TYPE,
     FUNCTION_METRIC_PREFIX,
+    METRIC_NAME,
+    METRICS_OVERFLOWED,
     OUTCOME,
     SPANS_DROPPED,
     SPANS_ENDED,
@@ -167,8 +169,12 @@ def _build(settings: Settings) -> Telemetry:
         telemetry.span_queues.append(queue)
     telemetry.tracer_provider = tracer_provider
     telemetry.meter_provider = MeterProvider(
-        metric_readers=readers, resource=resource, shutdown_on_exit=False
+        metric_readers=readers,
+        resource=resource,
+        shutdown_on_exit=False,
+        views=[_cardinality.view(settings.cardinality_limit)],
     )
+    _hot.set_cardinality_limit(settings.cardinality_limit)
     # The SDK providers read OTEL_SDK_DISABLED themselves; obskit already resolved it
     # (an explicit enabled=True beats the variable), so they must not second-guess it.
     for provider in (telemetry.tracer_provider, telemetry.meter_provider):
@@ -193,6 +199,7 @@ def configure(
     prometheus_port: int | None = None,
     metrics_interval: float | None = None,
     shutdown_timeout: float | None = None,
+    cardinality_limit: int | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> Telemetry:
     """Set up tracing and metrics for this process; every argument has an env variable.
@@ -224,6 +231,10 @@ def configure(
             `Telemetry.prometheus_address`).
         metrics_interval: seconds between OTLP metric exports (default 10).
         shutdown_timeout: the most `shutdown()` and interpreter exit wait (default 3).
+        cardinality_limit: attribute sets (series) kept per metric, default 2000
+            (`OBSKIT_CARDINALITY_LIMIT`); measurements with new attribute sets beyond it
+            go to one `otel.metric.overflow=true` series and are counted in
+            `obskit.metrics.overflowed`.
         options: settings for third-party exporters.
 
     Returns:
@@ -254,6 +265,7 @@ def configure(
         prometheus_port=prometheus_port,
         metrics_interval=metrics_interval,
         shutdown_timeout=shutdown_timeout,
+        cardinality_limit=cardinality_limit,
         options=options,
     )
     for name in settings.exporter_names():
@@ -436,6 +448,8 @@ CATALOGUE = Catalogue(
                   "semconv"),
         Attribute(OUTCOME, "string", "ok, error, or cancelled (asyncio cancellation)", "ok"),
         Attribute(ERROR_TYPE, "string", "Exception class of a failed call", "KeyError", "semconv"),
+        Attribute(METRIC_NAME, "string", "Name of a metric whose cardinality limit was reached",
+                  "btree.operation.duration"),
     ],
     instruments=[
         Instrument(SPANS_ENDED, "observable_counter", "{span}",
@@ -446,6 +460,9 @@ CATALOGUE = Catalogue(
                    [DROP_REASON]),
         Instrument(SPANS_QUEUED, "observable_up_down_counter", "{span}",
                    "Spans waiting in obskit's export queues"),
+        Instrument(METRICS_OVERFLOWED, "observable_counter", "{measurement}",
+                   "Measurements recorded into a metric's overflow series (its cardinality "
+                   "limit was reached)", [METRIC_NAME]),
         Instrument(f"{FUNCTION_METRIC_PREFIX}.duration", "histogram", "s",
                    "Duration of calls of a @traced(metrics=True) function",
                    [CODE_FUNCTION_NAME, OUTCOME, ERROR_TYPE]),
@@ -460,3 +477,4 @@ CATALOGUE.instrument(SPANS_ENDED).add_callback(_observe_ended)
 CATALOGUE.instrument(SPANS_EXPORTED).add_callback(_observe_exported)
 CATALOGUE.instrument(SPANS_DROPPED).add_callback(_observe_dropped)
 CATALOGUE.instrument(SPANS_QUEUED).add_callback(_observe_queued)
+CATALOGUE.instrument(METRICS_OVERFLOWED).add_callback(_cardinality.observe(METRIC_NAME))
