@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import os
-import sys
 import threading
 import time
 import weakref
@@ -34,6 +33,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from obskit import _children
 from obskit._budget import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
@@ -402,43 +402,9 @@ def _after_fork() -> None:
     for queue in queues:
         queue._after_fork_in_child()
     if any(not queue._stopped for queue in queues):
-        _flush_at_multiprocessing_exit()
-
-
-def _flush_at_multiprocessing_exit() -> None:
-    """In a `multiprocessing` child, run obskit's exit hook before `os._exit`.
-
-    A fork-started `multiprocessing.Process` ends with `os._exit()` after its target, so
-    `atexit` never runs and its spans would be lost; it does run `multiprocessing.util`
-    finalizers. Those registered before `Process._bootstrap` are cleared there, so the
-    finalizer is registered from an after-fork callback, which `_bootstrap` runs next.
-    """
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is None:
-        return
-    try:
-        mp_util.register_after_fork(_MP_HOOK_OWNER, _register_mp_finalizer)
-    except Exception:
-        log_once("fork-finalizer", "cannot hook multiprocessing exit", exc_info=True)
-
-
-class _HookOwner:
-    """A weak-referenceable owner for the multiprocessing after-fork registration."""
-
-
-_MP_HOOK_OWNER = _HookOwner()
-
-
-def _register_mp_finalizer(owner: object) -> None:
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None:
-        mp_util.Finalize(None, _run_exit_hook, exitpriority=0)
-
-
-def _run_exit_hook() -> None:
-    from obskit import _setup  # at call time: _setup imports this module
-
-    _setup._at_exit()
+        # A multiprocessing child ends with os._exit(): flush it from multiprocessing's
+        # own exit hook instead (see _children).
+        _children.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):

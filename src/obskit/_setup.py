@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from obskit import _cardinality, _exporters, _hot, _log, _providers, exporters
+from obskit import _cardinality, _children, _exporters, _hot, _log, _providers, exporters
 from obskit._budget import span_limits
 from obskit._catalogue import Attribute, Catalogue, Instrument
 from obskit._config import SIGNALS, ExporterChoice, Settings, resolve
@@ -284,6 +284,7 @@ def configure(
         _current = telemetry
         if settings.runtime:
             _start_runtime(telemetry)
+        _children.on_configure()  # flush multiprocessing children at their exit
         return telemetry
 
 
