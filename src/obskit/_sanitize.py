@@ -82,8 +82,20 @@ def clean_name(name: object) -> str:
     return clean_text(str.__str__(name), MAX_NAME_CHARS) or "unnamed"
 
 
+# Containers reprlib may look into: only these exact types, whose iteration runs no user
+# code. reprlib dispatches on the type's *name*, so a user class called `list` or `set`
+# would otherwise have its __iter__ called.
+_REPR_TYPES = frozenset({tuple, list, set, frozenset, dict, str, int, bytes, bytearray})
+
+
 class _SafeRepr(reprlib.Repr):
-    """reprlib, but user classes are shown by type name: their __repr__ is never called."""
+    """reprlib, but user classes are shown by type name: their __repr__ is never called.
+
+    Nor their __iter__ (only built-in containers are looked into) nor their __lt__:
+    reprlib sorts a whole set or dict before showing its first items, calling __lt__ on
+    user objects and costing O(n log n) on a million-element set; here the first items
+    in iteration order are shown.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -92,10 +104,46 @@ class _SafeRepr(reprlib.Repr):
         self.maxother = 64
         self.maxlong = 64
 
+    def repr1(self, x: Any, level: int) -> str:
+        if type(x) not in _REPR_TYPES:
+            return self.repr_instance(x, level)
+        return super().repr1(x, level)
+
     def repr_instance(self, x: Any, level: int) -> str:
         if x is None or type(x) in (float, complex, bool):
             return repr(x)
         return f"<{type(x).__qualname__}>"
+
+    def _unsorted(self, items: Any, level: int, left: str, right: str, limit: int) -> str:
+        if not items:
+            return left + right
+        if level <= 0:
+            return left + "..." + right
+        shown = [self.repr1(item, level - 1) for item in itertools.islice(items, limit)]
+        if len(items) > limit:
+            shown.append("...")
+        return left + ", ".join(shown) + right
+
+    def repr_set(self, x: Any, level: int) -> str:
+        return self._unsorted(x, level, "{", "}", self.maxset) if x else "set()"
+
+    def repr_frozenset(self, x: Any, level: int) -> str:
+        if not x:
+            return "frozenset()"
+        return self._unsorted(x, level, "frozenset({", "})", self.maxfrozenset)
+
+    def repr_dict(self, x: Any, level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        shown = [
+            f"{self.repr1(key, level - 1)}: {self.repr1(value, level - 1)}"
+            for key, value in itertools.islice(x.items(), self.maxdict)
+        ]
+        if len(x) > self.maxdict:
+            shown.append("...")
+        return "{" + ", ".join(shown) + "}"
 
     def repr_int(self, x: int, level: int) -> str:
         if x.bit_length() > 200:  # str() of huge ints is slow (and capped at 4300 digits)
@@ -177,7 +225,9 @@ def _clean_subclass(value: object) -> AttributeValue | None:
         if isinstance(value, float):
             return float.__float__(value)
         if isinstance(value, (list, tuple)):
-            return _clean_sequence(list(itertools.islice(value, MAX_ARRAY_ITEMS)))
+            # The base type's iterator: a subclass's own __iter__ is never called.
+            base_iter = list.__iter__ if isinstance(value, list) else tuple.__iter__
+            return _clean_sequence(list(itertools.islice(base_iter(value), MAX_ARRAY_ITEMS)))
     except Exception:
         pass
     return safe_repr(value)
