@@ -224,10 +224,11 @@ def _clean_subclass(value: object) -> AttributeValue | None:
             return clean_value(int.__int__(value))
         if isinstance(value, float):
             return float.__float__(value)
-        if isinstance(value, (list, tuple)):
-            # The base type's iterator: a subclass's own __iter__ is never called.
-            base_iter = list.__iter__ if isinstance(value, list) else tuple.__iter__
-            return _clean_sequence(list(itertools.islice(base_iter(value), MAX_ARRAY_ITEMS)))
+        # The base type's iterator: a subclass's own __iter__ is never called.
+        if isinstance(value, list):
+            return _clean_sequence(list(itertools.islice(list.__iter__(value), MAX_ARRAY_ITEMS)))
+        if isinstance(value, tuple):
+            return _clean_sequence(list(itertools.islice(tuple.__iter__(value), MAX_ARRAY_ITEMS)))
     except Exception:
         pass
     return safe_repr(value)
