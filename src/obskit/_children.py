@@ -23,12 +23,13 @@ import os
 import signal
 import sys
 import threading
-import time
+from collections.abc import Callable
 from types import FrameType
 
+from obskit._export import _exit
 from obskit._log import log_once
 
-__all__ = ["after_fork_in_child", "on_configure"]
+__all__ = ["on_configure"]
 
 
 class _HookOwner:
@@ -40,12 +41,18 @@ _registered_in: list[int] = []  # pids where the after-fork callback is register
 _hooked_pid = [0]  # the pid whose exit is hooked (a fork child inherits the parent's value)
 
 
-def on_configure() -> None:
-    """Called by `configure()`: hook this process's children, and itself if it is one."""
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is None:
-        return  # no multiprocessing here: no child can be started before it is imported
+def on_configure(on_terminate: Callable[[], float | None]) -> None:
+    """Called by `configure()`: hook this process's children, and itself if it is one.
+
+    `on_terminate` runs when SIGTERM ends a child: it flushes (bounded) and returns None,
+    or returns how long to let a shutdown already under way finish.
+    """
+    _terminate[0] = on_terminate
     try:
+        # Imported here (once per process, a few ms inside configure()): a program that
+        # imports multiprocessing after configure() must still have its children hooked.
+        import multiprocessing.util as mp_util
+
         if os.getpid() not in _registered_in:
             _registered_in.append(os.getpid())
             mp_util.register_after_fork(_OWNER, _hook_exit)
@@ -56,15 +63,11 @@ def on_configure() -> None:
         log_once("fork-finalizer", "cannot hook multiprocessing exit", exc_info=True)
 
 
-def after_fork_in_child() -> None:
-    """Called after `os.fork()` in the child while spans are being exported."""
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is None:
-        return
-    try:
-        mp_util.register_after_fork(_OWNER, _hook_exit)
-    except Exception:
-        log_once("fork-finalizer", "cannot hook multiprocessing exit", exc_info=True)
+def _no_terminate_hook() -> float | None:
+    return None
+
+
+_terminate: list[Callable[[], float | None]] = [_no_terminate_hook]
 
 
 def _hook_exit(owner: object) -> None:
@@ -74,14 +77,8 @@ def _hook_exit(owner: object) -> None:
     if mp_util is None:
         return
     _hooked_pid[0] = os.getpid()
-    mp_util.Finalize(None, _run_exit_hook, exitpriority=0)
+    mp_util.Finalize(None, _exit._run_exit_hook, exitpriority=0)  # obskit's atexit shutdown
     _flush_on_sigterm()
-
-
-def _run_exit_hook() -> None:
-    from obskit import _setup  # at call time: _setup imports the modules that import this
-
-    _setup._at_exit()
 
 
 def _flush_on_sigterm() -> None:
@@ -97,25 +94,15 @@ def _flush_on_sigterm() -> None:
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        from obskit import _setup
-
-        closing = _setup._closing
-        if closing is not None:
+        wait = _terminate[0]()
+        if wait is not None:
             # A shutdown is under way, usually the exit hook of a Pool worker told to
             # stop just before terminate(): let it finish on the thread it runs on, and
             # end the process at its budget if it has not ended by then.
-            later = threading.Timer(
-                closing.settings.shutdown_timeout + 0.5, os.kill, (os.getpid(), signal.SIGTERM)
-            )
+            later = threading.Timer(wait, os.kill, (os.getpid(), signal.SIGTERM))
             later.daemon = True
             later.start()
             return
-        telemetry = _setup.current()
-        if telemetry is not None:
-            budget = telemetry.settings.shutdown_timeout
-            # On a helper thread: the main thread was interrupted and may hold a lock
-            # the shutdown needs; the wait is bounded either way.
-            _setup._bounded(lambda: _setup.shutdown(budget), time.monotonic() + budget + 0.5)
     except Exception:
         pass
     os.kill(os.getpid(), signal.SIGTERM)  # the default action now: end as SIGTERM would

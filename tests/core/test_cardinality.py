@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import obskit
-from obskit import _config, _hot
+from obskit import _cells, _config
 
 OVERFLOW = "otel.metric.overflow"
 
@@ -17,7 +17,7 @@ OVERFLOW = "otel.metric.overflow"
 def _shutdown() -> Iterator[None]:
     yield
     obskit.shutdown(timeout=2)
-    _hot.set_cardinality_limit(2000)
+    _cells.set_cardinality_limit(2000)
 
 
 def _points(telemetry: Any) -> dict[str, list[Any]]:

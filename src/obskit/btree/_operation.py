@@ -16,9 +16,9 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _btree_catalogue as names
 from obskit._sanitize import clean_text
 from obskit._spans import SpanRecipe
+from obskit.btree import _catalogue as names
 
 __all__ = [
     "CACHE",

@@ -16,10 +16,10 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _query_catalogue as names
 from obskit._log import log_once
 from obskit._sanitize import clean_text
 from obskit._spans import NOOP_HANDLE, SpanHandle, SpanRecipe
+from obskit.query import _catalogue as names
 
 __all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "cached"]
 

@@ -10,7 +10,7 @@ only with an opt-in experimental switch, never counts spans discarded at shutdow
 * every span handed to `on_end` ends up in exactly one of `exported` or `dropped[reason]`
   (or is still queued), with reasons `queue_full`, `export_failed`, `shutdown`,
   `too_large` and `encode_error`;
-* bytes are bounded, not only spans (see `obskit._budget`): per span, per queue and per
+* bytes are bounded, not only spans (see `obskit._export._budget`): per span, per queue and per
   export batch, so one huge span is dropped alone instead of sinking its batch;
 * `force_flush(timeout)` and `shutdown(timeout)` wait at most `timeout` and return whether
   everything was delivered; exports only ever run on the worker thread;
@@ -33,14 +33,14 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from obskit import _children
-from obskit._budget import (
+from obskit._export._budget import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_SPAN_BYTES,
     NotEncodable,
     span_size,
 )
+from obskit._export._exit import _flush_at_multiprocessing_exit
 from obskit._log import install_sdk_log_filter, log_once
 
 __all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
@@ -402,9 +402,7 @@ def _after_fork() -> None:
     for queue in queues:
         queue._after_fork_in_child()
     if any(not queue._stopped for queue in queues):
-        # A multiprocessing child ends with os._exit(): flush it from multiprocessing's
-        # own exit hook instead (see _children).
-        _children.after_fork_in_child()
+        _flush_at_multiprocessing_exit()
 
 
 if hasattr(os, "register_at_fork"):

@@ -1,0 +1,97 @@
+"""What the B+tree structure and page events share: their counters and cached attributes.
+
+`record_split`, `record_merge`, `record_page_read` and `record_page_write` (in
+`obskit.btree`) are thin calls into these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.util.types import AttributeValue
+
+from obskit._log import log_once
+from obskit._sanitize import clean_text, clean_value
+from obskit.btree._catalogue import (
+    CATALOGUE,
+    INDEX,
+    INTERNAL,
+    LEAF,
+    NODE_LEVEL,
+    NODE_MERGES,
+    NODE_SPLITS,
+    NODE_TYPE,
+    PAGE_ID,
+    PAGE_READS,
+    PAGE_SOURCE,
+    PAGE_WRITES,
+)
+from obskit.btree._operation import (
+    DEFAULT_INDEX,
+    NOOP_OPERATION,
+    current_op,
+)
+
+_MAX_CACHED = 1024
+_structure_attrs: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
+_event_attrs: dict[tuple[str, int], dict[str, AttributeValue]] = {}
+_splits = CATALOGUE.instrument(NODE_SPLITS)
+_merges = CATALOGUE.instrument(NODE_MERGES)
+_page_reads = CATALOGUE.instrument(PAGE_READS)
+_page_writes = CATALOGUE.instrument(PAGE_WRITES)
+
+
+def _label(value: object, default: str) -> str:
+    if value is None:
+        return default
+    return clean_text(value, 64) if type(value) is str else "_OTHER"
+
+
+def _attrs(index: str | None, key: str, value: str) -> dict[str, AttributeValue]:
+    """Cached metric attributes {btree.index, key: value} (for counters)."""
+    if index is None:
+        op = current_op()
+        index = op.index if op is not NOOP_OPERATION else DEFAULT_INDEX
+    elif type(index) is not str:
+        index = str(clean_value(index))
+    cache_key = (index, key, value)
+    found = _structure_attrs.get(cache_key)
+    if found is None:
+        found = {INDEX: index} if key == INDEX else {INDEX: index, key: value}
+        if len(_structure_attrs) < _MAX_CACHED:
+            _structure_attrs[cache_key] = found
+    return found
+
+
+def _node_event(node_type: str, level: int) -> dict[str, AttributeValue]:
+    found = _event_attrs.get((node_type, level))
+    if found is None:
+        found = {NODE_TYPE: node_type, NODE_LEVEL: level}
+        if len(_event_attrs) < _MAX_CACHED:
+            _event_attrs[(node_type, level)] = found
+    return found
+
+
+def _structure_change(
+    counter: Any, event: str, level: object, node_type: object, index: str | None
+) -> None:
+    try:
+        level = level if type(level) is int else 0
+        kind = _label(node_type, LEAF if level == 0 else INTERNAL)
+        counter.add(1, _attrs(index, NODE_TYPE, kind))
+        span = trace_api.get_current_span()
+        if span.is_recording():
+            span.add_event(event, _node_event(kind, level))  # type: ignore[arg-type]
+    except Exception:
+        log_once("btree-structure", "recording %s failed", event, exc_info=True)
+
+
+def _page_event(span: trace_api.Span, event: str, page_id: object, source: str | None) -> None:
+    attributes: dict[str, AttributeValue] = {}
+    value = clean_value(page_id)
+    if value is not None:
+        attributes[PAGE_ID] = value
+    if source is not None:
+        attributes[PAGE_SOURCE] = source
+    span.add_event(event, attributes)
