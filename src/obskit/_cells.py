@@ -9,10 +9,17 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from obskit import _cardinality
 from obskit._sanitize import clean_attributes
 
-_MAX_BOUND = 2000  # attribute sets per instrument: beyond, records go to an overflow set
-_OVERFLOW = {"otel.metric.overflow": True}
+_OVERFLOW = {_cardinality.OVERFLOW_ATTRIBUTE: True}
+# Attribute sets per instrument: beyond, records go to the overflow set (configure()).
+_limit = [_cardinality.DEFAULT_LIMIT]
+
+
+def set_cardinality_limit(limit: int) -> None:
+    """Attribute sets a hot instrument binds before binding the overflow set."""
+    _limit[0] = limit
 
 
 class _ThreadOwner:
@@ -44,7 +51,8 @@ class _HistogramCell:
 class _Bindings:
     """Bound handles of one instrument, by attribute set (bounded in number)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self._name = name
         self._bound: dict[frozenset[tuple[str, Any]], Any] = {}
         self._lock = threading.Lock()
 
@@ -56,7 +64,9 @@ class _Bindings:
             with self._lock:
                 found = self._bound.get(key)
                 if found is None:
-                    if len(self._bound) >= _MAX_BOUND:
+                    if len(self._bound) >= _limit[0]:
+                        # Counted per bind: an unbound add()/record() is one measurement.
+                        _cardinality.count_overflow(self._name)
                         clean, key = dict(_OVERFLOW), _key(_OVERFLOW)
                         found = self._bound.get(key)
                     if found is None:

@@ -29,6 +29,7 @@ _FALSE = {"0", "false", "no", "off"}
 _PROTOCOLS = ("grpc", "http/protobuf")
 _COMPRESSIONS = {"grpc": ("none", "gzip"), "http/protobuf": ("none", "gzip", "deflate")}
 _MIB = 1024 * 1024
+_MAX_CARDINALITY = 1_000_000
 _SAMPLERS = (
     "always_on",
     "always_off",
@@ -74,6 +75,8 @@ class Settings:
     max_span_bytes: int = DEFAULT_MAX_SPAN_BYTES
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
     max_export_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
+    #: Attribute sets (series) per metric before measurements go to the overflow series.
+    cardinality_limit: int = 2000
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Secret scrubbing rules; None when scrubbing is off (see docs/reliability.md#security).
     scrubbing: ScrubbingOptions | None = field(default_factory=ScrubbingOptions)
@@ -311,6 +314,7 @@ def resolve(
     prometheus_port: int | None = None,
     metrics_interval: float | None = None,
     shutdown_timeout: float | None = None,
+    cardinality_limit: int | None = None,
     options: Mapping[str, Any] | None = None,
     scrubbing: ScrubbingOptions | bool | None = None,
 ) -> Settings:
@@ -326,6 +330,15 @@ def resolve(
     ):
         if value is not None:
             _check_number(name, value, 0.0, 3600.0)
+    if cardinality_limit is not None and (
+        isinstance(cardinality_limit, bool)
+        or not isinstance(cardinality_limit, int)
+        or not 1 <= cardinality_limit <= _MAX_CARDINALITY
+    ):
+        raise ValueError(
+            f"cardinality_limit must be an integer from 1 to {_MAX_CARDINALITY}, "
+            f"got {cardinality_limit!r}"
+        )
     if service_name is not None and (not isinstance(service_name, str) or not service_name):
         raise ValueError(f"service_name must be a non-empty string, got {service_name!r}")
 
@@ -407,6 +420,13 @@ def resolve(
         max_span_bytes=span_bytes,
         max_queue_bytes=queue_bytes,
         max_export_batch_bytes=batch_bytes,
+        cardinality_limit=int(
+            _first(
+                cardinality_limit,
+                _env_number("OBSKIT_CARDINALITY_LIMIT", 1, _MAX_CARDINALITY, integer=True),
+                2000,
+            )
+        ),
         options=dict(options or {}),
         scrubbing=_scrubbing(scrubbing),
     )

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 
 from obskit import _literals
 from obskit._log import log_once
-from obskit._names import ERROR_TYPE, EXCEPTION_EVENT, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE
-from obskit._sanitize import clean_name, exception_attributes
+from obskit._names import (
+    CANCELLED_EVENT,
+    ERROR_TYPE,
+    EXCEPTION_EVENT,
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+)
+from obskit._sanitize import clean_name, exception_attributes, exception_message
 from obskit._scrub import scrub_text
 
 
@@ -25,13 +33,37 @@ def error_type(exc: BaseException) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+def is_cancelled(exc: BaseException | None) -> bool:
+    """Whether `exc` is an asyncio cancellation: its own outcome, never an error.
+
+    Examples:
+        >>> import asyncio
+        >>> is_cancelled(asyncio.CancelledError()), is_cancelled(KeyError("k"))
+        (True, False)
+    """
+    # asyncio is not imported for this: without it loaded no cancellation can exist.
+    module = sys.modules.get("asyncio.exceptions")
+    return module is not None and isinstance(exc, module.CancelledError)
+
+
 def record_exception(span: trace_api.Span, exc: BaseException, *, error: bool = True) -> None:
-    """Record an exception on `span` without trusting the exception object."""
+    """Record an exception on `span` without trusting the exception object.
+
+    An asyncio cancellation is not an error: it adds a `cancelled` event and leaves the
+    status UNSET (docs/reliability.md).
+    """
     if not span.is_recording():
         return
+    if is_cancelled(exc):
+        try:
+            span.add_event(CANCELLED_EVENT, {"exception.type": error_type(exc)})
+        except Exception:
+            log_once("record-exception", "recording a cancellation failed", exc_info=True)
+        return
     try:
-        attributes = exception_attributes(exc)
-        for key in (EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE):  # scrubbed, then query literals
+        # Rendered once for the event and the status; scrubbed, then query literals out.
+        attributes = exception_attributes(exc, exception_message(exc))
+        for key in (EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE):
             attributes[key] = _literals.redact_text(span, scrub_text(str(attributes[key]), key))
         message = str(attributes[EXCEPTION_MESSAGE])
         span.add_event(EXCEPTION_EVENT, attributes)

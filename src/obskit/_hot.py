@@ -33,6 +33,7 @@ from obskit import _metrics, _providers
 from obskit._cells import _Bindings, _HistogramCell, _on_thread_end
 from obskit._hot_collect import _histograms, _hook_current_provider, _registry_lock
 from obskit._log import log_once
+from obskit._sanitize import MAX_NAME_CHARS, clean_text
 
 __all__ = [
     "BoundCounter",
@@ -220,7 +221,7 @@ class HotCounter:
     def __init__(self, name: str, unit: str, description: str, scope: str, monotonic: bool) -> None:
         self.name = name
         self._monotonic = monotonic
-        self._bindings = _Bindings()
+        self._bindings = _Bindings(name)
         meter = _metrics.meter(scope)
         create = (
             meter.create_observable_counter
@@ -268,12 +269,12 @@ class HotHistogram:
         if list(bounds) != sorted(set(bounds)):
             raise ValueError(f"buckets must be strictly increasing, got {list(buckets)!r}")
         self.name = name
-        self.unit = unit
-        self.description = description
+        self.unit = clean_text(unit, MAX_NAME_CHARS) if isinstance(unit, str) else ""
+        self.description = clean_text(description) if isinstance(description, str) else ""
         self.scope = scope
         self.bounds = bounds
         self.start_time = time.time_ns()
-        self._bindings = _Bindings()
+        self._bindings = _Bindings(name)
         with _registry_lock:
             _histograms.append(self)
         _hook_current_provider()

@@ -16,10 +16,16 @@ from opentelemetry.util.types import Attributes
 
 from obskit import _providers
 from obskit._log import log_once
+from obskit._sanitize import MAX_VALUE_CHARS, clean_metric_attributes, clean_text
 from obskit._scrub import metric_attributes as _scrubbed
 from obskit._scrub import observations as _scrubbed_observations
 
 _state = _providers.state
+
+
+def _clean(attributes: Any) -> Any:
+    # Made exportable first (surrogates, sizes), then scrubbed of secrets.
+    return _scrubbed(clean_metric_attributes(attributes))
 
 
 #: A callback for observable instruments: returns the current observations.
@@ -37,6 +43,23 @@ _OBSERVABLE_FACTORIES = {
     "observable_gauge": "create_observable_gauge",
     "observable_up_down_counter": "create_observable_up_down_counter",
 }
+
+
+def _clean_label(text: object) -> str:
+    """A description or unit that cannot stop an export (a lone surrogate in a
+    description stopped all OTLP metric export)."""
+    return clean_text(text, MAX_VALUE_CHARS) if isinstance(text, str) else ""
+
+
+def _clean_observations(observations: Iterable[Observation]) -> list[Observation]:
+    cleaned = []
+    for observation in observations:
+        attributes = observation.attributes
+        clean = clean_metric_attributes(attributes)
+        if clean is not attributes:
+            observation = Observation(observation.value, clean, observation.context)
+        cleaned.append(observation)
+    return cleaned
 
 
 class _Scope:
@@ -73,8 +96,8 @@ class _SyncInstrument:
         self._scope = scope
         self._kind = kind
         self.name = name
-        self.unit = unit
-        self.description = description
+        self.unit = _clean_label(unit)
+        self.description = _clean_label(description)
         self.options = options
         self._provider: metrics_api.MeterProvider | None = None
         self._real: Any = None
@@ -108,7 +131,7 @@ class Counter(_SyncInstrument, metrics_api.Counter):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.add(amount, _scrubbed(attributes), context)
+                real.add(amount, _clean(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -121,7 +144,7 @@ class UpDownCounter(_SyncInstrument, metrics_api.UpDownCounter):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.add(amount, _scrubbed(attributes), context)
+                real.add(amount, _clean(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -136,7 +159,7 @@ class Histogram(_SyncInstrument, metrics_api.Histogram):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.record(amount, _scrubbed(attributes), context)
+                real.record(amount, _clean(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -149,7 +172,7 @@ class Gauge(_SyncInstrument, metrics_api._Gauge):
         real = self._real if provider is self._provider and provider is not None else self._bind()
         if real is not None:
             try:
-                real.set(amount, _scrubbed(attributes), context)
+                real.set(amount, _clean(attributes), context)
             except Exception:
                 log_once("metric-record", "recording %s failed", self.name, exc_info=True)
 
@@ -175,8 +198,8 @@ class ObservableInstrument(
         self._scope = scope
         self._kind = kind
         self.name = name
-        self.unit = unit
-        self.description = description
+        self.unit = _clean_label(unit)
+        self.description = _clean_label(description)
         self._callbacks: list[Callback] = list(callbacks)
         self._bound: metrics_api.MeterProvider | None = None
         self._lock = threading.Lock()
@@ -219,7 +242,7 @@ class ObservableInstrument(
             observations: list[Observation] = []
             for callback in callbacks:
                 try:
-                    observations.extend(callback(options))
+                    observations.extend(_clean_observations(callback(options)))
                 except Exception:
                     log_once(
                         f"callback:{self.name}",

@@ -8,13 +8,56 @@ number of suppressed repeats is reported with the next line.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
 
-__all__ = ["INTERVAL", "log_once", "logger"]
+__all__ = ["INTERVAL", "log_once", "logger", "redact"]
 
 logger = logging.getLogger("obskit")
+
+# Credentials in URLs and endpoint strings: `scheme://user:password@host` (any userinfo
+# after a scheme) and `user:password@host` without one.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
+_BARE_USERINFO = re.compile(r"(?<![\w/.:-])[^\s/@:'\"]+:[^\s/@'\"]+@(?=[\w\[])")
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of any URL or endpoint in it replaced by `***`.
+
+    Examples:
+        >>> redact("export to https://alice:s3cret@collector:4318/v1/traces failed")
+        'export to https://***@collector:4318/v1/traces failed'
+        >>> redact("bad endpoint 'alice:s3cret@collector:4317'")
+        "bad endpoint '***@collector:4317'"
+    """
+    if "@" not in text:
+        return text
+    text = _URL_USERINFO.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
+    return _BARE_USERINFO.sub(REDACTED + "@", text)
+
+
+class RedactFilter(logging.Filter):
+    """Redacts credentials from a record's message and its exception text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+            clean = redact(message)
+            if clean != message:
+                record.msg, record.args = clean, None
+            if record.exc_info and not record.exc_text:
+                text = logging.Formatter().formatException(record.exc_info)
+                record.exc_text = redact(text)
+        except Exception:
+            pass  # a record that cannot be formatted is left for the handler to report
+        return True
+
+
+_redact_filter = RedactFilter()
+logger.addFilter(_redact_filter)
 
 #: Seconds between two log lines for the same key.
 INTERVAL = 20.0
@@ -79,7 +122,7 @@ class RateLimitFilter(logging.Filter):
             if len(self._seen) > 1000:
                 self._seen.clear()
             self._seen[key] = now
-        return True
+        return _redact_filter.filter(record)  # the SDK logs endpoints too
 
 
 _sdk_filter = RateLimitFilter()

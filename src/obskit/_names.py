@@ -27,6 +27,9 @@ FUNCTION_METRIC_PREFIX: Final = "obskit.function"
 OUTCOME: Final = "outcome"
 OUTCOME_OK: Final = "ok"
 OUTCOME_ERROR: Final = "error"
+#: asyncio cancellation: not an error (span status UNSET with a `cancelled` event).
+OUTCOME_CANCELLED: Final = "cancelled"
+CANCELLED_EVENT: Final = "cancelled"
 
 # obskit's own health: what happened to the spans it was handed.
 SPANS_ENDED: Final = "obskit.spans.ended"
@@ -37,3 +40,6 @@ DROP_REASON: Final = "reason"
 # Values redacted by scrubbing or query-literal redaction, by where (obskit._scrub).
 SCRUB_REDACTIONS: Final = "obskit.scrubbing.redactions"
 REDACTION_SOURCE: Final = "source"
+# Measurements that went to a metric's overflow series, by metric name.
+METRICS_OVERFLOWED: Final = "obskit.metrics.overflowed"
+METRIC_NAME: Final = "metric.name"

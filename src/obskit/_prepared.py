@@ -23,6 +23,7 @@ from obskit._names import (
     ERROR_TYPE,
     FUNCTION_METRIC_PREFIX,
     OUTCOME,
+    OUTCOME_CANCELLED,
     OUTCOME_ERROR,
     OUTCOME_OK,
     RESULT,
@@ -33,6 +34,7 @@ from obskit._spans import (
     SpanRecipe,
     current_span_context,
     error_type,
+    is_cancelled,
 )
 
 _state = _providers.state
@@ -89,7 +91,15 @@ class _ArgCapture:
 class _CallMetrics:
     """Duration histogram, call counter and in-flight counter for one decorated function."""
 
-    __slots__ = ("active", "base", "calls", "duration", "error_attrs", "ok_attrs")
+    __slots__ = (
+        "active",
+        "base",
+        "calls",
+        "cancelled_attrs",
+        "duration",
+        "error_attrs",
+        "ok_attrs",
+    )
 
     def __init__(self, prefix: str, function_name: str) -> None:
         scope = "obskit"
@@ -104,12 +114,15 @@ class _CallMetrics:
         )
         self.base = {CODE_FUNCTION_NAME: function_name}
         self.ok_attrs = {CODE_FUNCTION_NAME: function_name, OUTCOME: OUTCOME_OK}
+        self.cancelled_attrs = {CODE_FUNCTION_NAME: function_name, OUTCOME: OUTCOME_CANCELLED}
         self.error_attrs: dict[str, dict[str, str]] = {}
 
     def record(self, started: float, exc: BaseException | None, expected: tuple[type, ...]) -> None:
         elapsed = time.perf_counter() - started
         if exc is None or isinstance(exc, expected):
             attrs = self.ok_attrs
+        elif is_cancelled(exc):
+            attrs = self.cancelled_attrs
         else:
             kind = error_type(exc)
             attrs = self.error_attrs.get(kind)  # type: ignore[assignment]

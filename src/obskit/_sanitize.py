@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import itertools
 import reprlib
+import threading
+import time
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +35,7 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_VALUE_CHARS",
     "clean_attributes",
+    "clean_metric_attributes",
     "clean_name",
     "clean_text",
     "clean_value",
@@ -81,8 +84,20 @@ def clean_name(name: object) -> str:
     return clean_text(str.__str__(name), MAX_NAME_CHARS) or "unnamed"
 
 
+# Containers reprlib may look into: only these exact types, whose iteration runs no user
+# code. reprlib dispatches on the type's *name*, so a user class called `list` or `set`
+# would otherwise have its __iter__ called.
+_REPR_TYPES = frozenset({tuple, list, set, frozenset, dict, str, int, bytes, bytearray})
+
+
 class _SafeRepr(reprlib.Repr):
-    """reprlib, but user classes are shown by type name: their __repr__ is never called."""
+    """reprlib, but user classes are shown by type name: their __repr__ is never called.
+
+    Nor their __iter__ (only built-in containers are looked into) nor their __lt__:
+    reprlib sorts a whole set or dict before showing its first items, calling __lt__ on
+    user objects and costing O(n log n) on a million-element set; here the first items
+    in iteration order are shown.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,10 +106,46 @@ class _SafeRepr(reprlib.Repr):
         self.maxother = 64
         self.maxlong = 64
 
+    def repr1(self, x: Any, level: int) -> str:
+        if type(x) not in _REPR_TYPES:
+            return self.repr_instance(x, level)
+        return super().repr1(x, level)
+
     def repr_instance(self, x: Any, level: int) -> str:
         if x is None or type(x) in (float, complex, bool):
             return repr(x)
         return f"<{type(x).__qualname__}>"
+
+    def _unsorted(self, items: Any, level: int, left: str, right: str, limit: int) -> str:
+        if not items:
+            return left + right
+        if level <= 0:
+            return left + "..." + right
+        shown = [self.repr1(item, level - 1) for item in itertools.islice(items, limit)]
+        if len(items) > limit:
+            shown.append("...")
+        return left + ", ".join(shown) + right
+
+    def repr_set(self, x: Any, level: int) -> str:
+        return self._unsorted(x, level, "{", "}", self.maxset) if x else "set()"
+
+    def repr_frozenset(self, x: Any, level: int) -> str:
+        if not x:
+            return "frozenset()"
+        return self._unsorted(x, level, "frozenset({", "})", self.maxfrozenset)
+
+    def repr_dict(self, x: Any, level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        shown = [
+            f"{self.repr1(key, level - 1)}: {self.repr1(value, level - 1)}"
+            for key, value in itertools.islice(x.items(), self.maxdict)
+        ]
+        if len(x) > self.maxdict:
+            shown.append("...")
+        return "{" + ", ".join(shown) + "}"
 
     def repr_int(self, x: int, level: int) -> str:
         if x.bit_length() > 200:  # str() of huge ints is slow (and capped at 4300 digits)
@@ -175,8 +226,11 @@ def _clean_subclass(value: object) -> AttributeValue | None:
             return clean_value(int.__int__(value))
         if isinstance(value, float):
             return float.__float__(value)
-        if isinstance(value, (list, tuple)):
-            return _clean_sequence(list(itertools.islice(value, MAX_ARRAY_ITEMS)))
+        # The base type's iterator: a subclass's own __iter__ is never called.
+        if isinstance(value, list):
+            return _clean_sequence(list(itertools.islice(list.__iter__(value), MAX_ARRAY_ITEMS)))
+        if isinstance(value, tuple):
+            return _clean_sequence(list(itertools.islice(tuple.__iter__(value), MAX_ARRAY_ITEMS)))
     except Exception:
         pass
     return safe_repr(value)
@@ -220,12 +274,83 @@ def clean_attributes(
     return scrub_attributes(cleaned)
 
 
+def _clean_metric_value(value: object) -> bool:
+    """Whether a metric attribute value can go to the SDK as it is."""
+    kind = type(value)
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        if len(text) > MAX_VALUE_CHARS:
+            return False
+        if text.isascii():
+            return True
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if kind is int:
+        return _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
+    return kind is bool or kind is float
+
+
+def clean_metric_attributes(attributes: Any) -> Any:
+    """Metric attributes cleaned like span attributes; `attributes` itself when clean.
+
+    One lone surrogate in a label value made the Prometheus endpoint answer 500 for
+    every series and a 4 MB value made a 4 MB scrape; values here are capped and
+    repaired like span attribute values. The usual case (a few short ASCII strings and
+    numbers) is only checked, not copied.
+
+    Examples:
+        >>> clean_metric_attributes({"db.rows": 3}) == {"db.rows": 3}
+        True
+        >>> clean_metric_attributes({"k": "bad\\ud800"})
+        {'k': 'bad?'}
+    """
+    if not attributes:
+        return attributes
+    try:
+        for key, value in attributes.items():
+            if (
+                type(key) is not str
+                or not key.isascii()
+                or len(key) > MAX_NAME_CHARS
+                or not _clean_metric_value(value)
+            ):
+                break
+        else:
+            return attributes
+        return clean_attributes(attributes)
+    except Exception:
+        return {}
+
+
+#: A user `__str__` slower than this (seconds) is not called again for its class.
+SLOW_STR_SECONDS = 0.05
+_slow_str_classes: set[type] = set()  # bounded: at most _MAX_SLOW_CLASSES entries
+_MAX_SLOW_CLASSES = 256
+
+
+class _LastMessage(threading.local):
+    # The last exception rendered on this thread and its message: an exception crossing
+    # several traced layers is rendered once, not once per layer. Exceptions cannot be
+    # weakly referenced and ids are reused at once (an id check alone matched a fresh
+    # exception), so it is held: one exception per thread, until the next is rendered.
+    entry: tuple[BaseException, str] | None = None
+
+
+_last_message = _LastMessage()
+
+
 def exception_message(exc: BaseException) -> str:
     """`str(exc)`, bounded and guarded: never raises, never renders huge arguments.
 
     An exception class that keeps `BaseException.__str__` is rendered from its arguments
     here (a 10 MB bytes argument would otherwise be turned into a 40 MB string); a class
-    with its own `__str__` is trusted only under a guard.
+    with its own `__str__` is trusted only under a guard, at most once per exception
+    (the last one rendered on each thread is remembered: nested traced layers recording
+    the same exception reuse its message), and a class whose `__str__` took longer than
+    `SLOW_STR_SECONDS` is shown by name from then on.
 
     Examples:
         >>> exception_message(ValueError(b"x" * 10_000_000))
@@ -241,15 +366,30 @@ def exception_message(exc: BaseException) -> str:
                 only = args[0]
                 return clean_text(only) if type(only) is str else safe_repr(only)
             return safe_repr(args)
-        return clean_text(str(exc))
+        last = _last_message.entry
+        if last is not None and last[0] is exc:
+            return last[1]
+        if kind in _slow_str_classes:
+            message = f"<{kind.__name__}: __str__ too slow to render>"
+        else:
+            started = time.perf_counter()
+            message = clean_text(str(exc))
+            slow = time.perf_counter() - started > SLOW_STR_SECONDS
+            if slow and len(_slow_str_classes) < _MAX_SLOW_CLASSES:
+                _slow_str_classes.add(kind)
+        _last_message.entry = (exc, message)
+        return message
     except Exception:
         return f"<unprintable {kind.__qualname__}>"
 
 
-def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
+def exception_attributes(
+    exc: BaseException, message: str | None = None
+) -> dict[str, AttributeValue]:
     """The `exception.*` event attributes for `exc`, computed without trusting it.
 
-    The message comes from `exception_message` (guarded and bounded); the stack trace is
+    The message is `message` if given, else from `exception_message` (guarded and
+    bounded); the stack trace is
     the traceback's frames (at most 50) plus that message, capped at
     `MAX_STACKTRACE_CHARS`.
 
@@ -261,7 +401,8 @@ def exception_attributes(exc: BaseException) -> dict[str, AttributeValue]:
     qualname = kind.__qualname__
     module = kind.__module__
     type_name = qualname if module in ("builtins", "__main__") else f"{module}.{qualname}"
-    message = exception_message(exc)
+    if message is None:
+        message = exception_message(exc)
     try:
         # Not traceback.format_exception: it calls str(exc) again, unbounded.
         frames = "".join(traceback.format_tb(exc.__traceback__, limit=50))

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from obskit import _log, _providers, _scrub, exporters
+from obskit import _cardinality, _children, _log, _providers, _scrub, exporters
 from obskit._catalogue import Attribute, Catalogue, Instrument
 from obskit._config import ExporterChoice, resolve
 from obskit._export import _exporters  # noqa: F401  (importing it registers the built-ins)
@@ -28,6 +28,8 @@ from obskit._names import (
     DROP_REASON,
     ERROR_TYPE,
     FUNCTION_METRIC_PREFIX,
+    METRIC_NAME,
+    METRICS_OVERFLOWED,
     OUTCOME,
     REDACTION_SOURCE,
     SCRUB_REDACTIONS,
@@ -72,6 +74,7 @@ def configure(
     prometheus_port: int | None = None,
     metrics_interval: float | None = None,
     shutdown_timeout: float | None = None,
+    cardinality_limit: int | None = None,
     options: Mapping[str, Any] | None = None,
     scrubbing: _scrub.ScrubbingOptions | bool | None = None,
 ) -> Telemetry:
@@ -104,6 +107,10 @@ def configure(
             `Telemetry.prometheus_address`).
         metrics_interval: seconds between OTLP metric exports (default 10).
         shutdown_timeout: the most `shutdown()` and interpreter exit wait (default 3).
+        cardinality_limit: attribute sets (series) kept per metric, default 2000
+            (`OBSKIT_CARDINALITY_LIMIT`); measurements with new attribute sets beyond it
+            go to one `otel.metric.overflow=true` series and are counted in
+            `obskit.metrics.overflowed`.
         options: settings for third-party exporters.
         scrubbing: redaction of secret-looking keys and values in everything obskit
             records: True (default: `obskit._scrub.DEFAULT_PATTERNS`), False (off), or
@@ -138,6 +145,7 @@ def configure(
         prometheus_port=prometheus_port,
         metrics_interval=metrics_interval,
         shutdown_timeout=shutdown_timeout,
+        cardinality_limit=cardinality_limit,
         options=options,
         scrubbing=scrubbing,
     )
@@ -158,6 +166,7 @@ def configure(
         _current = telemetry
         if settings.runtime:
             _start_runtime(telemetry)
+        _children.on_configure(_on_terminate)  # flush multiprocessing children at exit
         return telemetry
 
 
@@ -279,6 +288,21 @@ atexit.register(_at_exit)
 set_exit_hook(_at_exit)  # a multiprocessing child skips atexit: its queue runs this
 
 
+def _on_terminate() -> float | None:
+    """SIGTERM in a multiprocessing child: flush within the budget (None), or, when a
+    shutdown is already under way, how long to let it finish."""
+    closing = _closing
+    if closing is not None:
+        return closing.settings.shutdown_timeout + 0.5
+    telemetry = _current
+    if telemetry is not None:
+        budget = telemetry.settings.shutdown_timeout
+        # On a helper thread: the main thread was interrupted and may hold a lock the
+        # shutdown needs; the wait is bounded either way.
+        _bounded(lambda: shutdown(budget), time.monotonic() + budget + 0.5)
+    return None
+
+
 # --- obskit's own health, read at collection time -----------------------------------
 
 
@@ -320,11 +344,13 @@ CATALOGUE = Catalogue(
                   "queue_full"),
         Attribute(CODE_FUNCTION_NAME, "string", "Span name of the traced function", "Index.get",
                   "semconv"),
-        Attribute(OUTCOME, "string", "ok or error", "ok"),
+        Attribute(OUTCOME, "string", "ok, error, or cancelled (asyncio cancellation)", "ok"),
         Attribute(REDACTION_SOURCE, "string",
                   "Where a value was redacted: " + ", ".join(_scrub.REDACTION_SOURCES),
                   "exception"),
         Attribute(ERROR_TYPE, "string", "Exception class of a failed call", "KeyError", "semconv"),
+        Attribute(METRIC_NAME, "string", "Name of a metric whose cardinality limit was reached",
+                  "btree.operation.duration"),
     ],
     instruments=[
         Instrument(SPANS_ENDED, "observable_counter", "{span}",
@@ -338,6 +364,9 @@ CATALOGUE = Catalogue(
         Instrument(SCRUB_REDACTIONS, "observable_counter", "{value}",
                    "Values redacted before export (secret-looking or query literals), by source",
                    [REDACTION_SOURCE]),
+        Instrument(METRICS_OVERFLOWED, "observable_counter", "{measurement}",
+                   "Measurements recorded into a metric's overflow series (its cardinality "
+                   "limit was reached)", [METRIC_NAME]),
         Instrument(f"{FUNCTION_METRIC_PREFIX}.duration", "histogram", "s",
                    "Duration of calls of a @traced(metrics=True) function",
                    [CODE_FUNCTION_NAME, OUTCOME, ERROR_TYPE]),
@@ -353,3 +382,4 @@ CATALOGUE.instrument(SPANS_EXPORTED).add_callback(_observe_exported)
 CATALOGUE.instrument(SPANS_DROPPED).add_callback(_observe_dropped)
 CATALOGUE.instrument(SPANS_QUEUED).add_callback(_observe_queued)
 CATALOGUE.instrument(SCRUB_REDACTIONS).add_callback(_scrub.observe_redactions)
+CATALOGUE.instrument(METRICS_OVERFLOWED).add_callback(_cardinality.observe(METRIC_NAME))

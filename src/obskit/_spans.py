@@ -21,6 +21,7 @@ from obskit._context import _get_context as _get_context
 from obskit._context import _reset_context as _reset_context
 from obskit._context import _set_context as _set_context
 from obskit._errors import error_type
+from obskit._errors import is_cancelled as is_cancelled
 from obskit._errors import record_exception as record_exception
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
@@ -45,6 +46,7 @@ __all__ = [
     "current_span_context",
     "detach_span",
     "error_type",
+    "is_cancelled",
     "set_attribute",
     "set_attributes",
     "span",

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from obskit import _log, exporters
+from obskit import _cardinality, _cells, _log, exporters
 from obskit._config import SIGNALS, Settings
 from obskit._export._budget import span_limits
 from obskit._export._queue import SpanAccounting, SpanQueue
@@ -130,8 +130,12 @@ def _build(settings: Settings) -> Telemetry:
         telemetry.span_queues.append(queue)
     telemetry.tracer_provider = tracer_provider
     telemetry.meter_provider = MeterProvider(
-        metric_readers=readers, resource=resource, shutdown_on_exit=False
+        metric_readers=readers,
+        resource=resource,
+        shutdown_on_exit=False,
+        views=[_cardinality.view(settings.cardinality_limit)],
     )
+    _cells.set_cardinality_limit(settings.cardinality_limit)
     # The SDK providers read OTEL_SDK_DISABLED themselves; obskit already resolved it
     # (an explicit enabled=True beats the variable), so they must not second-guess it.
     for provider in (telemetry.tracer_provider, telemetry.meter_provider):

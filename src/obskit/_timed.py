@@ -16,9 +16,16 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from obskit import _hot
 from obskit._log import log_once
-from obskit._names import CODE_FUNCTION_NAME, ERROR_TYPE, OUTCOME, OUTCOME_ERROR, OUTCOME_OK
+from obskit._names import (
+    CODE_FUNCTION_NAME,
+    ERROR_TYPE,
+    OUTCOME,
+    OUTCOME_CANCELLED,
+    OUTCOME_ERROR,
+    OUTCOME_OK,
+)
 from obskit._sanitize import clean_attributes
-from obskit._spans import error_type
+from obskit._spans import error_type, is_cancelled
 from obskit._traced import _default_name
 
 __all__ = ["TIMED_METRIC_PREFIX", "timed"]
@@ -58,6 +65,9 @@ class _TimedMetrics:
     def failed(self, exc: BaseException) -> None:
         if isinstance(exc, self.expected):
             self.ok_calls.add()
+            return
+        if is_cancelled(exc):
+            self.calls.add(1, {**self.base, OUTCOME: OUTCOME_CANCELLED})
             return
         try:
             bound = self.error_calls.get(type(exc))

@@ -85,8 +85,11 @@ def traced(
     (`inspect.iscoroutinefunction` etc. stay true).
 
     An exception is recorded as an `exception` event with status ERROR and `error.type`,
-    then re-raised unchanged (same object, same traceback) -- unless it is one of
-    `expected`, which are normal control flow.
+    then re-raised as the same object -- unless it is one of `expected`, which are normal
+    control flow. Its traceback gains obskit's wrapper frames (one or two per traced
+    layer, in `obskit/_wrappers.py` and `<obskit.traced ...>`) between the caller and the
+    function; an asyncio cancellation is not an error (status UNSET, a `cancelled`
+    event).
 
     Args:
         func: the function to trace (bare ``@traced``), or the span name when used as

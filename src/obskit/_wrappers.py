@@ -131,7 +131,9 @@ def traced_call({params}):
 
 
 def _exact_signature_wrapper(
-    fn: Callable[..., Any], on: Callable[[tuple[Any, ...], dict[str, Any]], Any]
+    fn: Callable[..., Any],
+    on: Callable[[tuple[Any, ...], dict[str, Any]], Any],
+    template: str = _EXACT_TEMPLATE,
 ) -> Callable[..., Any] | None:
     """A wrapper taking exactly `fn`'s parameters, or None when that is not safe."""
     if not inspect.isfunction(fn):
@@ -187,7 +189,7 @@ def _exact_signature_wrapper(
             params.append("**" + name)
             forward.append("**" + name)
             keywords.append("**" + name)
-    source = _EXACT_TEMPLATE.format(
+    source = template.format(
         params=", ".join(params),
         forward=", ".join(forward),
         positional="".join(p + ", " for p in positional),
@@ -197,15 +199,14 @@ def _exact_signature_wrapper(
         exec(compile(source, f"<obskit.traced {fn.__qualname__}>", "exec"), namespace)
     except SyntaxError:  # pragma: no cover - a signature Python itself would not accept
         return None
-    wrapper: Callable[..., Any] = namespace["traced_call"]
+    wrapper: Callable[..., Any] = namespace[template.split("(")[0].split()[-1]]
     return wrapper
 
 
 def _wrap_coroutine(t: _Traced) -> Callable[..., Any]:
     fn = t.fn
 
-    @functools.wraps(fn)
-    async def traced_coroutine(*args: Any, **kwargs: Any) -> Any:
+    async def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if _off():
             return await fn(*args, **kwargs)
         span = t.start(args, kwargs)
@@ -227,117 +228,170 @@ def _wrap_coroutine(t: _Traced) -> Callable[..., Any]:
         t.finish(span, None, result)
         return result
 
-    return traced_coroutine
+    return functools.wraps(fn)(_signature_wrapper(fn, run, _COROUTINE_TEMPLATE))
 
 
 def _wrap_generator(t: _Traced) -> Callable[..., Any]:
     fn = t.fn
 
-    @functools.wraps(fn)
-    def traced_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+    def open_inner(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[Any, Any, Any]:
+        # Runs at the first next(): the wrapper's own frame already checked the arguments.
+        inner = fn(*args, **kwargs)
         if _off():
-            return (yield from fn(*args, **kwargs))
-        inner = fn(*args, **kwargs)  # first: bad arguments raise before any span starts
+            return inner  # type: ignore[no-any-return]
         span = t.start(args, kwargs)
         if span is None:
-            return (yield from inner)
-        span_context = trace_api.set_span_in_context(span)
-        started = t.metrics_start()
-        to_send: Any = None
-        to_throw: BaseException | None = None
-        while True:
+            return inner  # type: ignore[no-any-return]
+        return _traced_generator(t, inner, span)
+
+    return functools.wraps(fn)(_signature_wrapper(fn, open_inner, _GENERATOR_TEMPLATE))
+
+
+def _traced_generator(
+    t: _Traced, inner: Generator[Any, Any, Any], span: trace_api.Span
+) -> Generator[Any, Any, Any]:
+    span_context = trace_api.set_span_in_context(span)
+    started = t.metrics_start()
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        token = context_api.attach(span_context)
+        try:
+            item = inner.send(to_send) if to_throw is None else inner.throw(to_throw)
+        except StopIteration as stop:
+            detach_span(token)
+            t.metrics_end(started, None)
+            t.finish(span, None, stop.value)
+            return stop.value
+        except BaseException as exc:
+            detach_span(token)
+            t.metrics_end(started, exc)
+            t.finish(span, exc, None)
+            raise
+        detach_span(token)
+        try:
+            to_send, to_throw = (yield item), None
+        except GeneratorExit:
+            # Closed early (break, close(), garbage collection): not an error.
             token = context_api.attach(span_context)
             try:
-                item = inner.send(to_send) if to_throw is None else inner.throw(to_throw)
-            except StopIteration as stop:
+                inner.close()
+            finally:
                 detach_span(token)
                 t.metrics_end(started, None)
-                t.finish(span, None, stop.value)
-                return stop.value
-            except BaseException as exc:
-                detach_span(token)
-                t.metrics_end(started, exc)
-                t.finish(span, exc, None)
-                raise
-            detach_span(token)
-            try:
-                to_send, to_throw = (yield item), None
-            except GeneratorExit:
-                # Closed early (break, close(), garbage collection): not an error.
-                token = context_api.attach(span_context)
-                try:
-                    inner.close()
-                finally:
-                    detach_span(token)
-                    t.metrics_end(started, None)
-                    t.finish(span, None, None)
-                raise
-            except BaseException as exc:
-                to_send, to_throw = None, exc
-
-    return traced_generator
+                t.finish(span, None, None)
+            raise
+        except BaseException as exc:
+            to_send, to_throw = None, exc
 
 
 def _wrap_async_generator(t: _Traced) -> Callable[..., Any]:
     fn = t.fn
 
-    @functools.wraps(fn)
-    async def traced_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+    def open_inner(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncGenerator[Any, Any]:
         inner = fn(*args, **kwargs)
-        span = None if _off() else t.start(args, kwargs)
+        if _off():
+            return inner  # type: ignore[no-any-return]
+        span = t.start(args, kwargs)
         if span is None:
-            async with _aclosing(inner):
-                async for item in inner:
-                    yield item
+            return inner  # type: ignore[no-any-return]
+        return _traced_async_generator(t, inner, span)
+
+    return functools.wraps(fn)(_signature_wrapper(fn, open_inner, _ASYNC_GENERATOR_TEMPLATE))
+
+
+async def _traced_async_generator(
+    t: _Traced, inner: AsyncGenerator[Any, Any], span: trace_api.Span
+) -> AsyncGenerator[Any, Any]:
+    span_context = trace_api.set_span_in_context(span)
+    started = t.metrics_start()
+    to_send: Any = None
+    to_throw: BaseException | None = None
+    while True:
+        token = context_api.attach(span_context)
+        try:
+            if to_throw is None:
+                item = await inner.asend(to_send)
+            else:
+                item = await inner.athrow(to_throw)
+        except StopAsyncIteration:
+            detach_span(token)
+            t.metrics_end(started, None)
+            t.finish(span, None, None)
             return
-        span_context = trace_api.set_span_in_context(span)
-        started = t.metrics_start()
-        to_send: Any = None
-        to_throw: BaseException | None = None
-        while True:
+        except BaseException as exc:
+            detach_span(token)
+            t.metrics_end(started, exc)
+            t.finish(span, exc, None)
+            raise
+        detach_span(token)
+        try:
+            to_send, to_throw = (yield item), None
+        except GeneratorExit:
             token = context_api.attach(span_context)
             try:
-                if to_throw is None:
-                    item = await inner.asend(to_send)
-                else:
-                    item = await inner.athrow(to_throw)
-            except StopAsyncIteration:
+                await inner.aclose()
+            finally:
                 detach_span(token)
                 t.metrics_end(started, None)
                 t.finish(span, None, None)
-                return
-            except BaseException as exc:
-                detach_span(token)
-                t.metrics_end(started, exc)
-                t.finish(span, exc, None)
-                raise
-            detach_span(token)
-            try:
-                to_send, to_throw = (yield item), None
-            except GeneratorExit:
-                token = context_api.attach(span_context)
-                try:
-                    await inner.aclose()
-                finally:
-                    detach_span(token)
-                    t.metrics_end(started, None)
-                    t.finish(span, None, None)
-                raise
-            except BaseException as exc:
-                to_send, to_throw = None, exc
-
-    return traced_async_generator
+            raise
+        except BaseException as exc:
+            to_send, to_throw = None, exc
 
 
-class _aclosing:
-    def __init__(self, agen: Any) -> None:
-        self.agen = agen
+# Generators, async generators and coroutines are wrapped by a function of the same kind
+# with the function's own parameter list, made from these templates: arguments are bound
+# when it is called (a bad call raises TypeError there, not at the first next() or
+# await), and inspect.isgeneratorfunction() and friends stay true. `_obskit_on` returns
+# the function's own generator when there is no span (obskit off, call not sampled) or
+# obskit's traced one; either way every send/throw/close is forwarded as is: `yield from`
+# for generators, the explicit loop below for async generators (which have no
+# `yield from`).
+_GENERATOR_TEMPLATE = """
+def traced_generator({params}):
+    return (yield from _obskit_on(({positional}), {{{keywords}}}))
+"""
+_COROUTINE_TEMPLATE = """
+async def traced_coroutine({params}):
+    return await _obskit_on(({positional}), {{{keywords}}})
+"""
+_ASYNC_GENERATOR_TEMPLATE = """
+async def traced_async_generator({params}):
+    _obskit_inner = _obskit_on(({positional}), {{{keywords}}})
+    _obskit_send = None
+    _obskit_throw = None
+    while True:
+        try:
+            if _obskit_throw is None:
+                _obskit_item = await _obskit_inner.asend(_obskit_send)
+            else:
+                _obskit_item = await _obskit_inner.athrow(_obskit_throw)
+        except StopAsyncIteration:
+            return
+        _obskit_throw = None
+        try:
+            _obskit_send = yield _obskit_item
+        except GeneratorExit:
+            await _obskit_inner.aclose()
+            raise
+        except BaseException as _obskit_error:
+            _obskit_send, _obskit_throw = None, _obskit_error
+"""
 
-    async def __aenter__(self) -> Any:
-        return self.agen
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.agen.aclose()
+def _signature_wrapper(
+    fn: Callable[..., Any], on: Callable[[tuple[Any, ...], dict[str, Any]], Any], template: str
+) -> Callable[..., Any]:
+    """`template` with `fn`'s parameters, or with ``(*args, **kwargs)`` when not possible."""
+    exact = _exact_signature_wrapper(fn, on, template)
+    if exact is not None:
+        return exact
+    namespace: dict[str, Any] = {"_obskit_on": on}
+    source = template.format(params="*args, **kwargs", positional="*args, ", keywords="**kwargs")
+    exec(compile(source, "<obskit.traced>", "exec"), namespace)
+    wrapper: Callable[..., Any] = namespace[template.split("(")[0].split()[-1]]
+    return wrapper
 
 
 def _wrap(t: _Traced) -> Callable[..., Any]:

@@ -21,7 +21,7 @@ DOMAINS = ("btree", "raft", "query", "pipeline", "runtime")
 # settings (`_config`) read for their defaults, so it sits at the bottom with the other leaves.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("obskit._log", "obskit._names", "obskit._scrub", "obskit._literals",
-              "obskit._sanitize", "obskit._tree",
+              "obskit._sanitize", "obskit._tree", "obskit._cardinality",
               "obskit._export", "obskit._export._budget")),
     ("settings", ("obskit._config",)),
     ("export", ("obskit.exporters", "obskit._export.*")),
@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "obskit._context", "obskit._errors", "obskit._sampling", "obskit._recipe",
         "obskit._spans", "obskit._prepared", "obskit._wrappers", "obskit._traced",
         "obskit._timed", "obskit._cells", "obskit._hot_collect", "obskit._hot",
-        "obskit._telemetry", "obskit._setup", "obskit.propagation",
+        "obskit._telemetry", "obskit._children", "obskit._setup", "obskit.propagation",
     )),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
     ("top", ("obskit", "obskit._dashboards", "obskit._grafana",

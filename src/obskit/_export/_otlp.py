@@ -25,7 +25,7 @@ from obskit._config import Settings
 from obskit._export._encoder import serialize_spans
 from obskit._log import log_once
 
-__all__ = ["otlp_endpoint"]
+__all__ = ["grpc_insecure", "otlp_endpoint"]
 
 
 def otlp_endpoint(settings: Settings, signal: str) -> str | None:
@@ -48,6 +48,26 @@ def _valid_endpoint(endpoint: str, protocol: str) -> bool:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     return protocol == "http/protobuf" or port is not None or "://" in endpoint
+
+
+def grpc_insecure(endpoint: str, signal: str) -> bool:
+    """Whether the OTLP/gRPC exporter for `signal` sends plaintext, as the OTLP exporter
+    specification says: `http://` means plaintext and `https://` TLS; an endpoint with no
+    scheme uses TLS unless `OTEL_EXPORTER_OTLP_{SIGNAL}_INSECURE` (else
+    `OTEL_EXPORTER_OTLP_INSECURE`) is true. A configured certificate is used with TLS.
+
+    Examples:
+        >>> grpc_insecure("http://127.0.0.1:4317", "traces"), grpc_insecure("collector:4317", "traces")
+        (True, False)
+    """
+    scheme = endpoint.split("://", 1)[0].lower() if "://" in endpoint else None
+    if scheme is not None:
+        return scheme == "http"
+    for var in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"):
+        value = os.environ.get(var)
+        if value is not None and value.strip():
+            return value.strip().lower() == "true"
+    return False
 
 
 def _otlp_signal_endpoint(settings: Settings, signal: str) -> tuple[bool, str | None]:
@@ -259,8 +279,9 @@ def _otlp_span_exporter(settings: Settings) -> Callable[[], SpanExporter] | None
         }
         if endpoint:
             kwargs["endpoint"] = endpoint
-            if endpoint.startswith("http://") or "://" not in endpoint:
-                kwargs["insecure"] = True
+        effective = otlp_endpoint(settings, "traces")
+        if effective:  # decided here: the SDK forced no-scheme endpoints one way or another
+            kwargs["insecure"] = grpc_insecure(effective, "traces")
         make: Callable[..., object] = _fast_grpc_span_exporter()
     else:
         kwargs = {"timeout": settings.otlp_timeout, "compression": _compression(settings)}
@@ -296,8 +317,9 @@ def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
         )
 
         make: Callable[..., object] = GrpcMetricExporter
-        if endpoint and (endpoint.startswith("http://") or "://" not in endpoint):
-            kwargs["insecure"] = True
+        effective = otlp_endpoint(settings, "metrics")
+        if effective:
+            kwargs["insecure"] = grpc_insecure(effective, "metrics")
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
             OTLPMetricExporter as HttpMetricExporter,

@@ -65,6 +65,7 @@ HIT: Final = "hit"
 MISS: Final = "miss"
 OK: Final = "ok"
 ERROR: Final = "error"
+CANCELLED: Final = "cancelled"  # asyncio cancellation: not an error
 
 # Node types (btree.node.type).
 LEAF: Final = "leaf"
@@ -110,7 +111,10 @@ CATALOGUE: Final = Catalogue(
             "modelled on db.operation.name",
         ),
         Attribute(
-            OUTCOME, "string", "hit or miss for lookups, ok otherwise, error on failure", HIT
+            OUTCOME,
+            "string",
+            "hit or miss for lookups, ok otherwise, error on failure, cancelled",
+            HIT,
         ),
         Attribute(
             PAGES_VISITED,

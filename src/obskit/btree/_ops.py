@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind
 from obskit import _providers
 from obskit._log import log_once
 from obskit._sanitize import clean_text, clean_value
-from obskit._spans import SpanRecipe, attach_span, detach_span, error_type
+from obskit._spans import SpanRecipe, attach_span, detach_span, error_type, is_cancelled
 from obskit._traced import _off as _traced_off
 from obskit._traced import _Traced, _wrap_async_generator, _wrap_generator
 from obskit.btree import _catalogue as names
@@ -161,6 +161,9 @@ class _OperationTraced(_Traced):
                 attributes = state.attributes(outcome)
             elif isinstance(exc, self.miss_on):
                 outcome = names.MISS
+                attributes = state.attributes(outcome)
+            elif is_cancelled(exc):
+                outcome = names.CANCELLED
                 attributes = state.attributes(outcome)
             else:
                 outcome = names.ERROR

@@ -50,6 +50,7 @@ from obskit.pipeline._core import (
     Step,
     batch_links,
     batch_span,
+    end_interrupted,
     end_span,
     label,
     sample_source,
@@ -64,7 +65,6 @@ from obskit.pipeline._names import (
     DEFAULT_SAMPLE_RATIO,
     DROP,
     EMIT,
-    ERROR,
     PANELS,
     POLICIES,
     RAISE,
@@ -284,9 +284,9 @@ def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]
                 if out is RERAISE:
                     raise
                 return out
-            except BaseException:
+            except BaseException as exc:
                 if span is not None:
-                    end_span(span, ERROR)
+                    end_interrupted(span, exc)
                 raise
             finally:
                 if token is not None:
@@ -307,9 +307,9 @@ def _wrap(fn: Callable[..., Any], step: Step, batch: bool) -> Callable[..., Any]
             if out is RERAISE:
                 raise
             return out
-        except BaseException:
+        except BaseException as exc:
             if span is not None:
-                end_span(span, ERROR)
+                end_interrupted(span, exc)
             raise
         finally:
             if token is not None:
@@ -340,9 +340,9 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
             if out is RERAISE:
                 raise
             return out
-        except BaseException:
+        except BaseException as exc:
             if span is not None:
-                end_span(span, ERROR)
+                end_interrupted(span, exc)
             raise
         finally:
             if token is not None:

@@ -24,7 +24,7 @@ from obskit import propagation
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._sanitize import clean_text, safe_repr
-from obskit._spans import SpanRecipe, error_type, record_exception
+from obskit._spans import SpanRecipe, error_type, is_cancelled, record_exception
 from obskit.pipeline import _names as n
 from obskit.pipeline._journey import (
     current_journey,
@@ -241,6 +241,14 @@ def end_span(span: Any, outcome: str, extra: Mapping[str, Any] | None = None,
         span.end()
     except Exception:
         log_once("pipeline-span-end", "ending a pipeline span failed", exc_info=True)
+
+
+def end_interrupted(span: Any, exc: BaseException) -> None:
+    """End a step's span left by a BaseException: `cancelled` (not an error) or `error`."""
+    if is_cancelled(exc):
+        end_span(span, n.CANCELLED, None, exc)
+    else:
+        end_span(span, n.ERROR)
 
 
 class Step:

@@ -25,6 +25,7 @@ EMIT: Final = "emit"
 DROP: Final = "drop"
 ERROR: Final = "error"
 OUTCOMES: Final = (EMIT, DROP, ERROR)
+CANCELLED: Final = "cancelled"  # asyncio cancellation of an async processor: not an error
 
 # --- error policies ----------------------------------------------------------------------
 RAISE: Final = "raise"
@@ -61,7 +62,7 @@ CATALOGUE: Final = Catalogue(
     attributes=[
         Attribute(PIPELINE, "string", "Pipeline (job) name", "logs", "Flink job_name"),
         Attribute(PROCESSOR, "string", "Processor (operator) name", "parse", "Flink operator_name"),
-        Attribute(OUTCOME, "string", "What the processor did with the record: emit, drop, error",
+        Attribute(OUTCOME, "string", "What the processor did with the record: emit, drop, error (cancelled on a span)",
                   "emit", "Kafka Streams dropped-records"),
         Attribute(BATCH_COUNT, "int", "Records in a batch (links are capped at 128)", 500,
                   "semconv messaging.batch.message_count"),

@@ -23,7 +23,14 @@ from obskit import _literals, propagation
 from obskit._log import log_once
 from obskit._sanitize import clean_text, clean_value
 from obskit._scrub import scrub_pair
-from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
+from obskit._spans import (
+    AsyncWith,
+    SpanHandle,
+    SpanRecipe,
+    error_type,
+    is_cancelled,
+    record_exception,
+)
 from obskit.query import _catalogue as names
 from obskit.query import _text as _query_text
 from obskit.query._block import Block, Facts, as_count, as_label, as_number, cached
@@ -46,6 +53,11 @@ from obskit.query._shared import (
 from obskit.query._shared import check_phase as check_phase
 
 __all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
+
+
+def _failure(exc: BaseException | None) -> str | None:
+    """The `error.type` of a block that raised; None for a cancellation (not an error)."""
+    return None if exc is None or is_cancelled(exc) else error_type(exc)
 
 
 class Phase(Block, AsyncWith["Phase"]):
@@ -82,7 +94,7 @@ class Phase(Block, AsyncWith["Phase"]):
         try:
             elapsed = self._close(exc, {})
             base = self._parent._base
-            error = None if exc is None else error_type(exc)
+            error = _failure(exc)
             attributes = cached(
                 ("phase", self.name, error, *base.values()),
                 ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error)),
@@ -240,7 +252,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         if self._error is not None and exc is None and span is not None:
             SpanHandle(span).set_error(self._error_description, self._error)
         elapsed = self._close(exc, extra)
-        error = self._error if exc is None else error_type(exc)
+        error = self._error if exc is None else _failure(exc)
         base = self._base
         _duration.record(elapsed, cached(
             ("duration", error, self.collection, *base.values()),
@@ -433,7 +445,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
     ) -> None:
         try:
             elapsed = self._close(exc, self._fact_attributes())
-            error = None if exc is None else error_type(exc)
+            error = _failure(exc)
             _fragment_duration.record(elapsed, cached(
                 ("fragment", self.system, error),
                 ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
