@@ -43,9 +43,6 @@ from obskit._traced import _Traced, _wrap_async_generator, _wrap_generator
 __all__ = ["decorate"]
 
 _MAX_INDEXES = 256  # distinct index names per decorated method; more share "_OTHER"
-_duration = names.CATALOGUE.instrument(names.OPERATION_DURATION)
-_page_reads = names.CATALOGUE.instrument(names.PAGE_READS)
-_page_writes = names.CATALOGUE.instrument(names.PAGE_WRITES)
 
 Classifier = Callable[[Any], "bool | str | None"]
 
@@ -158,20 +155,20 @@ class _OperationTraced(_Traced):
             state = op._state
             if exc is None:
                 outcome = op._outcome or self._classify(result)
-                attributes = state.attributes(outcome)
+                duration = state.duration(outcome)
             elif isinstance(exc, self.miss_on):
                 outcome = names.MISS
-                attributes = state.attributes(outcome)
+                duration = state.duration(outcome)
             else:
                 outcome = names.ERROR
-                attributes = state.attributes(outcome, error_type(exc))
-            _duration.record(elapsed, attributes)
+                duration = state.duration(outcome, error_type(exc))
+            duration.record(elapsed)  # bound hot handles: ~0.3 us, an SDK record ~7 us
             if op.cache_reads:
-                _page_reads.add(op.cache_reads, state.cache_reads)
+                state.cache_reads.add(op.cache_reads)
             if op.disk_reads:
-                _page_reads.add(op.disk_reads, state.disk_reads)
+                state.disk_reads.add(op.disk_reads)
             if op.page_writes:
-                _page_writes.add(op.page_writes, state.writes)
+                state.writes.add(op.page_writes)
             if op.span.is_recording():
                 self._annotate(op, outcome)
             state.recipe.finish(op.span, exc)  # type: ignore[union-attr]

@@ -78,13 +78,16 @@ class BoundCounter:
         1
     """
 
-    __slots__ = ("_base", "_cells", "_local", "_lock", "_monotonic", "attributes")
+    __slots__ = ("_adds_base", "_base", "_cells", "_local", "_lock", "_monotonic", "attributes")
 
     def __init__(self, attributes: dict[str, Any], monotonic: bool) -> None:
         self.attributes = attributes
         self._monotonic = monotonic
         self._base: int | float = 0  # the total when the current meter provider came in
+        self._adds_base = 0  # adds made before the current meter provider came in
         self._local = threading.local()
+        # A cell per thread: [total, number of adds] (the adds tell a series the current
+        # provider has seen, even one whose up-downs cancel out, from an untouched one).
         self._cells: list[list[int | float]] = []
         self._lock = threading.Lock()
 
@@ -98,14 +101,15 @@ class BoundCounter:
             if (amount < 0 and self._monotonic) or amount != amount:  # negative / NaN
                 return
             cell[0] += amount
+            cell[1] += 1
         except Exception:
             log_once("hot-add", "adding %r to a counter failed", amount, exc_info=True)
 
     def _new_cell(self) -> list[int | float]:
-        cell: list[int | float] = [0]
+        cell: list[int | float] = [0, 0]
         with self._lock:
             if not self._cells:
-                self._cells.append([0])  # cells[0]: what threads that ended had added
+                self._cells.append([0, 0])  # cells[0]: what threads that ended had added
             self._cells.append(cell)
         self._local.cell = cell
         _on_thread_end(self._local, lambda: self._retire(cell))
@@ -115,12 +119,18 @@ class BoundCounter:
         # A thread per request must not grow the handle (and every scrape) forever.
         with self._lock:
             self._cells[0][0] += cell[0]
+            self._cells[0][1] += cell[1]
             self._cells.remove(cell)
 
-    def _total(self) -> int | float:
+    def _total(self, field: int = 0) -> int | float:
         with self._lock:
             cells = list(self._cells)
-        return sum(cell[0] for cell in cells)
+        return sum(cell[field] for cell in cells)
+
+    @property
+    def touched(self) -> bool:
+        """Whether anything was added since the current meter provider was installed."""
+        return self._total(1) > self._adds_base
 
     @property
     def value(self) -> int | float:
@@ -129,6 +139,7 @@ class BoundCounter:
 
     def _rebase(self) -> None:
         self._base = self._total()
+        self._adds_base = int(self._total(1))
 
 
 class _HistogramCell:
@@ -275,9 +286,22 @@ class HotCounter:
         >>> ops.add(1, {"kv.operation": "put"})  # unbound: a dict lookup more per call
     """
 
-    def __init__(self, name: str, unit: str, description: str, scope: str, monotonic: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        scope: str,
+        monotonic: bool,
+        *,
+        sparse: bool = False,
+    ) -> None:
         self.name = name
         self._monotonic = monotonic
+        # sparse: report only attribute sets added to under the current meter provider, as
+        # the SDK's synchronous counters do (the domains' counters, whose series must not
+        # change); otherwise every bound set is reported, 0 until added to.
+        self._sparse = sparse
         self._bindings = _Bindings()
         meter = _metrics.meter(scope)
         create = (
@@ -302,7 +326,12 @@ class HotCounter:
             log_once("hot-add", "adding to %s failed", self.name, exc_info=True)
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(b.value, b.attributes) for b in self._bindings.all()]
+        sparse = self._sparse
+        return [
+            Observation(b.value, b.attributes)
+            for b in self._bindings.all()
+            if not sparse or b.touched
+        ]
 
     def _rebase(self) -> None:
         for bound in self._bindings.all():
@@ -380,9 +409,9 @@ _hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose collect is wr
 
 
 def _with_histograms(data: MetricsData | None, provider: Any) -> MetricsData | None:
-    """`data` plus the hot histograms' points, when `provider` is the current one."""
-    if provider is not _providers.current_meter_provider():
-        return data  # a provider no longer current: it reports only its own instruments
+    """`data` plus the hot histograms' points, when `provider` is the one they count for."""
+    if provider is not _based_on[0]:
+        return data  # a provider replaced by another: it reports only its own instruments
     with _registry_lock:
         histograms = list(_histograms)
     now = time.time_ns()
@@ -416,6 +445,8 @@ def _hook_current_provider() -> None:
     readers = getattr(provider, "_metric_readers", None)
     if provider is None or readers is None:
         return
+    if _based_on[0] is None:
+        _based_on[0] = provider  # the first provider: everything recorded so far counts
     for reader in readers:
         original = getattr(reader, "_collect", None)
         if original is None or reader in _hooked:
@@ -435,10 +466,20 @@ def _hook_current_provider() -> None:
         reader._collect = collect
 
 
+# The meter provider the totals count for. It changes only when another provider comes
+# in: a provider switched off (shutdown() sets None, then shuts the old provider down)
+# keeps reporting in its final collection, as obskit's observable instruments do.
+_based_on: list[Any] = [None]
+
+
 def _on_provider_change() -> None:
     # A new meter provider starts its cumulative series from zero, as the SDK's own
     # instruments do (and test captures, which install a fresh provider per test, see
     # only their own records).
+    provider = _providers.current_meter_provider()
+    if provider is None or provider is _based_on[0]:
+        return
+    _based_on[0] = provider
     with _instruments_lock:
         instruments = list(_instruments.values())
     for instrument in instruments:

@@ -31,6 +31,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 from opentelemetry import trace as trace_api
 from opentelemetry.util.types import AttributeValue
 
+from obskit import _btree_operation
 from obskit._btree_catalogue import (
     CATALOGUE,
     DEPTH,
@@ -297,10 +298,10 @@ scan: OperationDecorator = _shortcut("scan")
 _MAX_CACHED = 1024
 _structure_attrs: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
 _event_attrs: dict[tuple[str, int], dict[str, AttributeValue]] = {}
-_splits = CATALOGUE.instrument(NODE_SPLITS)
-_merges = CATALOGUE.instrument(NODE_MERGES)
-_page_reads = CATALOGUE.instrument(PAGE_READS)
-_page_writes = CATALOGUE.instrument(PAGE_WRITES)
+_splits = _btree_operation.NODE_SPLITS  # hot instruments (obskit._operation)
+_merges = _btree_operation.NODE_MERGES
+_page_reads = _btree_operation.PAGE_READS
+_page_writes = _btree_operation.PAGE_WRITES
 
 
 def _label(value: object, default: str) -> str:
@@ -325,6 +326,21 @@ def _attrs(index: str | None, key: str, value: str) -> dict[str, AttributeValue]
     return found
 
 
+_bound: dict[tuple[str, str, str, str], Any] = {}
+
+
+def _count(counter: Any, index: str | None, key: str, value: str) -> None:
+    """Add 1 to `counter` with {btree.index, key: value}, through a cached bound handle."""
+    attributes = _attrs(index, key, value)
+    cache_key = (counter.name, attributes[INDEX], key, value)  # type: ignore[index]
+    handle = _bound.get(cache_key)
+    if handle is None:
+        handle = counter.bind(attributes)
+        if len(_bound) < _MAX_CACHED:
+            _bound[cache_key] = handle
+    handle.add()
+
+
 def _node_event(node_type: str, level: int) -> dict[str, AttributeValue]:
     found = _event_attrs.get((node_type, level))
     if found is None:
@@ -340,7 +356,7 @@ def _structure_change(
     try:
         level = level if type(level) is int else 0
         kind = _label(node_type, LEAF if level == 0 else INTERNAL)
-        counter.add(1, _attrs(index, NODE_TYPE, kind))
+        _count(counter, index, NODE_TYPE, kind)
         span = trace_api.get_current_span()
         if span.is_recording():
             span.add_event(event, _node_event(kind, level))  # type: ignore[arg-type]
@@ -399,7 +415,7 @@ def record_page_read(
         elif index is None and type(span) is Operation and label == DISK:
             span.disk_reads += 1
         else:
-            _page_reads.add(1, _attrs(index, PAGE_SOURCE, label))
+            _count(_page_reads, index, PAGE_SOURCE, label)
         if span.is_recording():
             _page_event(span, PAGE_READ_EVENT, page_id, label)
     except Exception:
@@ -418,7 +434,7 @@ def record_page_write(page_id: int | None = None, *, index: str | None = None) -
         if index is None and type(span) is Operation:
             span.page_writes += 1  # added to the counter when the operation ends
         else:
-            _page_writes.add(1, _attrs(index, INDEX, ""))
+            _count(_page_writes, index, INDEX, "")
         if span.is_recording():
             _page_event(span, PAGE_WRITE_EVENT, page_id, None)
     except Exception:
