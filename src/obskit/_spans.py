@@ -409,6 +409,10 @@ class _DecidedSampler(sampling.Sampler):
         return self.inner.get_description()
 
 
+#: Span attributes given to `SpanRecipe.start`: a mapping, or a callable making one.
+Attributes = Mapping[str, AttributeValue] | Callable[[], Mapping[str, AttributeValue]] | None
+
+
 class SpanRecipe:
     """Everything about a span that is known before the call: made once, read per call."""
 
@@ -538,12 +542,16 @@ class SpanRecipe:
     def start(
         self,
         tracer: trace_api.Tracer,
-        attributes: Mapping[str, AttributeValue] | None = None,
+        attributes: Attributes = None,
         context: context_api.Context | None = None,
         name: str | None = None,
         links: Any = None,
     ) -> trace_api.Span:
-        """Start the span (not yet current). Per-call attributes must be clean already."""
+        """Start the span (not yet current). Per-call attributes must be clean already.
+
+        `attributes` may be a callable returning them: it is called only for a span that
+        will record, so an unsampled operation never builds its span attributes.
+        """
         ratio = self.sample_ratio
         if self._bound >= 0:
             if context is None:
@@ -558,13 +566,15 @@ class SpanRecipe:
                 return trace_api.NonRecordingSpan(parent)
         if ratio is not None and random.random() >= ratio:
             return _unsampled_child(context)
+        if callable(attributes):
+            attributes = attributes()
         merged = {**self.attributes, **attributes} if attributes else self.attributes
         return tracer.start_span(name or self.name, context, self.kind, merged or None, links)
 
     def _start_root(
         self,
         tracer: trace_api.Tracer,
-        attributes: Mapping[str, AttributeValue] | None,
+        attributes: Attributes,
         context: context_api.Context | None,
         name: str | None,
         links: Any,
@@ -581,6 +591,8 @@ class SpanRecipe:
                     (trace_id, span_id, False, self._root_flags, _NO_STATE, True),
                 )
             )
+        if callable(attributes):
+            attributes = attributes()
         merged = {**self.attributes, **attributes} if attributes else self.attributes
         _preset.trace_id = trace_id  # the SDK's sampler will agree: same id, same bound
         try:
