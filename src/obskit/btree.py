@@ -326,13 +326,13 @@ def _attrs(index: str | None, key: str, value: str) -> dict[str, AttributeValue]
     return found
 
 
-_bound: dict[tuple[str, str, str, str], Any] = {}
+_bound: dict[tuple[object, ...], Any] = {}
 
 
 def _count(counter: Any, index: str | None, key: str, value: str) -> None:
     """Add 1 to `counter` with {btree.index, key: value}, through a cached bound handle."""
     attributes = _attrs(index, key, value)
-    cache_key = (counter.name, attributes[INDEX], key, value)  # type: ignore[index]
+    cache_key = (counter.name, attributes[INDEX], key, value)
     handle = _bound.get(cache_key)
     if handle is None:
         handle = counter.bind(attributes)
