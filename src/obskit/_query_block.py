@@ -18,16 +18,24 @@ from opentelemetry.util.types import AttributeValue
 
 from obskit import _query_catalogue as names
 from obskit._log import log_once
+from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text
 from obskit._spans import NOOP_HANDLE, SpanHandle, SpanRecipe
 
-__all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "cached"]
+__all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "by_key", "cached"]
 
 _MAX_CACHED = 1024
-_rows_read = names.CATALOGUE.instrument(names.ROWS_READ_METRIC)
-_rows_written = names.CATALOGUE.instrument(names.ROWS_WRITTEN_METRIC)
-_io = names.CATALOGUE.instrument(names.IO)
 _attribute_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def by_key(name: str) -> Outcomes:
+    """Bound hot handles of catalogue metric `name`, keyed like `cached` (bounded)."""
+    return Outcomes(hot(names.CATALOGUE, name), None, _MAX_CACHED)
+
+
+_rows_read = by_key(names.ROWS_READ_METRIC)
+_rows_written = by_key(names.ROWS_WRITTEN_METRIC)
+_io = by_key(names.IO)
 
 
 def cached(key: tuple[Any, ...], pairs: tuple[tuple[str, object], ...]) -> dict[str, Any]:
@@ -72,6 +80,7 @@ class Facts:
 
     def __init__(self) -> None:
         self._base: dict[str, Any] = {}
+        self._base_key: tuple[Any, ...] = ("base",)  # the `cached` key of `_base`
         self._returned: int | None = None
         self._read = self._written = self._bytes_read = self._bytes_written = 0
 
@@ -89,11 +98,11 @@ class Facts:
             count = as_count(read, "rows read")
             if count:
                 self._read += count
-                _rows_read.add(count, self._base)
+                _rows_read.get(self._base_key, self._base).add(count)
             count = as_count(written, "rows written")
             if count:
                 self._written += count
-                _rows_written.add(count, self._base)
+                _rows_written.get(self._base_key, self._base).add(count)
         except Exception:
             log_once("query-rows", "recording rows failed", exc_info=True)
 
@@ -103,18 +112,19 @@ class Facts:
             count = as_count(read, "bytes read")
             if count:
                 self._bytes_read += count
-                _io.add(count, self._io_attributes("read"))
+                self._io("read").add(count)
             count = as_count(written, "bytes written")
             if count:
                 self._bytes_written += count
-                _io.add(count, self._io_attributes("write"))
+                self._io("write").add(count)
         except Exception:
             log_once("query-bytes", "recording bytes failed", exc_info=True)
 
-    def _io_attributes(self, direction: str) -> dict[str, Any]:
+    def _io(self, direction: str) -> Any:
         base = self._base
-        return cached(
-            ("io", direction, *base.values()), (*base.items(), (names.IO_DIRECTION, direction))
+        key = ("io", direction, *base.values())
+        return _io.found.get(key) or _io.get(
+            key, cached(key, (*base.items(), (names.IO_DIRECTION, direction)))
         )
 
     def _fact_attributes(self) -> dict[str, AttributeValue]:

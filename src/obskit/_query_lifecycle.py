@@ -23,7 +23,7 @@ from opentelemetry.util.types import AttributeValue
 from obskit import _query_catalogue as names
 from obskit import _query_text, propagation
 from obskit._log import log_once
-from obskit._query_block import Block, Facts, as_count, as_label, as_number, cached
+from obskit._query_block import Block, Facts, as_count, as_label, as_number, by_key, cached
 from obskit._sanitize import clean_text, clean_value
 from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
 
@@ -34,14 +34,15 @@ _RESERVED_PHASES = frozenset({"fragment", "phase", "duration", "active", "errors
 _MAX_CACHED = 1024
 _OTHER = "_OTHER"
 
-_duration = names.CATALOGUE.instrument(names.DURATION)
-_phase_duration = names.CATALOGUE.instrument(names.PHASE_DURATION)
-_active = names.CATALOGUE.instrument(names.ACTIVE)
-_returned_rows = names.CATALOGUE.instrument(names.RETURNED_ROWS)
-_cache_lookups = names.CATALOGUE.instrument(names.CACHE_LOOKUPS)
-_errors = names.CATALOGUE.instrument(names.ERRORS)
-_fragment_duration = names.CATALOGUE.instrument(names.FRAGMENT_DURATION)
-_cost_reduction = names.CATALOGUE.instrument(names.COST_REDUCTION_METRIC)
+# Bound hot handles by `cached` key (obskit._operation): ~0.2 us a record, the SDK's 5-10.
+_duration = by_key(names.DURATION)
+_phase_duration = by_key(names.PHASE_DURATION)
+_active = by_key(names.ACTIVE)
+_returned_rows = by_key(names.RETURNED_ROWS)
+_cache_lookups = by_key(names.CACHE_LOOKUPS)
+_errors = by_key(names.ERRORS)
+_fragment_duration = by_key(names.FRAGMENT_DURATION)
+_cost_reduction = by_key(names.COST_REDUCTION_METRIC)
 
 _ROOT = SpanRecipe("query", scope=names.SCOPE)
 _FRAGMENT = SpanRecipe(names.FRAGMENT_SPAN, kind=SpanKind.SERVER, scope=names.SCOPE)
@@ -99,11 +100,13 @@ class Phase(Block, AsyncWith["Phase"]):
             elapsed = self._close(exc, {})
             base = self._parent._base
             error = None if exc is None else error_type(exc)
-            attributes = cached(
-                ("phase", self.name, error, *base.values()),
-                ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error)),
-            )
-            _phase_duration.record(elapsed, attributes)
+            key = ("phase", self.name, error, *base.values())
+            handle = _phase_duration.found.get(key)
+            if handle is None:
+                handle = _phase_duration.get(key, cached(
+                    key, ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error))
+                ))  # fmt: skip
+            handle.record(elapsed)
         except Exception:
             log_once("query-phase-end", "ending phase %r failed", self.name, exc_info=True)
 
@@ -154,8 +157,9 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
                         self._start_attributes.setdefault(key, clean)
         except Exception:
             log_once("query-describe", "describing the query failed", exc_info=True)
+        self._base_key = ("base", self.system, self.operation)
         self._base = cached(
-            ("base", self.system, self.operation),
+            self._base_key,
             ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, self.operation)),
         )
         if kind is not SpanKind.INTERNAL:
@@ -203,7 +207,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
     def __enter__(self) -> QueryLifecycle:
         try:
             self._open(self._recipe, self._start_attributes, name=self.summary or self.system)
-            _active.add(1, self._base)
+            _active.get(self._base_key, self._base).add(1)
         except Exception:
             log_once("query-start", "starting the query span failed", exc_info=True)
         return self
@@ -228,19 +232,22 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             SpanHandle(span).set_error(None, self._error)
         elapsed = self._close(exc, extra)
         error = self._error if exc is None else error_type(exc)
-        base = self._base
-        _duration.record(elapsed, cached(
-            ("duration", error, self.collection, *base.values()),
-            (*base.items(), (names.DB_COLLECTION_NAME, self.collection), (names.ERROR_TYPE, error)),
-        ))  # fmt: skip
+        base, base_key = self._base, self._base_key
+        key = ("duration", error, self.collection, *base.values())
+        handle = _duration.found.get(key)
+        if handle is None:
+            handle = _duration.get(key, cached(key, (
+                *base.items(), (names.DB_COLLECTION_NAME, self.collection),
+                (names.ERROR_TYPE, error))))  # fmt: skip
+        handle.record(elapsed)
         if error is not None:
-            _errors.add(1, cached(("error", error, *base.values()),
-                                   (*base.items(), (names.ERROR_TYPE, error))))  # fmt: skip
+            key = ("error", error, *base.values())
+            _errors.get(key, cached(key, (*base.items(), (names.ERROR_TYPE, error)))).add(1)
         if self._returned is not None:
-            _returned_rows.record(self._returned, base)
+            _returned_rows.get(base_key, base).record(self._returned)
         if reduction is not None:
-            _cost_reduction.record(reduction, base)
-        _active.add(-1, base)
+            _cost_reduction.get(base_key, base).record(reduction)
+        _active.get(base_key, base).add(-1)
 
     def _reduction(self) -> float | None:
         estimated, optimized = self._costs
@@ -313,9 +320,10 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
                 self._cache_misses += 1
             label = as_label(name) or _OTHER
             result = "hit" if hit else "miss"
-            _cache_lookups.add(1, cached(("cache", self.system, label, result), (
+            key = ("cache", self.system, label, result)
+            _cache_lookups.get(key, cached(key, (
                 (names.DB_SYSTEM_NAME, self.system), (names.CACHE_NAME, label),
-                (names.CACHE_RESULT, result))))  # fmt: skip
+                (names.CACHE_RESULT, result)))).add(1)  # fmt: skip
         except Exception:
             log_once("query-cache", "recording a cache lookup failed", exc_info=True)
 
@@ -371,8 +379,9 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         self._reset(_FRAGMENT)
         self._carrier = carrier
         self.system = as_label(system) or "other_sql"
+        self._base_key = ("base", self.system, as_label(operation))
         self._base = cached(
-            ("base", self.system, as_label(operation)),
+            self._base_key,
             ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, as_label(operation))),
         )
         self._start_attributes: dict[str, AttributeValue] = {names.DB_SYSTEM_NAME: self.system}
@@ -397,10 +406,10 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         try:
             elapsed = self._close(exc, self._fact_attributes())
             error = None if exc is None else error_type(exc)
-            _fragment_duration.record(elapsed, cached(
-                ("fragment", self.system, error),
-                ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
-            ))  # fmt: skip
+            key = ("fragment", self.system, error)
+            _fragment_duration.get(key, cached(
+                key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
+            )).record(elapsed)  # fmt: skip
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
 
