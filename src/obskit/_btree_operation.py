@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 from obskit import _btree_catalogue as names
 from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text
-from obskit._spans import SpanRecipe
+from obskit._spans import SPAN_KEY, SpanRecipe, _get_context
 
 __all__ = [
     "CACHE",
@@ -256,5 +256,5 @@ def current_op() -> Operation:
         >>> from obskit import btree
         >>> btree.current_op().visit(3)  # outside an operation: a no-op
     """
-    current = trace_api.get_current_span()
-    return current if type(current) is Operation else NOOP_OPERATION
+    current = _get_context().get(SPAN_KEY)  # trace_api.get_current_span(), inlined
+    return current if type(current) is Operation else NOOP_OPERATION  # type: ignore[return-value]

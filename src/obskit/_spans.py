@@ -617,17 +617,25 @@ def _check_ratio(ratio: float | None) -> float | None:
 
 def _unsampled_child(context: context_api.Context | None) -> trace_api.Span:
     """A non-recording span that keeps the trace id and carries "not sampled" downstream."""
-    parent = trace_api.get_current_span(context).get_span_context()
-    trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128) or 1
-    return trace_api.NonRecordingSpan(
-        trace_api.SpanContext(
-            trace_id=trace_id,
-            span_id=random.getrandbits(64) or 1,
-            is_remote=False,
-            trace_flags=trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT),
-            trace_state=parent.trace_state if parent.is_valid else None,
+    if context is None:
+        parent = current_span_context()
+    else:
+        parent = trace_api.get_current_span(context).get_span_context()
+    # Built with tuple.__new__ like a root (ids valid by construction: ~1 us saved). Order:
+    # trace, span, remote, flags, state, valid (SpanContext is a tuple).
+    if parent[5]:
+        trace_id, trace_state = parent[0], parent[4]
+    else:
+        trace_id, trace_state = getrandbits(128) or 1, _NO_STATE
+    return NonRecordingSpan(
+        tuple.__new__(  # type: ignore[arg-type]
+            SpanContext,
+            (trace_id, getrandbits(64) or 1, False, _NOT_SAMPLED, trace_state, True),
         )
     )
+
+
+_NOT_SAMPLED = trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT)
 
 
 _recipes: dict[tuple[str, SpanKind, str], SpanRecipe] = {}

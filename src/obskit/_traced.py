@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncGenerator, Callable, Collection, Generator, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
-from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context.context import Context as _Context
 from opentelemetry.trace import SpanKind
@@ -462,7 +461,7 @@ def _wrap_generator(t: _Traced) -> Callable[..., Any]:
         to_send: Any = None
         to_throw: BaseException | None = None
         while True:
-            token = context_api.attach(span_context)
+            token = _set_context(span_context)  # context_api.attach, inlined
             try:
                 item = inner.send(to_send) if to_throw is None else inner.throw(to_throw)
             except StopIteration as stop:
@@ -480,7 +479,7 @@ def _wrap_generator(t: _Traced) -> Callable[..., Any]:
                 to_send, to_throw = (yield item), None
             except GeneratorExit:
                 # Closed early (break, close(), garbage collection): not an error.
-                token = context_api.attach(span_context)
+                token = _set_context(span_context)  # context_api.attach, inlined
                 try:
                     inner.close()
                 finally:
@@ -511,7 +510,7 @@ def _wrap_async_generator(t: _Traced) -> Callable[..., Any]:
         to_send: Any = None
         to_throw: BaseException | None = None
         while True:
-            token = context_api.attach(span_context)
+            token = _set_context(span_context)  # context_api.attach, inlined
             try:
                 if to_throw is None:
                     item = await inner.asend(to_send)
@@ -531,7 +530,7 @@ def _wrap_async_generator(t: _Traced) -> Callable[..., Any]:
             try:
                 to_send, to_throw = (yield item), None
             except GeneratorExit:
-                token = context_api.attach(span_context)
+                token = _set_context(span_context)  # context_api.attach, inlined
                 try:
                     await inner.aclose()
                 finally:

@@ -80,6 +80,7 @@ from obskit._btree_operation import (
 from obskit._btree_ops import decorate
 from obskit._log import log_once
 from obskit._sanitize import clean_text, clean_value
+from obskit._spans import SPAN_KEY, _get_context
 
 __all__ = [
     "CATALOGUE",
@@ -329,6 +330,12 @@ def _attrs(index: str | None, key: str, value: str) -> dict[str, AttributeValue]
 _bound: dict[tuple[object, ...], Any] = {}
 
 
+def _current_span() -> trace_api.Span:
+    """`trace_api.get_current_span()` without its three frames (~0.3 us a call)."""
+    span: trace_api.Span | None = _get_context().get(SPAN_KEY)  # type: ignore[assignment]
+    return trace_api.INVALID_SPAN if span is None else span
+
+
 def _count(counter: Any, index: str | None, key: str, value: str) -> None:
     """Add 1 to `counter` with {btree.index, key: value}, through a cached bound handle."""
     attributes = _attrs(index, key, value)
@@ -357,7 +364,7 @@ def _structure_change(
         level = level if type(level) is int else 0
         kind = _label(node_type, LEAF if level == 0 else INTERNAL)
         _count(counter, index, NODE_TYPE, kind)
-        span = trace_api.get_current_span()
+        span = _current_span()
         if span.is_recording():
             span.add_event(event, _node_event(kind, level))  # type: ignore[arg-type]
     except Exception:
@@ -409,7 +416,7 @@ def record_page_read(
     """
     try:
         label = _label(source, CACHE)
-        span = trace_api.get_current_span()
+        span = _current_span()
         if index is None and type(span) is Operation and label == CACHE:
             span.cache_reads += 1  # added to the counter when the operation ends
         elif index is None and type(span) is Operation and label == DISK:
@@ -430,7 +437,7 @@ def record_page_write(page_id: int | None = None, *, index: str | None = None) -
         >>> btree.record_page_write(17, index="users_pk")
     """
     try:
-        span = trace_api.get_current_span()
+        span = _current_span()
         if index is None and type(span) is Operation:
             span.page_writes += 1  # added to the counter when the operation ends
         else:
