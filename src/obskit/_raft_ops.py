@@ -98,8 +98,19 @@ def _error_key(extra: Mapping[str, object], error: str | None) -> dict[str, obje
 
 
 _recipes: dict[tuple[str, SpanKind], SpanRecipe] = {}
+_rpc_recipes: dict[tuple[str, SpanKind], SpanRecipe] = {}
 _rpc_attrs: dict[tuple[str, str, str, str], dict[str, AttributeValue]] = {}
 _rpc_bound: dict[tuple[str, str, str, str], tuple[Outcomes, Outcomes]] = {}
+
+
+def _rpc_recipe(method: str, kind: SpanKind) -> SpanRecipe:
+    """The recipe of `raft.Raft/{method}` (cached by method, not by a formatted name)."""
+    found = _rpc_recipes.get((method, kind))
+    if found is None:
+        found = _recipe(f"{n.RPC_SERVICE_NAME}/{method}", kind)
+        if len(_rpc_recipes) < 1024:
+            _rpc_recipes[(method, kind)] = found
+    return found
 
 
 def _recipe(name: str, kind: SpanKind = SpanKind.INTERNAL) -> SpanRecipe:
@@ -177,8 +188,9 @@ class _Operation:
         return elapsed
 
     def _set(self, key: str, value: object) -> None:
-        if self._span is not None and value is not None:
-            SpanHandle(self._span).set_attribute(key, value)
+        span = self._span
+        if span is not None and value is not None and span.is_recording():
+            SpanHandle(span).set_attribute(key, value)
 
     def __enter__(self) -> Any:
         self._attach()
@@ -342,7 +354,7 @@ class ClientCall(_Call):
         self._peer = st.node_key(peer_id)
         self._attrs = _rpc_attributes(self._node, self._peer, method, system)
         base = self._attrs
-        self._begin(_recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.CLIENT),
+        self._begin(_rpc_recipe(method, SpanKind.CLIENT),
                     lambda: _with(base, {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port}),
                     traced=not heartbeat)  # fmt: skip
         if self._span is not None and message is not None:
@@ -377,7 +389,7 @@ class ServerCall(_Call):
         self._attrs = _rpc_attributes(self._node, self._peer, method, system)
         parent = None if heartbeat else propagation.extract(message)
         base = self._attrs
-        self._begin(_recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.SERVER),
+        self._begin(_rpc_recipe(method, SpanKind.SERVER),
                     lambda: _with(base, fields), context=parent, traced=not heartbeat)  # fmt: skip
         if peer_id is not None:
             st.record_contact(self._node.id, self._peer)
