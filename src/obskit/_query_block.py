@@ -14,13 +14,23 @@ from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.util.types import AttributeValue
 
 from obskit import _query_catalogue as names
 from obskit._log import log_once
 from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text
-from obskit._spans import NOOP_HANDLE, SpanHandle, SpanRecipe
+from obskit._spans import (
+    NOOP_HANDLE,
+    SPAN_KEY,
+    SpanHandle,
+    SpanRecipe,
+    _get_context,
+    _set_context,
+    attach_span,
+    detach_span,
+)
 
 __all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "by_key", "cached"]
 
@@ -164,16 +174,24 @@ class Block:
         tracer = recipe.tracer()
         if tracer is None:
             return
+        if context is None and recipe.parent_unsampled():
+            # Decided before any span work: the SDK would make a non-recording child with
+            # the parent's context, so the parent stays current and stands in for it.
+            self._ended = _get_context().get(SPAN_KEY)  # type: ignore[assignment]
+            return
         span = recipe.start(tracer, attributes, context=context, name=name)
-        self._token = context_api.attach(trace_api.set_span_in_context(span, context))
+        if context is None:
+            self._token = attach_span(span)  # context_api.attach(set_span_in_context(span))
+        else:
+            self._token = _set_context(Context({**context, SPAN_KEY: span}))
         self._span = span
 
     def _close(self, exc: BaseException | None, extra: Mapping[str, AttributeValue]) -> float:
         elapsed = time.perf_counter() - self._started
         span, self._span = self._span, None
-        self._ended = span
         if span is not None:
-            context_api.detach(self._token)  # type: ignore[arg-type]
+            self._ended = span
+            detach_span(self._token)  # type: ignore[arg-type]
             try:
                 if extra and span.is_recording():
                     span.set_attributes(extra)

@@ -25,7 +25,14 @@ from obskit import _query_text, propagation
 from obskit._log import log_once
 from obskit._query_block import Block, Facts, as_count, as_label, as_number, by_key, cached
 from obskit._sanitize import clean_text, clean_value
-from obskit._spans import AsyncWith, SpanHandle, SpanRecipe, error_type, record_exception
+from obskit._spans import (
+    AsyncWith,
+    SpanHandle,
+    SpanRecipe,
+    current_span_context,
+    error_type,
+    record_exception,
+)
 
 __all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
 
@@ -279,7 +286,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         span = self._span
         if span is None:
             return None
-        current = trace_api.get_current_span().get_span_context()
+        current = current_span_context()  # trace_api.get_current_span(), inlined
         if current.is_valid and current.trace_id == span.get_span_context().trace_id:
             return None  # None = the current context
         return trace_api.set_span_in_context(span)

@@ -27,7 +27,15 @@ from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_value
-from obskit._spans import NOOP_HANDLE, Attributes, SpanHandle, SpanRecipe, error_type
+from obskit._spans import (
+    NOOP_HANDLE,
+    Attributes,
+    SpanHandle,
+    SpanRecipe,
+    attach_span,
+    detach_span,
+    error_type,
+)
 
 __all__ = ["Apply", "ClientCall", "Election", "Proposal", "ServerCall", "Snapshot"]
 
@@ -166,14 +174,11 @@ class _Operation:
 
     def _attach(self) -> None:
         if self._span is not None and self._token is None:
-            self._token = context_api.attach(trace_api.set_span_in_context(self._span))
+            self._token = attach_span(self._span)  # context_api.attach(...), inlined
 
     def _detach(self) -> None:
         if self._token is not None:
-            try:
-                context_api.detach(self._token)  # type: ignore[arg-type]
-            except Exception:
-                log_once("raft-detach", "detaching the Raft span context failed")
+            detach_span(self._token)  # type: ignore[arg-type]
             self._token = None
 
     def _finish(self, exc: BaseException | None) -> float:
