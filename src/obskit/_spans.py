@@ -564,6 +564,19 @@ class SpanRecipe:
                 return self._start_root(tracer, attributes, context, name, links)
             if not parent.trace_flags.sampled:
                 return trace_api.NonRecordingSpan(parent)
+            if not parent[4]:  # a sampled parent, no trace state: ParentBased samples
+                if ratio is not None and random.random() >= ratio:
+                    return _unsampled_child(context)
+                if callable(attributes):
+                    attributes = attributes()
+                merged = {**self.attributes, **attributes} if attributes else self.attributes
+                _preset.trace_id = -1  # skip re-asking the sampler (~0.5 us), as start_here
+                try:
+                    return tracer.start_span(
+                        name or self.name, context, self.kind, merged or None, links
+                    )
+                finally:
+                    _preset.trace_id = 0
         if ratio is not None and random.random() >= ratio:
             return _unsampled_child(context)
         if callable(attributes):
