@@ -36,7 +36,14 @@ from obskit._btree_operation import (
 )
 from obskit._log import log_once
 from obskit._sanitize import clean_text, clean_value
-from obskit._spans import SpanRecipe, attach_span, detach_span, error_type
+from obskit._spans import (
+    NonRecordingSpan,
+    SpanRecipe,
+    attach_span,
+    current_span_context,
+    detach_span,
+    error_type,
+)
 from obskit._traced import _off as _traced_off
 from obskit._traced import _Traced, _wrap_async_generator, _wrap_generator
 
@@ -131,7 +138,9 @@ class _OperationTraced(_Traced):
         if tracer is None:
             return None
         try:
-            span = recipe.start(tracer)
+            # start_here: the leaner path (root decision inlined); None means "the parent
+            # is unsampled": the SDK's answer would be a non-recording child with its context.
+            span = recipe.start_here(tracer) or NonRecordingSpan(current_span_context())
         except Exception:
             log_once("btree-start", "starting span %r failed", self.span_name, exc_info=True)
             return None
@@ -155,7 +164,7 @@ class _OperationTraced(_Traced):
             state = op._state
             if exc is None:
                 outcome = op._outcome or self._classify(result)
-                duration = state.duration(outcome)
+                duration = state._durations.found.get(outcome) or state.duration(outcome)
             elif isinstance(exc, self.miss_on):
                 outcome = names.MISS
                 duration = state.duration(outcome)
@@ -169,9 +178,12 @@ class _OperationTraced(_Traced):
                 state.disk_reads.add(op.disk_reads)
             if op.page_writes:
                 state.writes.add(op.page_writes)
-            if op.span.is_recording():
+            inner = op.span
+            if inner.is_recording():
                 self._annotate(op, outcome)
-            state.recipe.finish(op.span, exc)  # type: ignore[union-attr]
+                state.recipe.finish(inner, exc)  # type: ignore[union-attr]
+            else:
+                inner.end()  # what finish() comes to for a span that records nothing
         except Exception:
             log_once("btree-end", "ending span %r failed", self.span_name, exc_info=True)
 
