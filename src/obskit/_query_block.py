@@ -160,6 +160,7 @@ class Block:
         self._recipe = recipe
         self._span: trace_api.Span | None = None  # while the block runs
         self._ended: trace_api.Span | None = None  # after it ended (for trace_id)
+        self._stand_in: trace_api.Span | None = None  # the unsampled parent, when no span
         self._token: object = None
         self._started = time.perf_counter()
 
@@ -177,7 +178,7 @@ class Block:
         if context is None and recipe.parent_unsampled():
             # Decided before any span work: the SDK would make a non-recording child with
             # the parent's context, so the parent stays current and stands in for it.
-            self._ended = _get_context().get(SPAN_KEY)  # type: ignore[assignment]
+            self._ended = self._stand_in = _get_context().get(SPAN_KEY)  # type: ignore[assignment]
             return
         span = recipe.start(tracer, attributes, context=context, name=name)
         if context is None:
@@ -189,6 +190,7 @@ class Block:
     def _close(self, exc: BaseException | None, extra: Mapping[str, AttributeValue]) -> float:
         elapsed = time.perf_counter() - self._started
         span, self._span = self._span, None
+        self._stand_in = None
         if span is not None:
             self._ended = span
             detach_span(self._token)  # type: ignore[arg-type]

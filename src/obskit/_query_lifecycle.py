@@ -283,7 +283,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
 
     def _context_for_children(self) -> context_api.Context | None:
         """The current context when it is inside this query's trace, else the root's."""
-        span = self._span
+        span = self._span if self._span is not None else self._stand_in
         if span is None:
             return None
         current = current_span_context()  # trace_api.get_current_span(), inlined
