@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 import obskit
 from obskit import _providers
-from obskit._processor import SpanQueue
+from obskit._export._queue import SpanQueue
 
 try:
     from benchmarks._harness import Case, compare

@@ -38,7 +38,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
 from obskit import _providers, btree, pipeline, query, raft
-from obskit._processor import SpanQueue
+from obskit._export._queue import SpanQueue
 
 try:
     from benchmarks._harness import Case, compare

@@ -31,9 +31,9 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from obskit._exporters import _fast_http_span_exporter
-from obskit._otlp_encode import encode_request
-from obskit._processor import SpanQueue
+from obskit._export._encoder import encode_request
+from obskit._export._otlp import _fast_http_span_exporter
+from obskit._export._queue import SpanQueue
 
 __all__ = ["encode_rate", "export_rate", "retained_bytes"]
 

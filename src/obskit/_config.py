@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from obskit._budget import (
+from obskit._export._budget import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_SPAN_BYTES,

@@ -17,26 +17,22 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     HistogramDataPoint,
     Metric,
-    MetricsData,
-    ResourceMetrics,
-    ScopeMetrics,
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from obskit import _metrics, _providers
+from obskit._cells import _Bindings, _HistogramCell, _on_thread_end, _remove_identical
+from obskit._hot_collect import _based_on, _histograms, _hook_current_provider, _registry_lock
 from obskit._log import log_once
-from obskit._sanitize import clean_attributes
 
 __all__ = [
     "BoundCounter",
@@ -47,34 +43,6 @@ __all__ = [
     "hot_histogram",
     "hot_up_down_counter",
 ]
-
-_MAX_BOUND = 2000  # attribute sets per instrument: beyond, records go to an overflow set
-_OVERFLOW = {"otel.metric.overflow": True}
-
-
-class _ThreadOwner:
-    """Lives in a thread-local: collected when its thread ends, which retires the cell."""
-
-    __slots__ = ("__weakref__",)
-
-
-def _on_thread_end(local: threading.local, retire: Callable[[], None]) -> None:
-    owner = _ThreadOwner()
-    local.owner = owner
-    weakref.finalize(owner, retire).atexit = False
-
-
-def _remove_identical(cells: list[Any], cell: object) -> None:
-    # Not list.remove(): it compares by value, and two threads' [total, adds] cells are
-    # often equal -- removing the wrong one loses or doubles a thread's count.
-    for index, candidate in enumerate(cells):
-        if candidate is cell:
-            del cells[index]
-            return
-
-
-def _key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
-    return frozenset(attributes.items())
 
 
 class BoundCounter:
@@ -149,16 +117,6 @@ class BoundCounter:
     def _rebase(self) -> None:
         self._base = self._total()
         self._adds_base = int(self._total(1))
-
-
-class _HistogramCell:
-    __slots__ = ("counts", "max", "min", "sum")
-
-    def __init__(self, buckets: int) -> None:
-        self.counts = [0] * buckets
-        self.sum: float = 0
-        self.min = float("inf")
-        self.max = float("-inf")
 
 
 class BoundHistogram:
@@ -251,33 +209,6 @@ class BoundHistogram:
     def count(self) -> int:
         """Values recorded so far, over all threads."""
         return sum(self.snapshot()[0])
-
-
-class _Bindings:
-    """Bound handles of one instrument, by attribute set (bounded in number)."""
-
-    def __init__(self) -> None:
-        self._bound: dict[frozenset[tuple[str, Any]], Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, attributes: Mapping[str, object] | None, make: Any) -> Any:
-        clean = clean_attributes(attributes)
-        key = _key(clean)
-        found = self._bound.get(key)
-        if found is None:
-            with self._lock:
-                found = self._bound.get(key)
-                if found is None:
-                    if len(self._bound) >= _MAX_BOUND:
-                        clean, key = dict(_OVERFLOW), _key(_OVERFLOW)
-                        found = self._bound.get(key)
-                    if found is None:
-                        found = self._bound[key] = make(clean)
-        return found
-
-    def all(self) -> list[Any]:
-        with self._lock:
-            return list(self._bound.values())
 
 
 class HotCounter:
@@ -410,75 +341,6 @@ class HotHistogram:
         self.start_time = time.time_ns()
         for bound in self._bindings.all():
             bound._rebase()
-
-
-_histograms: list[HotHistogram] = []
-_registry_lock = threading.Lock()
-_hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose collect is wrapped
-
-
-def _with_histograms(data: MetricsData | None, provider: Any) -> MetricsData | None:
-    """`data` plus the hot histograms' points, when `provider` is the one they count for."""
-    if provider is not _based_on[0]:
-        return data  # a provider replaced by another: it reports only its own instruments
-    with _registry_lock:
-        histograms = list(_histograms)
-    now = time.time_ns()
-    by_scope: dict[str, list[Metric]] = {}
-    for histogram in histograms:
-        metric = histogram.metric(now)
-        if metric is not None:
-            by_scope.setdefault(histogram.scope, []).append(metric)
-    if not by_scope:
-        return data
-    if data is None or not data.resource_metrics:
-        resource = cast(Any, provider)._sdk_config.resource  # the SDK provider collecting
-        data = MetricsData([ResourceMetrics(resource, [], "")])
-    first, *rest = data.resource_metrics
-    scopes = []
-    for scope_metrics in first.scope_metrics:
-        extra = by_scope.pop(scope_metrics.scope.name, [])
-        scopes.append(
-            ScopeMetrics(scope_metrics.scope, [*scope_metrics.metrics, *extra], "")
-            if extra
-            else scope_metrics
-        )
-    for scope, metrics in by_scope.items():
-        scopes.append(ScopeMetrics(InstrumentationScope(scope), metrics, ""))
-    return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
-
-
-def _hook_current_provider() -> None:
-    """Wrap each metric reader's collect callback of the current provider, once."""
-    provider = _providers.current_meter_provider()
-    readers = getattr(provider, "_metric_readers", None)
-    if provider is None or readers is None:
-        return
-    if _based_on[0] is None:
-        _based_on[0] = provider  # the first provider: everything recorded so far counts
-    for reader in readers:
-        original = getattr(reader, "_collect", None)
-        if original is None or reader in _hooked:
-            continue
-        _hooked.add(reader)
-
-        def collect(
-            metric_reader: Any, timeout_millis: float = 10_000, *, _original: Any = original
-        ) -> MetricsData | None:
-            data: MetricsData | None = _original(metric_reader, timeout_millis=timeout_millis)
-            try:
-                return _with_histograms(data, provider)
-            except Exception:
-                log_once("hot-collect", "adding hot histograms failed", exc_info=True)
-                return data
-
-        reader._collect = collect
-
-
-# The meter provider the totals count for. It changes only when another provider comes
-# in: a provider switched off (shutdown() sets None, then shuts the old provider down)
-# keeps reporting in its final collection, as obskit's observable instruments do.
-_based_on: list[Any] = [None]
 
 
 def _on_provider_change() -> None:

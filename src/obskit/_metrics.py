@@ -1,4 +1,6 @@
-"""Instruments that follow the current provider, and the helpers that create them.
+"""Meters, and the helpers that create instruments following the current provider.
+
+The instrument classes live in obskit._instruments.
 
 Every instrument obskit (or user code through the OTel global meter provider) creates is a
 proxy: synchronous ones rebind to the current real instrument when the provider changed
@@ -9,17 +11,23 @@ provider as it is installed. Recording never raises into the caller.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry import metrics as metrics_api
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import Attributes
 
 from obskit import _providers
-from obskit._log import log_once
-
-_state = _providers.state
+from obskit._instruments import (
+    Callback,
+    Counter,
+    Gauge,
+    Histogram,
+    ObservableInstrument,
+    UpDownCounter,
+    _AnyCallback,
+    _Scope,
+)
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -45,218 +53,6 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-
-#: A callback for observable instruments: returns the current observations.
-Callback = Callable[[CallbackOptions], Iterable[Observation]]
-_AnyCallback = Any  # what the OTel Meter API accepts (callables or generators)
-
-_SYNC_FACTORIES = {
-    "counter": "create_counter",
-    "up_down_counter": "create_up_down_counter",
-    "histogram": "create_histogram",
-    "gauge": "create_gauge",
-}
-_OBSERVABLE_FACTORIES = {
-    "observable_counter": "create_observable_counter",
-    "observable_gauge": "create_observable_gauge",
-    "observable_up_down_counter": "create_observable_up_down_counter",
-}
-
-
-class _Scope:
-    """An instrumentation scope: name, version, schema URL, attributes."""
-
-    __slots__ = ("attributes", "name", "schema_url", "version")
-
-    def __init__(
-        self, name: str, version: str | None, schema_url: str | None, attributes: Attributes
-    ) -> None:
-        self.name = name
-        self.version = version
-        self.schema_url = schema_url
-        self.attributes = attributes
-
-    def meter(self, provider: metrics_api.MeterProvider) -> metrics_api.Meter:
-        return provider.get_meter(self.name, self.version, self.schema_url, self.attributes)
-
-
-class _SyncInstrument:
-    """Shared machinery of the synchronous proxies: rebind on provider change."""
-
-    __slots__ = ("_kind", "_provider", "_real", "_scope", "description", "name", "options", "unit")
-
-    def __init__(
-        self,
-        scope: _Scope,
-        kind: str,
-        name: str,
-        unit: str,
-        description: str,
-        options: dict[str, Any],
-    ) -> None:
-        self._scope = scope
-        self._kind = kind
-        self.name = name
-        self.unit = unit
-        self.description = description
-        self.options = options
-        self._provider: metrics_api.MeterProvider | None = None
-        self._real: Any = None
-
-    def _bind(self) -> Any:
-        provider = _providers.current_meter_provider()
-        if provider is not self._provider:
-            real = None
-            if provider is not None:
-                try:
-                    factory = getattr(self._scope.meter(provider), _SYNC_FACTORIES[self._kind])
-                    real = factory(
-                        self.name, unit=self.unit, description=self.description, **self.options
-                    )
-                except Exception:  # the SDK raises a bare Exception for a bad name or unit
-                    log_once(
-                        f"metric-create:{self.name}", "creating %s failed", self.name, exc_info=True
-                    )  # remembered for this provider: not retried per call
-            self._real, self._provider = real, provider
-        return self._real
-
-    def __repr__(self) -> str:
-        return f"<obskit {self._kind} {self.name!r} unit={self.unit!r}>"
-
-
-class Counter(_SyncInstrument, metrics_api.Counter):
-    """A monotonic sum. `add` never raises; negative amounts are ignored by the SDK."""
-
-    def add(self, amount: int | float, attributes: Attributes = None, context: Any = None) -> None:
-        provider = _state.meter_provider
-        real = self._real if provider is self._provider and provider is not None else self._bind()
-        if real is not None:
-            try:
-                real.add(amount, attributes, context)
-            except Exception:
-                log_once("metric-record", "recording %s failed", self.name, exc_info=True)
-
-
-class UpDownCounter(_SyncInstrument, metrics_api.UpDownCounter):
-    """A sum that can go down (in-flight requests, queue depth)."""
-
-    def add(self, amount: int | float, attributes: Attributes = None, context: Any = None) -> None:
-        provider = _state.meter_provider
-        real = self._real if provider is self._provider and provider is not None else self._bind()
-        if real is not None:
-            try:
-                real.add(amount, attributes, context)
-            except Exception:
-                log_once("metric-record", "recording %s failed", self.name, exc_info=True)
-
-
-class Histogram(_SyncInstrument, metrics_api.Histogram):
-    """A distribution of values (durations, sizes), with explicit bucket advice."""
-
-    def record(
-        self, amount: int | float, attributes: Attributes = None, context: Any = None
-    ) -> None:
-        provider = _state.meter_provider
-        real = self._real if provider is self._provider and provider is not None else self._bind()
-        if real is not None:
-            try:
-                real.record(amount, attributes, context)
-            except Exception:
-                log_once("metric-record", "recording %s failed", self.name, exc_info=True)
-
-
-class Gauge(_SyncInstrument, metrics_api._Gauge):
-    """A synchronous gauge: the last value set wins."""
-
-    def set(self, amount: int | float, attributes: Attributes = None, context: Any = None) -> None:
-        provider = _state.meter_provider
-        real = self._real if provider is self._provider and provider is not None else self._bind()
-        if real is not None:
-            try:
-                real.set(amount, attributes, context)
-            except Exception:
-                log_once("metric-record", "recording %s failed", self.name, exc_info=True)
-
-
-class ObservableInstrument(
-    metrics_api.ObservableCounter, metrics_api.ObservableGauge, metrics_api.ObservableUpDownCounter
-):
-    """An observable instrument whose callbacks follow the current provider.
-
-    Callbacks run at collection time (a Prometheus scrape, an OTLP export). One that raises
-    is logged once and contributes nothing; the other callbacks still report.
-    """
-
-    def __init__(
-        self,
-        scope: _Scope,
-        kind: str,
-        name: str,
-        callbacks: Sequence[Callback],
-        unit: str,
-        description: str,
-    ) -> None:
-        self._scope = scope
-        self._kind = kind
-        self.name = name
-        self.unit = unit
-        self.description = description
-        self._callbacks: list[Callback] = list(callbacks)
-        self._bound: metrics_api.MeterProvider | None = None
-        self._lock = threading.Lock()
-        self.rebind()
-
-    def add_callback(self, callback: Callback) -> None:
-        """Add one more callback (e.g. per B+tree index) to this instrument."""
-        with self._lock:
-            self._callbacks.append(callback)
-
-    def remove_callback(self, callback: Callback) -> None:
-        """Remove a callback added before; unknown callbacks are ignored."""
-        with self._lock:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-
-    def rebind(self) -> None:
-        """Register with the current provider if it is not the one already bound."""
-        provider = _providers.current_meter_provider()
-        if provider is None or provider is self._bound:
-            return
-        self._bound = provider
-        factory = getattr(self._scope.meter(provider), _OBSERVABLE_FACTORIES[self._kind])
-        try:
-            factory(
-                self.name,
-                callbacks=[self._make_callback(provider)],
-                unit=self.unit,
-                description=self.description,
-            )
-        except Exception:
-            log_once("metric-create", "creating %s failed", self.name, exc_info=True)
-
-    def _make_callback(self, provider: metrics_api.MeterProvider) -> Callback:
-        def observe(options: CallbackOptions) -> list[Observation]:
-            if self._bound is not provider:
-                return []  # a stale registration on a provider no longer current
-            with self._lock:
-                callbacks = list(self._callbacks)
-            observations: list[Observation] = []
-            for callback in callbacks:
-                try:
-                    observations.extend(callback(options))
-                except Exception:
-                    log_once(
-                        f"callback:{self.name}",
-                        "an observable callback of %s raised; it is skipped",
-                        self.name,
-                        exc_info=True,
-                    )
-            return observations
-
-        return observe
-
-    def __repr__(self) -> str:
-        return f"<obskit {self._kind} {self.name!r} unit={self.unit!r}>"
 
 
 class ProxyMeter(metrics_api.Meter):
@@ -403,6 +199,7 @@ def _rebind_all() -> None:
 
 
 _providers.on_change(_rebind_all)
+_providers.serve_meters(meter)
 
 
 def counter(name: str, unit: str = "1", description: str = "", *, scope: str = "obskit") -> Counter:

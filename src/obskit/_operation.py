@@ -20,7 +20,7 @@ Sampling is decided before any span work by `SpanRecipe.start`, which takes the 
 attributes as a callable and calls it only for a span that will record.
 
 Examples:
-    >>> from obskit import _btree_catalogue as names
+    >>> from obskit.btree import _catalogue as names
     >>> duration = hot(names.CATALOGUE, names.OPERATION_DURATION)
     >>> by_outcome = Outcomes(duration, {names.INDEX: "pk", names.OPERATION: "get"})
     >>> by_outcome.get(names.HIT, {names.OUTCOME: names.HIT}).record(0.0002)
@@ -47,7 +47,7 @@ def hot(catalogue: Catalogue, name: str) -> Any:
     Use one or the other for a given name, never both (a name has one instrument kind).
 
     Examples:
-        >>> from obskit import _raft_names as n
+        >>> from obskit.raft import _names as n
         >>> hot(n.CATALOGUE, n.M_COMMITTED).bind({n.NODE_ID: "n1"}).add()
     """
     spec = catalogue.instruments_by_name.get(name)
@@ -80,7 +80,7 @@ class Outcomes:
     labels low-cardinality as before. The fast path is `found.get(key)`.
 
     Examples:
-        >>> from obskit import _pipeline_names as n
+        >>> from obskit.pipeline import _names as n
         >>> by_outcome = Outcomes(hot(n.CATALOGUE, n.M_DURATION), {n.PIPELINE: "logs"})
         >>> by_outcome.get("emit", {n.OUTCOME: "emit"}) is by_outcome.found["emit"]
         True

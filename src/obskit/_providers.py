@@ -137,11 +137,27 @@ class _ProxyMeterProvider(metrics_api.MeterProvider):
         schema_url: str | None = None,
         attributes: Attributes = None,
     ) -> metrics_api.Meter:
-        from obskit._metrics import meter
-
         # Registered like obskit's own meters, so observable instruments made through the
         # OTel global meter are re-registered with each new provider too.
-        return meter(name, version, schema_url)
+        return _meter_factory(name, version, schema_url)
+
+
+def _no_op_meter(name: str, version: str | None, schema_url: str | None) -> metrics_api.Meter:
+    return metrics_api.NoOpMeter(name, version, schema_url)
+
+
+# obskit._metrics (above this module) installs its meter registry here when it is imported.
+_meter_factory: Callable[[str, str | None, str | None], metrics_api.Meter] = _no_op_meter
+
+
+def serve_meters(factory: Callable[[str, str | None, str | None], metrics_api.Meter]) -> None:
+    """Have the proxy meter provider hand out meters made by `factory`.
+
+    obskit._metrics registers its meter registry here at import, as it registers its
+    `on_change` listener, so this module needs nothing from the layer above it.
+    """
+    global _meter_factory
+    _meter_factory = factory
 
 
 _TRACER_PROXY = _ProxyTracerProvider()

@@ -23,6 +23,7 @@ Examples:
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,16 +93,30 @@ def available() -> list[str]:
         >>> {"otlp", "prometheus", "console", "memory"} <= set(available())
         True
     """
-    from obskit._exporters import entry_point_names
-
-    return sorted(set(_registry) | set(entry_point_names()))
+    return sorted(set(_registry) | set(_entry_point_names()))
 
 
 def lookup(name: str) -> ExporterFactory:
     """The factory registered as `name`; ValueError naming the known ones otherwise."""
-    from obskit._exporters import load_entry_point
-
-    factory = _registry.get(name) or load_entry_point(name)
+    factory = _registry.get(name) or _load_entry_point(name)
     if factory is None:
         raise ValueError(f"unknown exporter {name!r}; known exporters: {', '.join(available())}")
     return factory
+
+
+def _entry_point_names() -> list[str]:
+    try:
+        return [ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    except Exception:
+        return []
+
+
+def _load_entry_point(name: str) -> ExporterFactory | None:
+    try:
+        found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name)
+    except Exception:
+        return None
+    for entry_point in found:
+        factory: ExporterFactory = entry_point.load()
+        return factory
+    return None

@@ -6,9 +6,9 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from obskit import _btree_catalogue as btree_names
 from obskit import _operation, _providers, btree, raft
-from obskit import _raft_names as raft_names
+from obskit.btree import _catalogue as btree_names
+from obskit.raft import _names as raft_names
 from obskit.testing._metrics import points_from_sdk
 
 

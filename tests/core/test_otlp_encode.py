@@ -16,8 +16,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
-from obskit import _otlp_encode
-from obskit._otlp_encode import Unsupported, encode_request, serialize_spans
+from obskit._export import _encoder as _otlp_encode
+from obskit._export._encoder import Unsupported, encode_request, serialize_spans
 
 _VALUES: list[Any] = [
     "",
@@ -264,7 +264,7 @@ def test_the_otlp_exporters_configure_builds_send_our_bytes(protocol: str) -> No
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     from obskit._config import Settings
-    from obskit._exporters import (
+    from obskit._export._otlp import (
         _fast_grpc_span_exporter,
         _fast_http_span_exporter,
         _otlp_span_exporter,
@@ -298,7 +298,7 @@ def test_the_otlp_exporters_configure_builds_send_our_bytes(protocol: str) -> No
 def test_the_http_exporter_falls_back_to_the_sdk_encoder() -> None:
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    from obskit._exporters import _fast_http_span_exporter
+    from obskit._export._otlp import _fast_http_span_exporter
     from obskit.testing._receiver import OTLPReceiver
 
     span = ReadableSpan(

@@ -9,8 +9,8 @@ import pytest
 from _backends import Jaeger, Prometheus, Span, Trace, span_parent_id, span_tags
 from _examples import ExampleRun, check_catalogue_metrics
 
-from obskit import _pipeline_names as names
 from obskit import pipeline
+from obskit.pipeline import _names as names
 
 SERVICE = "log-pipeline"  # pipeline.py's service name
 LINES = 5000

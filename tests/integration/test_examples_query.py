@@ -8,8 +8,8 @@ import pytest
 from _backends import Jaeger, Prometheus, Span, Trace, span_parent_id, span_service, span_tags
 from _examples import ExampleRun, check_catalogue_metrics
 
-from obskit import _query_catalogue as names
 from obskit import query
+from obskit.query import _catalogue as names
 
 COORDINATOR, WORKER = "minidb-coordinator", "minidb-worker"  # query.py's service names
 WORKERS = 3

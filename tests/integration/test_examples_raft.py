@@ -9,8 +9,8 @@ import pytest
 from _backends import Jaeger, Prometheus, Span, Trace, span_parent_id, span_service, span_tags
 from _examples import ExampleRun, check_catalogue_metrics
 
-from obskit import _raft_names as names
 from obskit import raft
+from obskit.raft import _names as names
 
 NODES = ("raft-node-1", "raft-node-2", "raft-node-3")
 WRITES = "40"  # RAFT_EXAMPLE_WRITES: small, the shape is what matters

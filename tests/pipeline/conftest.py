@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from obskit import _pipeline_core, pipeline
+from obskit import pipeline
+from obskit.pipeline import _core as _pipeline_core
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import obskit
 import obskit.exporters
-from obskit import _exporters, _processor
+from obskit._export import _exporters
+from obskit._export import _queue as _processor
 
 RESULT = "RESULT "
 MIB = 1024 * 1024

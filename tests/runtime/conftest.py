@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from obskit import _runtime_gc, runtime
+from obskit import runtime
+from obskit.runtime import _gc as _runtime_gc
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,9 @@ import pytest
 from opentelemetry import trace as trace_api
 
 import obskit
-from obskit import _log, _runtime_gc
+from obskit import _log
 from obskit.runtime import GC_PAUSE_DURATION, GC_PAUSE_EVENT
+from obskit.runtime import _gc as _runtime_gc
 
 GENERATION = "cpython.gc.generation"
 

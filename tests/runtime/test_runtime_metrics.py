@@ -10,8 +10,9 @@ from opentelemetry.semconv._incubating.attributes import cpu_attributes, cpython
 from opentelemetry.semconv._incubating.metrics import cpython_metrics, process_metrics
 
 import obskit
-from obskit import _runtime_gc, runtime
+from obskit import runtime
 from obskit.runtime import CATALOGUE, PANELS
+from obskit.runtime import _gc as _runtime_gc
 
 
 def test_names_are_the_current_semantic_conventions():

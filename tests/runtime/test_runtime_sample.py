@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from obskit import _runtime_gc, runtime
+from obskit import runtime
+from obskit.runtime import _gc as _runtime_gc
 
 SAMPLER_THREAD = "obskit-runtime-sampler"
 

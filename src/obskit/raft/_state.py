@@ -17,10 +17,10 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _raft_names as n
 from obskit._log import log_once
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import current_span
+from obskit.raft import _names as n
 
 __all__ = ["NodeState", "StateCallback", "node", "node_key", "register_state", "update_state"]
 

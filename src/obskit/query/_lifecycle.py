@@ -10,7 +10,6 @@ query's own exceptions pass through unchanged.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -20,10 +19,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _query_catalogue as names
-from obskit import _query_text, propagation
+from obskit import propagation
 from obskit._log import log_once
-from obskit._query_block import Block, Facts, as_count, as_label, as_number, by_key, cached
 from obskit._sanitize import clean_text, clean_value
 from obskit._spans import (
     AsyncWith,
@@ -33,43 +30,27 @@ from obskit._spans import (
     error_type,
     record_exception,
 )
+from obskit.query import _catalogue as names
+from obskit.query import _text as _query_text
+from obskit.query._block import Block, Facts, as_count, as_label, as_number, cached
+from obskit.query._shared import (
+    _FRAGMENT,
+    _MAX_CACHED,
+    _OTHER,
+    _ROOT,
+    _active,
+    _cache_lookups,
+    _cost_reduction,
+    _duration,
+    _errors,
+    _fragment_duration,
+    _phase_duration,
+    _phase_recipes,
+    _returned_rows,
+)
+from obskit.query._shared import check_phase as check_phase
 
 __all__ = ["Fragment", "Phase", "QueryLifecycle", "check_phase"]
-
-_PHASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_RESERVED_PHASES = frozenset({"fragment", "phase", "duration", "active", "errors"})
-_MAX_CACHED = 1024
-_OTHER = "_OTHER"
-
-# Bound hot handles by `cached` key (obskit._operation): ~0.2 us a record, the SDK's 5-10.
-_duration = by_key(names.DURATION)
-_phase_duration = by_key(names.PHASE_DURATION)
-_active = by_key(names.ACTIVE)
-_returned_rows = by_key(names.RETURNED_ROWS)
-_cache_lookups = by_key(names.CACHE_LOOKUPS)
-_errors = by_key(names.ERRORS)
-_fragment_duration = by_key(names.FRAGMENT_DURATION)
-_cost_reduction = by_key(names.COST_REDUCTION_METRIC)
-
-_ROOT = SpanRecipe("query", scope=names.SCOPE)
-_FRAGMENT = SpanRecipe(names.FRAGMENT_SPAN, kind=SpanKind.SERVER, scope=names.SCOPE)
-_phase_recipes: dict[str, SpanRecipe] = {}
-
-
-def check_phase(name: object) -> str:
-    """Validate a phase name: a lower-case identifier, not a reserved word.
-
-    Examples:
-        >>> check_phase("parse")
-        'parse'
-    """
-    if type(name) is not str or not _PHASE_NAME.match(name) or name in _RESERVED_PHASES:
-        raise ValueError(
-            f"query phase names are lower-case identifiers (span 'query.<phase>'), e.g. "
-            f"{', '.join(names.STANDARD_PHASES)}; got {name!r}"
-            + (" (reserved)" if name in _RESERVED_PHASES else "")
-        )
-    return name
 
 
 class Phase(Block, AsyncWith["Phase"]):

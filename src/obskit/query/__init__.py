@@ -27,7 +27,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from obskit import propagation as _propagation
-from obskit._query_catalogue import (
+from obskit.query._catalogue import (
     ACTIVE,
     BYTES_READ,
     BYTES_WRITTEN,
@@ -62,8 +62,8 @@ from obskit._query_catalogue import (
     WORKER_COUNT,
     WORKER_ID,
 )
-from obskit._query_lifecycle import Fragment, Phase, QueryLifecycle
-from obskit._query_text import MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
+from obskit.query._lifecycle import Fragment, Phase, QueryLifecycle
+from obskit.query._text import MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
 
 __all__ = [
     "ACTIVE",

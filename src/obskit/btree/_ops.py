@@ -1,7 +1,7 @@
 """The machinery behind obskit.btree's operation decorators.
 
 `_OperationTraced` is a `_Traced` (obskit._traced) whose span is an `Operation`
-(obskit._btree_operation). Generators and async generators reuse @traced's wrappers,
+(obskit.btree._operation). Generators and async generators reuse @traced's wrappers,
 which call its start()/finish() and keep the span current only while the generator body
 runs; functions and coroutines have their own short wrappers here (@traced's
 plain-function wrapper inlines its start/finish for speed, so it cannot be reused).
@@ -24,20 +24,11 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 
-from obskit import _btree_catalogue as names
 from obskit import _providers
-from obskit._btree_operation import (
-    DEFAULT_INDEX,
-    OTHER,
-    IndexOperation,
-    Operation,
-    current_op,
-    key_size,
-)
 from obskit._log import log_once
+from obskit._sampling import NonRecordingSpan
 from obskit._sanitize import clean_text, clean_value
 from obskit._spans import (
-    NonRecordingSpan,
     SpanRecipe,
     attach_span,
     current_span_context,
@@ -46,6 +37,15 @@ from obskit._spans import (
 )
 from obskit._traced import _off as _traced_off
 from obskit._traced import _Traced, _wrap_async_generator, _wrap_generator
+from obskit.btree import _catalogue as names
+from obskit.btree._operation import (
+    DEFAULT_INDEX,
+    OTHER,
+    IndexOperation,
+    Operation,
+    current_op,
+    key_size,
+)
 
 __all__ = ["decorate"]
 

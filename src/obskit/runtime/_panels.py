@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from obskit._catalogue import prometheus_name
-from obskit._runtime_names import (
+from obskit.runtime._names import (
     CPYTHON_GC_COLLECTIONS,
     GC_PAUSE_DURATION,
     PROCESS_CPU_TIME,

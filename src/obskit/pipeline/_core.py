@@ -1,4 +1,4 @@
-"""The machinery behind `obskit.pipeline`: records, processor steps, sources, queues.
+"""The machinery behind `obskit.pipeline`: records, processor steps, sources.
 
 Hot-path rules (measured in benchmarks, see docs/pipeline.md): everything per processor
 -- attribute dicts per outcome, the span recipe -- is built at decoration time; a record
@@ -20,15 +20,15 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link
 
-from obskit import _pipeline_names as n
 from obskit import propagation
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe, error_type, record_exception
+from obskit.pipeline import _names as n
 
-__all__ = ["RERAISE", "Processor", "Record", "Stats", "Step", "watch_queue"]
+__all__ = ["RERAISE", "Processor", "Record", "Stats", "Step"]
 
 T = TypeVar("T")
 #: What `Step.failed` returns when the error policy says to re-raise.
@@ -335,71 +335,6 @@ def sample_source(proc: Processor, ratio: float, values: Iterable[T]) -> Iterato
                 context = trace_api.set_span_in_context(span, Context())
         proc.count(1, 1, 0, None, n.EMIT)  # a source is not timed: the caller's loop is
         yield Record(value, context)
-
-
-# --- queue depth -------------------------------------------------------------------------
-_queues: dict[int, tuple[Callable[[], Any], dict[str, Any]]] = {}
-_queues_lock = threading.Lock()
-
-
-def _size(queue: Any) -> tuple[int | None, int | None]:
-    try:
-        size = queue.qsize() if hasattr(queue, "qsize") else len(queue)
-    except Exception:  # multiprocessing queues raise NotImplementedError on macOS
-        size = None
-    capacity = getattr(queue, "maxsize", None) or getattr(queue, "maxlen", None)
-    return size, capacity if isinstance(capacity, int) and capacity > 0 else None
-
-
-def _observe(index: int, options: CallbackOptions) -> list[Observation]:
-    totals: dict[tuple[str, str], list[Any]] = {}
-    with _queues_lock:
-        watched = list(_queues.items())
-    for key, (get, attrs) in watched:
-        queue = get()
-        if queue is None:
-            with _queues_lock:
-                _queues.pop(key, None)  # the queue was collected: stop reporting it
-            continue
-        value = _size(queue)[index]
-        if value is not None:
-            slot = totals.setdefault((attrs[n.PIPELINE], attrs[n.PROCESSOR]), [0, attrs])
-            slot[0] += value
-    return [Observation(total, attrs) for total, attrs in totals.values()]
-
-
-n.CATALOGUE.instrument(n.M_QUEUE_SIZE).add_callback(lambda o: _observe(0, o))
-n.CATALOGUE.instrument(n.M_QUEUE_CAPACITY).add_callback(lambda o: _observe(1, o))
-
-
-def watch_queue(queue: Any, *, pipeline: object, processor: object) -> Callable[[], None]:
-    """Report `queue`'s depth (and capacity) as `pipeline.queue.size` at collection time.
-
-    Works with `queue.Queue`, `asyncio.Queue`, `multiprocessing` queues (where `qsize()`
-    works), `collections.deque` and anything with `qsize()` or `len()`. The queue is held
-    weakly when it can be: a collected queue stops reporting. Returns an unwatch function.
-
-    Examples:
-        >>> import queue
-        >>> from obskit import pipeline
-        >>> q = queue.Queue(maxsize=100)
-        >>> unwatch = pipeline.watch_queue(q, pipeline="logs", processor="parse")
-        >>> unwatch()
-    """
-    attrs = {n.PIPELINE: label(pipeline), n.PROCESSOR: label(processor)}
-    try:
-        get: Callable[[], Any] = weakref.ref(queue)
-    except TypeError:
-        get = lambda: queue  # noqa: E731 - not weak-referenceable (e.g. a list): held strongly
-    key = id(queue)
-    with _queues_lock:
-        _queues[key] = (get, attrs)
-
-    def unwatch() -> None:
-        with _queues_lock:
-            _queues.pop(key, None)
-
-    return unwatch
 
 
 def reset() -> None:

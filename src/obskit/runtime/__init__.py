@@ -32,10 +32,11 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from obskit import _runtime_gc, _runtime_process
 from obskit._catalogue import Attribute, Catalogue, EventSpec, Instrument
 from obskit._log import log_once
-from obskit._runtime_names import (
+from obskit.runtime import _gc as _runtime_gc
+from obskit.runtime import _process as _runtime_process
+from obskit.runtime._names import (
     CPU_MODE,
     CPU_MODE_SYSTEM,
     CPU_MODE_USER,
@@ -54,8 +55,8 @@ from obskit._runtime_names import (
     PROCESS_RUNTIME_VERSION,
     PROCESS_THREAD_COUNT,
 )
-from obskit._runtime_panels import PANELS
-from obskit._runtime_sample import Series, Snapshot, sample, snapshot
+from obskit.runtime._panels import PANELS
+from obskit.runtime._sample import Series, Snapshot, sample, snapshot
 
 __all__ = [
     "CATALOGUE",

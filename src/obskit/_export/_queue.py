@@ -10,7 +10,7 @@ only with an opt-in experimental switch, never counts spans discarded at shutdow
 * every span handed to `on_end` ends up in exactly one of `exported` or `dropped[reason]`
   (or is still queued), with reasons `queue_full`, `export_failed`, `shutdown`,
   `too_large` and `encode_error`;
-* bytes are bounded, not only spans (see `obskit._budget`): per span, per queue and per
+* bytes are bounded, not only spans (see `obskit._export._budget`): per span, per queue and per
   export batch, so one huge span is dropped alone instead of sinking its batch;
 * `force_flush(timeout)` and `shutdown(timeout)` wait at most `timeout` and return whether
   everything was delivered; exports only ever run on the worker thread;
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import os
-import sys
 import threading
 import time
 import weakref
@@ -34,13 +33,14 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from obskit._budget import (
+from obskit._export._budget import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_SPAN_BYTES,
     NotEncodable,
     span_size,
 )
+from obskit._export._exit import _flush_at_multiprocessing_exit
 from obskit._log import install_sdk_log_filter, log_once
 
 __all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
@@ -403,42 +403,6 @@ def _after_fork() -> None:
         queue._after_fork_in_child()
     if any(not queue._stopped for queue in queues):
         _flush_at_multiprocessing_exit()
-
-
-def _flush_at_multiprocessing_exit() -> None:
-    """In a `multiprocessing` child, run obskit's exit hook before `os._exit`.
-
-    A fork-started `multiprocessing.Process` ends with `os._exit()` after its target, so
-    `atexit` never runs and its spans would be lost; it does run `multiprocessing.util`
-    finalizers. Those registered before `Process._bootstrap` are cleared there, so the
-    finalizer is registered from an after-fork callback, which `_bootstrap` runs next.
-    """
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is None:
-        return
-    try:
-        mp_util.register_after_fork(_MP_HOOK_OWNER, _register_mp_finalizer)
-    except Exception:
-        log_once("fork-finalizer", "cannot hook multiprocessing exit", exc_info=True)
-
-
-class _HookOwner:
-    """A weak-referenceable owner for the multiprocessing after-fork registration."""
-
-
-_MP_HOOK_OWNER = _HookOwner()
-
-
-def _register_mp_finalizer(owner: object) -> None:
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None:
-        mp_util.Finalize(None, _run_exit_hook, exitpriority=0)
-
-
-def _run_exit_hook() -> None:
-    from obskit import _setup  # at call time: _setup imports this module
-
-    _setup._at_exit()
 
 
 if hasattr(os, "register_at_fork"):

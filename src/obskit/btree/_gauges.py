@@ -16,9 +16,9 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from obskit import _btree_catalogue as names
 from obskit._log import log_once
 from obskit._sanitize import clean_text
+from obskit.btree import _catalogue as names
 
 __all__ = ["IndexRegistration", "register_index"]
 

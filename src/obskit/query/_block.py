@@ -17,7 +17,6 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _query_catalogue as names
 from obskit._log import log_once
 from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text
@@ -31,6 +30,7 @@ from obskit._spans import (
     attach_span,
     detach_span,
 )
+from obskit.query import _catalogue as names
 
 __all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "by_key", "cached"]
 

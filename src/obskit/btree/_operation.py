@@ -16,10 +16,10 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _btree_catalogue as names
 from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text
 from obskit._spans import SPAN_KEY, SpanRecipe, _get_context
+from obskit.btree import _catalogue as names
 
 __all__ = [
     "CACHE",

@@ -32,7 +32,7 @@ from typing import Any
 from opentelemetry import context as context_api
 from opentelemetry.trace.propagation import _SPAN_KEY
 
-from obskit._runtime_names import CPYTHON_GC_GENERATION, GC_PAUSE_DURATION, GC_PAUSE_EVENT
+from obskit.runtime._names import CPYTHON_GC_GENERATION, GC_PAUSE_DURATION, GC_PAUSE_EVENT
 
 __all__ = [
     "GENERATIONS",

@@ -28,7 +28,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-from obskit._raft_names import (
+from obskit.raft._names import (
     ALERTS,
     APPEND_ENTRIES,
     CATALOGUE,
@@ -40,8 +40,8 @@ from obskit._raft_names import (
     SNAPSHOT_CREATE,
     SNAPSHOT_INSTALL,
 )
-from obskit._raft_ops import Apply, ClientCall, Election, Proposal, ServerCall, Snapshot
-from obskit._raft_state import (
+from obskit.raft._ops import Apply, ClientCall, Election, Proposal, ServerCall, Snapshot
+from obskit.raft._state import (
     StateCallback,
     forget,
     record_contact,

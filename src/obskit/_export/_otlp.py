@@ -1,21 +1,17 @@
-"""The built-in exporters and entry-point discovery.
-
-Every built-in degrades instead of crashing: a bad endpoint, a bad compression value or a
-port already in use logs one warning naming the problem and leaves that exporter out
-(research/reliability.md §2.8: the SDK constructors raise on several of these).
+"""The OTLP exporters' parts: endpoints and compression checked up front, obskit's fast span
+exporters (its own encoder on the SDK's HTTP and gRPC transports) and a fork-safe metric
+exporter. A bad setting logs one warning and leaves that part out.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics.export import (
-    InMemoryMetricReader,
     MetricExporter,
     MetricExportResult,
     MetricReader,
@@ -24,36 +20,12 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from obskit import exporters
 from obskit._config import Settings
-from obskit._console import ConsoleMetricExporter, ConsoleSpanExporter
+from obskit._export._encoder import serialize_spans
 from obskit._log import log_once
-from obskit._otlp_encode import serialize_spans
-from obskit.exporters import ExporterFactory, ExporterParts
 
-__all__ = ["entry_point_names", "load_entry_point", "otlp_endpoint"]
-
-
-def entry_point_names() -> list[str]:
-    try:
-        return [
-            ep.name for ep in importlib.metadata.entry_points(group=exporters.ENTRY_POINT_GROUP)
-        ]
-    except Exception:
-        return []
-
-
-def load_entry_point(name: str) -> ExporterFactory | None:
-    try:
-        found = importlib.metadata.entry_points(group=exporters.ENTRY_POINT_GROUP, name=name)
-    except Exception:
-        return None
-    for entry_point in found:
-        factory: ExporterFactory = entry_point.load()
-        return factory
-    return None
+__all__ = ["otlp_endpoint"]
 
 
 def otlp_endpoint(settings: Settings, signal: str) -> str | None:
@@ -173,7 +145,7 @@ class _ForkSafeMetricExporter(MetricExporter):
 
 # --- OTLP span exporters with obskit's encoder ----------------------------------------
 # The SDK's protobuf encoder costs ~21 us per span and capped export near 31k spans/s;
-# obskit's (`_otlp_encode`, ~7 us, byte-identical output) lifts the whole path above
+# obskit's (`_encoder`, ~7 us, byte-identical output) lifts the whole path above
 # 60k/s (docs/performance.md, target 6). Only the body changes: retries, timeouts,
 # compression, size limits and the SDK's own metrics stay the SDK's.
 
@@ -350,83 +322,3 @@ def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
         export_interval_millis=settings.metrics_interval * 1000,
         export_timeout_millis=settings.otlp_timeout * 1000,
     )
-
-
-def otlp(settings: Settings, signals: frozenset[str]) -> ExporterParts:
-    """OTLP to a collector or Jaeger: traces and metrics, gRPC or HTTP/protobuf."""
-    return ExporterParts(
-        span_exporter=_otlp_span_exporter(settings) if "traces" in signals else None,
-        metric_reader=_otlp_metric_reader(settings) if "metrics" in signals else None,
-    )
-
-
-def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
-    """A Prometheus pull endpoint on prometheus_host:prometheus_port (0 picks a free port)."""
-    if "metrics" not in signals:
-        return ExporterParts()
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import CollectorRegistry, start_http_server
-
-    registry = CollectorRegistry(auto_describe=True)
-
-    class PullReader(PrometheusMetricReader):  # type: ignore[misc]
-        def force_flush(self, timeout_millis: float = 10_000) -> bool:
-            # A pull reader is collected by the scrape. Collecting here too queued a second
-            # copy of every series for the next scrape (seen as 2-3 duplicates per flush).
-            return True
-
-    reader = PullReader(registry=registry)
-    host, port = settings.prometheus_host, settings.prometheus_port
-    try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
-    except Exception as exc:
-        log_once(
-            f"prometheus-port:{host}:{port}",
-            "cannot serve Prometheus metrics on %s:%s (%s); metrics will not be scraped. "
-            "Set prometheus_port / OBSKIT_PROMETHEUS_PORT to a free port (0 picks one)",
-            host,
-            port,
-            exc,
-        )
-        registry.unregister(reader._collector)
-        return ExporterParts()
-
-    def close() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(1.0)
-
-    return ExporterParts(
-        metric_reader=reader,
-        close=close,
-        info={"prometheus_address": (host, server.server_port)},
-    )
-
-
-def console(settings: Settings, signals: frozenset[str]) -> ExporterParts:
-    """Span trees on stdout as traces complete, and a metric summary at shutdown."""
-    reader = None
-    if "metrics" in signals:
-        reader = PeriodicExportingMetricReader(
-            ConsoleMetricExporter(),
-            export_interval_millis=max(settings.metrics_interval, 60) * 1000,
-        )
-    exporter = ConsoleSpanExporter() if "traces" in signals else None
-    return ExporterParts(span_exporter=exporter, metric_reader=reader)
-
-
-def memory(settings: Settings, signals: frozenset[str]) -> ExporterParts:
-    """In-memory collectors, found later in `Telemetry.info["memory_spans"]` / `["memory_metrics"]`."""
-    spans = InMemorySpanExporter() if "traces" in signals else None
-    reader = InMemoryMetricReader() if "metrics" in signals else None
-    return ExporterParts(
-        span_exporter=spans,
-        metric_reader=reader,
-        info={"memory_spans": spans, "memory_metrics": reader},
-    )
-
-
-exporters.register("otlp", otlp)
-exporters.register("prometheus", prometheus)
-exporters.register("console", console)
-exporters.register("memory", memory)

@@ -41,7 +41,8 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 
-from obskit._pipeline_core import (
+from obskit._spans import _check_ratio
+from obskit.pipeline._core import (
     RERAISE,
     Processor,
     Record,
@@ -51,8 +52,7 @@ from obskit._pipeline_core import (
     label,
     sample_source,
 )
-from obskit._pipeline_core import watch_queue as _watch_queue
-from obskit._pipeline_names import (
+from obskit.pipeline._names import (
     ALERTS,
     BATCH_COUNT,
     CATALOGUE,
@@ -66,7 +66,7 @@ from obskit._pipeline_names import (
     RAISE,
     SKIP,
 )
-from obskit._spans import _check_ratio
+from obskit.pipeline._queues import watch_queue as _watch_queue
 
 __all__ = [
     "ALERTS",

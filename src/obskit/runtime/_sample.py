@@ -8,7 +8,8 @@ import time
 from types import TracebackType
 from typing import Any, TypedDict
 
-from obskit import _runtime_gc, _runtime_process
+from obskit.runtime import _gc as _runtime_gc
+from obskit.runtime import _process as _runtime_process
 
 __all__ = ["Series", "Snapshot", "sample", "snapshot"]
 

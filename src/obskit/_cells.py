@@ -1,0 +1,77 @@
+"""What hot instruments are made of: per-thread cells retired with their thread, and the
+bounded set of bound handles per instrument (beyond it, records go to an overflow set).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from obskit._sanitize import clean_attributes
+
+_MAX_BOUND = 2000  # attribute sets per instrument: beyond, records go to an overflow set
+_OVERFLOW = {"otel.metric.overflow": True}
+
+
+class _ThreadOwner:
+    """Lives in a thread-local: collected when its thread ends, which retires the cell."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _on_thread_end(local: threading.local, retire: Callable[[], None]) -> None:
+    owner = _ThreadOwner()
+    local.owner = owner
+    weakref.finalize(owner, retire).atexit = False
+
+
+def _remove_identical(cells: list[Any], cell: object) -> None:
+    # Not list.remove(): it compares by value, and two threads' [total, adds] cells are
+    # often equal -- removing the wrong one loses or doubles a thread's count.
+    for index, candidate in enumerate(cells):
+        if candidate is cell:
+            del cells[index]
+            return
+
+
+def _key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
+    return frozenset(attributes.items())
+
+
+class _HistogramCell:
+    __slots__ = ("counts", "max", "min", "sum")
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = [0] * buckets
+        self.sum: float = 0
+        self.min = float("inf")
+        self.max = float("-inf")
+
+
+class _Bindings:
+    """Bound handles of one instrument, by attribute set (bounded in number)."""
+
+    def __init__(self) -> None:
+        self._bound: dict[frozenset[tuple[str, Any]], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, attributes: Mapping[str, object] | None, make: Any) -> Any:
+        clean = clean_attributes(attributes)
+        key = _key(clean)
+        found = self._bound.get(key)
+        if found is None:
+            with self._lock:
+                found = self._bound.get(key)
+                if found is None:
+                    if len(self._bound) >= _MAX_BOUND:
+                        clean, key = dict(_OVERFLOW), _key(_OVERFLOW)
+                        found = self._bound.get(key)
+                    if found is None:
+                        found = self._bound[key] = make(clean)
+        return found
+
+    def all(self) -> list[Any]:
+        with self._lock:
+            return list(self._bound.values())

@@ -1,0 +1,66 @@
+"""The current context, read and set without the OpenTelemetry API's layers.
+
+The hot paths of obskit.span, @traced and the domains read and set the current span
+through these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import Token
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.context.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+from obskit._log import log_once
+
+# --- the current context, read and set without the OTel API's layers -------------------
+# OTel's get_current_span()/attach()/detach() go through three Python frames each to reach
+# one ContextVar; reading it directly saves ~0.5 us per traced call (benchmarks/, target 2
+# and 3). Any other runtime context (OTEL_PYTHON_CONTEXT) keeps the API path.
+_runtime = context_api._RUNTIME_CONTEXT
+_get_context: Callable[[], Context]
+_set_context: Callable[[Context], Token[Context]]
+_reset_context: Callable[[Token[Context]], None]
+if type(_runtime) is ContextVarsRuntimeContext:
+    _get_context = _runtime._current_context.get
+    _set_context = _runtime._current_context.set
+    _reset_context = _runtime._current_context.reset
+else:  # pragma: no cover - only with a custom OTEL_PYTHON_CONTEXT
+    _get_context = context_api.get_current
+    _set_context = context_api.attach
+    _reset_context = _runtime.detach
+_INVALID_CONTEXT = trace_api.INVALID_SPAN_CONTEXT
+SPAN_KEY = _SPAN_KEY  # the context key of the current span, for inlined hot paths
+
+
+def current_span_context() -> trace_api.SpanContext:
+    """The span context of the current span (INVALID_SPAN_CONTEXT when there is none).
+
+    Examples:
+        >>> current_span_context().is_valid
+        False
+    """
+    current: trace_api.Span | None = _get_context().get(_SPAN_KEY)  # type: ignore[assignment]
+    return _INVALID_CONTEXT if current is None else current.get_span_context()
+
+
+def attach_span(span: trace_api.Span) -> Token[Context]:
+    """Make `span` current (like `context.attach(set_span_in_context(span))`).
+
+    Examples:
+        >>> token = attach_span(trace_api.INVALID_SPAN)
+        >>> detach_span(token)
+    """
+    return _set_context(Context({**_get_context(), _SPAN_KEY: span}))
+
+
+def detach_span(token: Token[Context]) -> None:
+    """Undo `attach_span`; never raises (a token from another context is logged once)."""
+    try:
+        _reset_context(token)
+    except Exception:
+        log_once("detach", "restoring the previous context failed", exc_info=True)

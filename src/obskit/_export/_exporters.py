@@ -1,0 +1,103 @@
+"""The built-in exporters (otlp, prometheus, console, memory), registered with obskit.exporters.
+
+Every built-in degrades instead of crashing: a bad endpoint, a bad compression value or a
+port already in use logs one warning naming the problem and leaves that exporter out
+(research/reliability.md §2.8: the SDK constructors raise on several of these).
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from obskit import exporters
+from obskit._config import Settings
+from obskit._export._console import ConsoleMetricExporter, ConsoleSpanExporter
+from obskit._export._otlp import _otlp_metric_reader, _otlp_span_exporter
+from obskit._log import log_once
+from obskit.exporters import ExporterParts
+
+__all__ = ["console", "memory", "otlp", "prometheus"]
+
+
+def otlp(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """OTLP to a collector or Jaeger: traces and metrics, gRPC or HTTP/protobuf."""
+    return ExporterParts(
+        span_exporter=_otlp_span_exporter(settings) if "traces" in signals else None,
+        metric_reader=_otlp_metric_reader(settings) if "metrics" in signals else None,
+    )
+
+
+def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """A Prometheus pull endpoint on prometheus_host:prometheus_port (0 picks a free port)."""
+    if "metrics" not in signals:
+        return ExporterParts()
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry(auto_describe=True)
+
+    class PullReader(PrometheusMetricReader):  # type: ignore[misc]
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            # A pull reader is collected by the scrape. Collecting here too queued a second
+            # copy of every series for the next scrape (seen as 2-3 duplicates per flush).
+            return True
+
+    reader = PullReader(registry=registry)
+    host, port = settings.prometheus_host, settings.prometheus_port
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except Exception as exc:
+        log_once(
+            f"prometheus-port:{host}:{port}",
+            "cannot serve Prometheus metrics on %s:%s (%s); metrics will not be scraped. "
+            "Set prometheus_port / OBSKIT_PROMETHEUS_PORT to a free port (0 picks one)",
+            host,
+            port,
+            exc,
+        )
+        registry.unregister(reader._collector)
+        return ExporterParts()
+
+    def close() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(1.0)
+
+    return ExporterParts(
+        metric_reader=reader,
+        close=close,
+        info={"prometheus_address": (host, server.server_port)},
+    )
+
+
+def console(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """Span trees on stdout as traces complete, and a metric summary at shutdown."""
+    reader = None
+    if "metrics" in signals:
+        reader = PeriodicExportingMetricReader(
+            ConsoleMetricExporter(),
+            export_interval_millis=max(settings.metrics_interval, 60) * 1000,
+        )
+    exporter = ConsoleSpanExporter() if "traces" in signals else None
+    return ExporterParts(span_exporter=exporter, metric_reader=reader)
+
+
+def memory(settings: Settings, signals: frozenset[str]) -> ExporterParts:
+    """In-memory collectors, found later in `Telemetry.info["memory_spans"]` / `["memory_metrics"]`."""
+    spans = InMemorySpanExporter() if "traces" in signals else None
+    reader = InMemoryMetricReader() if "metrics" in signals else None
+    return ExporterParts(
+        span_exporter=spans,
+        metric_reader=reader,
+        info={"memory_spans": spans, "memory_metrics": reader},
+    )
+
+
+exporters.register("otlp", otlp)
+exporters.register("prometheus", prometheus)
+exporters.register("console", console)
+exporters.register("memory", memory)

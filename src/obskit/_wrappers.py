@@ -1,0 +1,350 @@
+"""The per-call wrappers `@obskit.traced` builds: plain functions, coroutines, generators.
+
+Generators: the span covers the whole iteration but is current only while the generator
+body runs. The wrapper is itself a generator that attaches the span's context around each
+resume and detaches it before yielding, so an abandoned generator (a `break`, a `close()`
+from another task) can never leave its span current in the caller, and OTel never logs
+"Failed to detach context". An early close (GeneratorExit) is not an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.context.context import Context as _Context
+
+from obskit import _providers
+from obskit._log import log_once
+from obskit._prepared import _off, _state, _trace_globals, _Traced
+from obskit._spans import SPAN_KEY as _SPAN_KEY
+from obskit._spans import (
+    _get_context,
+    _reset_context,
+    _set_context,
+    attach_span,
+    detach_span,
+)
+
+
+def _wrap_function(t: _Traced) -> Callable[..., Any]:
+    fn = t.fn
+    state = _state
+    recipe = t.recipe
+    capture = t.capture
+    plain_end = not t.record_result
+
+    def traced_call_on(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # Flattened on purpose (t.start, attach_span and t.finish inlined): each Python
+        # call level costs ~60 ns on these machines and a sampled-out call has a budget
+        # of 1.5 us for everything (target 2, benchmarks/bench_calls.py).
+        provider = state.tracer_provider
+        # Bound to this provider already (the usual case): skips recipe.tracer(), ~40 ns.
+        bound = provider is not None and provider is recipe._provider
+        tracer = recipe._tracer if bound else recipe.tracer()
+        if tracer is None:
+            return fn(*args, **kwargs)
+        try:
+            span = recipe.start_here(
+                tracer, None if capture is None else lambda: capture.read(args, kwargs)
+            )
+        except Exception:
+            log_once("traced-start", "starting span %r failed", recipe.name, exc_info=True)
+            span = None
+        if span is None:
+            return t.call_plain(args, kwargs)
+        token = _set_context(_Context({**_get_context(), _SPAN_KEY: span}))
+        if t.metrics is not None:
+            return _call_with_metrics(t, span, token, args, kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            detach_span(token)
+            t.finish(span, exc, None)
+            raise
+        try:
+            _reset_context(token)  # detach_span() inlined
+        except Exception:
+            log_once("detach", "restoring the previous context failed", exc_info=True)
+        if plain_end:
+            try:
+                span.end()
+            except Exception:
+                log_once("traced-end", "ending span %r failed", recipe.name, exc_info=True)
+        else:
+            t.finish(span, None, result)
+        return result
+
+    exact = _exact_signature_wrapper(fn, traced_call_on)
+    if exact is not None:
+        return functools.wraps(fn)(exact)
+
+    @functools.wraps(fn)
+    def traced_call(*args: Any, **kwargs: Any) -> Any:
+        # Fast path, measured in docs/performance.md: two attribute reads when off.
+        if state.tracer_provider is None and (
+            state.disabled
+            or _trace_globals._TRACER_PROVIDER is None
+            or _trace_globals._TRACER_PROVIDER is _providers._TRACER_PROXY
+        ):
+            return fn(*args, **kwargs)
+        return traced_call_on(args, kwargs)
+
+    return traced_call
+
+
+def _call_with_metrics(
+    t: _Traced, span: trace_api.Span, token: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    started = t.metrics_start()
+    try:
+        result = t.fn(*args, **kwargs)
+    except BaseException as exc:
+        t.metrics_end(started, exc)
+        detach_span(token)
+        t.finish(span, exc, None)
+        raise
+    t.metrics_end(started, None)
+    detach_span(token)
+    t.finish(span, None, result)
+    return result
+
+
+# The wrapper of a plain function is generated with the function's own parameter list:
+# a `(*args, **kwargs)` pass-through costs ~100 ns (packing a tuple and a fresh dict,
+# then CALL_FUNCTION_EX) where a call with the exact parameters costs ~35 ns, so the off
+# path stays under the 100 ns budget of target 1 (benchmarks/bench_calls.py).
+_EXACT_TEMPLATE = """
+def traced_call({params}):
+    if _obskit_state.tracer_provider is None and (
+        _obskit_state.disabled
+        or _obskit_trace._TRACER_PROVIDER is None
+        or _obskit_trace._TRACER_PROVIDER is _obskit_proxy
+    ):
+        return _obskit_fn({forward})
+    return _obskit_on(({positional}), {{{keywords}}})
+"""
+
+
+def _exact_signature_wrapper(
+    fn: Callable[..., Any], on: Callable[[tuple[Any, ...], dict[str, Any]], Any]
+) -> Callable[..., Any] | None:
+    """A wrapper taking exactly `fn`'s parameters, or None when that is not safe."""
+    if not inspect.isfunction(fn):
+        return None
+    try:
+        parameters = list(inspect.signature(fn, follow_wrapped=False).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    namespace: dict[str, Any] = {
+        "_obskit_state": _state,
+        "_obskit_trace": _trace_globals,
+        "_obskit_proxy": _providers._TRACER_PROXY,
+        "_obskit_fn": fn,
+        "_obskit_on": on,
+    }
+    params: list[str] = []
+    forward: list[str] = []
+    positional: list[str] = []
+    keywords: list[str] = []
+    kind = inspect.Parameter
+    for index, parameter in enumerate(parameters):
+        name = parameter.name
+        if not name.isidentifier() or name.startswith("_obskit_"):
+            return None
+        default = ""
+        if parameter.default is not kind.empty:
+            namespace[f"_obskit_default_{index}"] = parameter.default
+            default = f"=_obskit_default_{index}"
+        if parameter.kind is kind.KEYWORD_ONLY and not any(p.startswith("*") for p in params):
+            params.append("*")
+        if parameter.kind is kind.POSITIONAL_ONLY:
+            params.append(name + default)
+            forward.append(name)
+            positional.append(name)
+            if (
+                index + 1 == len(parameters)
+                or parameters[index + 1].kind is not kind.POSITIONAL_ONLY
+            ):
+                params.append("/")
+        elif parameter.kind is kind.POSITIONAL_OR_KEYWORD:
+            params.append(name + default)
+            forward.append(name)
+            positional.append(name)
+        elif parameter.kind is kind.VAR_POSITIONAL:
+            params.append("*" + name)
+            forward.append("*" + name)
+            positional.append("*" + name)
+        elif parameter.kind is kind.KEYWORD_ONLY:
+            params.append(name + default)
+            forward.append(f"{name}={name}")
+            keywords.append(f"{name!r}: {name}")
+        else:
+            params.append("**" + name)
+            forward.append("**" + name)
+            keywords.append("**" + name)
+    source = _EXACT_TEMPLATE.format(
+        params=", ".join(params),
+        forward=", ".join(forward),
+        positional="".join(p + ", " for p in positional),
+        keywords=", ".join(keywords),
+    )
+    try:
+        exec(compile(source, f"<obskit.traced {fn.__qualname__}>", "exec"), namespace)
+    except SyntaxError:  # pragma: no cover - a signature Python itself would not accept
+        return None
+    wrapper: Callable[..., Any] = namespace["traced_call"]
+    return wrapper
+
+
+def _wrap_coroutine(t: _Traced) -> Callable[..., Any]:
+    fn = t.fn
+
+    @functools.wraps(fn)
+    async def traced_coroutine(*args: Any, **kwargs: Any) -> Any:
+        if _off():
+            return await fn(*args, **kwargs)
+        span = t.start(args, kwargs)
+        if span is None:
+            return await fn(*args, **kwargs)
+        # The whole await runs inside this coroutine's own context copy (asyncio gives
+        # each task one), so attach/detach pair up even across suspensions.
+        token = attach_span(span)
+        started = t.metrics_start()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            t.metrics_end(started, exc)
+            detach_span(token)
+            t.finish(span, exc, None)
+            raise
+        t.metrics_end(started, None)
+        detach_span(token)
+        t.finish(span, None, result)
+        return result
+
+    return traced_coroutine
+
+
+def _wrap_generator(t: _Traced) -> Callable[..., Any]:
+    fn = t.fn
+
+    @functools.wraps(fn)
+    def traced_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        if _off():
+            return (yield from fn(*args, **kwargs))
+        inner = fn(*args, **kwargs)  # first: bad arguments raise before any span starts
+        span = t.start(args, kwargs)
+        if span is None:
+            return (yield from inner)
+        span_context = trace_api.set_span_in_context(span)
+        started = t.metrics_start()
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            token = _set_context(span_context)  # context_api.attach, inlined
+            try:
+                item = inner.send(to_send) if to_throw is None else inner.throw(to_throw)
+            except StopIteration as stop:
+                detach_span(token)
+                t.metrics_end(started, None)
+                t.finish(span, None, stop.value)
+                return stop.value
+            except BaseException as exc:
+                detach_span(token)
+                t.metrics_end(started, exc)
+                t.finish(span, exc, None)
+                raise
+            detach_span(token)
+            try:
+                to_send, to_throw = (yield item), None
+            except GeneratorExit:
+                # Closed early (break, close(), garbage collection): not an error.
+                token = _set_context(span_context)  # context_api.attach, inlined
+                try:
+                    inner.close()
+                finally:
+                    detach_span(token)
+                    t.metrics_end(started, None)
+                    t.finish(span, None, None)
+                raise
+            except BaseException as exc:
+                to_send, to_throw = None, exc
+
+    return traced_generator
+
+
+def _wrap_async_generator(t: _Traced) -> Callable[..., Any]:
+    fn = t.fn
+
+    @functools.wraps(fn)
+    async def traced_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        inner = fn(*args, **kwargs)
+        span = None if _off() else t.start(args, kwargs)
+        if span is None:
+            async with _aclosing(inner):
+                async for item in inner:
+                    yield item
+            return
+        span_context = trace_api.set_span_in_context(span)
+        started = t.metrics_start()
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        while True:
+            token = _set_context(span_context)  # context_api.attach, inlined
+            try:
+                if to_throw is None:
+                    item = await inner.asend(to_send)
+                else:
+                    item = await inner.athrow(to_throw)
+            except StopAsyncIteration:
+                detach_span(token)
+                t.metrics_end(started, None)
+                t.finish(span, None, None)
+                return
+            except BaseException as exc:
+                detach_span(token)
+                t.metrics_end(started, exc)
+                t.finish(span, exc, None)
+                raise
+            detach_span(token)
+            try:
+                to_send, to_throw = (yield item), None
+            except GeneratorExit:
+                token = _set_context(span_context)  # context_api.attach, inlined
+                try:
+                    await inner.aclose()
+                finally:
+                    detach_span(token)
+                    t.metrics_end(started, None)
+                    t.finish(span, None, None)
+                raise
+            except BaseException as exc:
+                to_send, to_throw = None, exc
+
+    return traced_async_generator
+
+
+class _aclosing:
+    def __init__(self, agen: Any) -> None:
+        self.agen = agen
+
+    async def __aenter__(self) -> Any:
+        return self.agen
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.agen.aclose()
+
+
+def _wrap(t: _Traced) -> Callable[..., Any]:
+    fn = t.fn
+    if inspect.isasyncgenfunction(fn):
+        return _wrap_async_generator(t)
+    if inspect.isgeneratorfunction(fn):
+        return _wrap_generator(t)
+    if inspect.iscoroutinefunction(fn):
+        return _wrap_coroutine(t)
+    return _wrap_function(t)
