@@ -188,7 +188,27 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     domains = results.get("domains")
     if domains:
         rows.extend(evaluate_domains(domains))
+    rows.extend(evaluate_recorder(results))
     return rows
+
+
+def evaluate_recorder(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """Issue 12's span-recorder targets, from the figures of targets 3, 6 and 7."""
+    sampled = results["calls"]["sampled_in"]
+    ratio = (sampled["obskit @traced"] - sampled["bare"]) / (
+        sampled["raw OTel SDK @start_as_current_span"] - sampled["bare"]
+    )
+    memory = results["export"]["retained_bytes_per_span"]
+    bytes_ratio = memory["obskit SpanQueue"] / memory["OTel SDK BatchSpanProcessor"]
+    rate = results["export"]["export"]["spans_per_second"]
+    return [
+        ("span recorder: sampled-in @traced / raw SDK (issue 12)", "<= 0.25x",
+         f"{ratio:.2f}x", ratio <= 0.25),
+        ("span recorder: bytes retained per queued span / SDK BSP (issue 12)", "<= 0.5x",
+         f"{bytes_ratio:.2f}x", bytes_ratio <= 0.5),
+        ("span recorder: export to a local OTLP receiver (issue 12)", ">= 100,000 spans/s",
+         f"{rate:,.0f}/s", rate >= 100_000),
+    ]  # fmt: skip
 
 
 #: Issue 12's budgets: unsampled domain operation (added over bare), the sampled query
