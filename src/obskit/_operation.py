@@ -61,14 +61,23 @@ def hot(catalogue: Catalogue, name: str) -> Any:
         buckets = spec.buckets
         if buckets is None:
             buckets = _metrics.LATENCY_BUCKETS  # the catalogue's only unbucketed unit is "s"
-        return _hot._cached(
-            key, lambda: _hot.HotHistogram(name, spec.unit, spec.description, scope, buckets)
-        )
+        return _hot._cached(key, lambda: _histogram(name, spec.unit, spec.description, scope,
+                                                    tuple(buckets)))  # fmt: skip
     monotonic = spec.kind == "counter"
     return _hot._cached(
         key,
         lambda: _hot.HotCounter(name, spec.unit, spec.description, scope, monotonic, sparse=True),
     )
+
+
+def _histogram(
+    name: str, unit: str, description: str, scope: str, buckets: tuple[float, ...]
+) -> _hot.HotHistogram:
+    histogram = _hot.HotHistogram(name, unit, description, scope, buckets)
+    # The bounds exactly as declared, as the SDK keeps them: Prometheus shows an int bound
+    # 5 as le="5" and a float 5.0 as le="5.0", two different series.
+    histogram.bounds = buckets
+    return histogram
 
 
 class Outcomes:

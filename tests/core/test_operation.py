@@ -72,3 +72,14 @@ def test_totals_reach_the_final_collection_of_a_provider_switched_off() -> None:
     commits = [p for p in points if p.name == raft_names.M_COMMIT_DURATION]
     assert [p.value for p in writes] == [1]
     assert [p.count for p in commits] == [1]
+
+
+def test_histogram_bounds_stay_as_declared_like_the_sdk_keeps_them(obskit_capture) -> None:
+    from obskit import query
+
+    with query.lifecycle("SELECT id FROM t", system="bounds") as q:
+        q.rows(3)
+    point = obskit_capture.metric(query.RETURNED_ROWS, {"db.system.name": "bounds"})
+    # ROWS_BUCKETS are ints: the Prometheus exporter prints le="5", not le="5.0".
+    assert [type(bound) for bound in point.bounds] == [int] * len(point.bounds)
+    assert point.count == 1
