@@ -3,8 +3,9 @@
 Run:  python benchmarks/run.py [--quick] [--output docs/performance.md]
       (or ./dev bench, or nox -s bench)
 
-Every target of issue 9 is a ratio or a budget measured in this same run on this same
-machine; the page gets the machine, versions, date, each table, and PASS/FAIL per target.
+Every target of issues 9 and 12 is a ratio or a budget measured in this same run on this
+same machine; the page gets the machine, versions, date, each table, and PASS/FAIL per
+target.
 The full run takes about two to three minutes on a 2-core machine; --quick about 30 s.
 """
 
@@ -28,6 +29,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import bench_calls  # noqa: E402
+import bench_domains  # noqa: E402
 import bench_export  # noqa: E402
 import bench_metrics  # noqa: E402
 
@@ -183,7 +185,109 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             ours <= sdk,
         )
     )
+    domains = results.get("domains")
+    if domains:
+        rows.extend(evaluate_domains(domains))
+    rows.extend(evaluate_recorder(results))
     return rows
+
+
+def evaluate_recorder(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """Issue 12's span-recorder targets, from the figures of targets 3, 6 and 7."""
+    sampled = results["calls"]["sampled_in"]
+    ratio = (sampled["obskit @traced"] - sampled["bare"]) / (
+        sampled["raw OTel SDK @start_as_current_span"] - sampled["bare"]
+    )
+    memory = results["export"]["retained_bytes_per_span"]
+    bytes_ratio = memory["obskit SpanQueue"] / memory["OTel SDK BatchSpanProcessor"]
+    rate = results["export"]["export"]["spans_per_second"]
+    return [
+        ("span recorder: sampled-in @traced / raw SDK (issue 12)", "<= 0.25x",
+         f"{ratio:.2f}x", ratio <= 0.25),
+        ("span recorder: bytes retained per queued span / SDK BSP (issue 12)", "<= 0.5x",
+         f"{bytes_ratio:.2f}x", bytes_ratio <= 0.5),
+        ("span recorder: export to a local OTLP receiver (issue 12)", ">= 100,000 spans/s",
+         f"{rate:,.0f}/s", rate >= 100_000),
+    ]  # fmt: skip
+
+
+#: Issue 12's budgets: unsampled domain operation (added over bare), the sampled query
+#: lifecycle against the same shape in raw SDK spans, the whole B+tree workload.
+UNSAMPLED_BUDGET = 1.0e-6
+LIFECYCLE_RATIO = 0.25
+WORKLOAD_RATIO = 1.3
+
+
+def _added(figures: dict[str, float], case: str) -> float:
+    return max(0.0, figures[case] - figures["bare"])
+
+
+def evaluate_domains(domains: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(target, budget, measured, passed) for each domain row of issue 12."""
+    rows: list[tuple[str, str, str, bool]] = []
+    for name, figures in domains["rows"].items():
+        if name.startswith("query lifecycle"):
+            continue
+        ours, sdk = _added(figures, "obskit unsampled"), _added(figures, "raw SDK unsampled")
+        rows.append(
+            (
+                f"domain, unsampled: {name} (added per operation)",
+                "<= 1.0 us",
+                f"{_ns(ours)} (raw SDK {_ns(sdk)})",
+                ours <= UNSAMPLED_BUDGET,
+            )
+        )
+    lifecycle = next(
+        (f for n, f in domains["rows"].items() if n.startswith("query lifecycle")), None
+    )
+    if lifecycle is not None:
+        ratio = _added(lifecycle, "obskit sampled") / max(
+            1e-12, _added(lifecycle, "raw SDK sampled")
+        )
+        rows.append(
+            (
+                "domain, sampled: query lifecycle, 4 phases + 5 fragments, obskit / raw SDK",
+                f"<= {LIFECYCLE_RATIO}x",
+                f"{ratio:.2f}x ({_ns(_added(lifecycle, 'obskit sampled'))} / "
+                f"{_ns(_added(lifecycle, 'raw SDK sampled'))})",
+                ratio <= LIFECYCLE_RATIO,
+            )
+        )
+    workload = domains.get("workload")
+    if workload:
+        bare, traced = workload.values()
+        rows.append(
+            (
+                "whole workload: examples' B+tree, every operation decorated, 1% traced / bare",
+                f"<= {WORKLOAD_RATIO}x",
+                f"{traced / bare:.2f}x ({traced * 1e3:,.0f} ms / {bare * 1e3:,.0f} ms)",
+                traced / bare <= WORKLOAD_RATIO,
+            )
+        )
+    return rows
+
+
+def render_domains(domains: dict[str, Any]) -> list[str]:
+    """The per-row table of bench_domains: added per operation over the bare call."""
+    cases = ("obskit unsampled", "raw SDK unsampled", "obskit sampled", "raw SDK sampled")
+    lines = [
+        "",
+        "### Domain operations (benchmarks/bench_domains.py): added per operation over bare",
+        "",
+        "| operation | bare | " + " | ".join(cases) + " | sampled: obskit / SDK |",
+        "|---|---:|" + "---:|" * len(cases) + "---:|",
+    ]
+    for name, figures in domains["rows"].items():
+        added = [_ns(_added(figures, case)) for case in cases]
+        ratio = _added(figures, "obskit sampled") / max(1e-12, _added(figures, "raw SDK sampled"))
+        lines.append(
+            f"| {name} | {_ns(figures['bare'])} | " + " | ".join(added) + f" | {ratio:.2f}x |"
+        )
+    workload = domains.get("workload") or {}
+    if workload:
+        lines += ["", "| whole workload | seconds per run |", "|---|---:|"]
+        lines += [f"| {name} | {seconds:.3f} s |" for name, seconds in workload.items()]
+    return lines
 
 
 def render(results: dict[str, Any]) -> str:
@@ -247,6 +351,8 @@ def render(results: dict[str, Any]) -> str:
     ]
     for name, size in export["retained_bytes_per_span"].items():
         lines.append(f"| bytes retained per queued span, {name} | {size:,.0f} B |")
+    if results.get("domains"):
+        lines += render_domains(results["domains"])
     runtime = results.get("runtime")
     if runtime:
         lines += ["", "### obskit.runtime GC hook (benchmarks/bench_runtime.py)", ""]
@@ -288,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         ("calls", bench_calls),
         ("metrics", bench_metrics),
         ("export", bench_export),
+        ("domains", bench_domains),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = bench.run(args.quick)

@@ -34,6 +34,15 @@ def _on_thread_end(local: threading.local, retire: Callable[[], None]) -> None:
     weakref.finalize(owner, retire).atexit = False
 
 
+def _remove_identical(cells: list[Any], cell: object) -> None:
+    # Not list.remove(): it compares by value, and two threads' [total, adds] cells are
+    # often equal -- removing the wrong one loses or doubles a thread's count.
+    for index, candidate in enumerate(cells):
+        if candidate is cell:
+            del cells[index]
+            return
+
+
 def _key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
     return frozenset(attributes.items())
 

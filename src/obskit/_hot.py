@@ -30,8 +30,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
 from obskit import _metrics, _providers
-from obskit._cells import _Bindings, _HistogramCell, _on_thread_end
-from obskit._hot_collect import _histograms, _hook_current_provider, _registry_lock
+from obskit._cells import _Bindings, _HistogramCell, _on_thread_end, _remove_identical
+from obskit._hot_collect import _based_on, _histograms, _hook_current_provider, _registry_lock
 from obskit._log import log_once
 from obskit._sanitize import MAX_NAME_CHARS, clean_text
 
@@ -56,13 +56,16 @@ class BoundCounter:
         1
     """
 
-    __slots__ = ("_base", "_cells", "_local", "_lock", "_monotonic", "attributes")
+    __slots__ = ("_adds_base", "_base", "_cells", "_local", "_lock", "_monotonic", "attributes")
 
     def __init__(self, attributes: dict[str, Any], monotonic: bool) -> None:
         self.attributes = attributes
         self._monotonic = monotonic
         self._base: int | float = 0  # the total when the current meter provider came in
+        self._adds_base = 0  # adds made before the current meter provider came in
         self._local = threading.local()
+        # A cell per thread: [total, number of adds] (the adds tell a series the current
+        # provider has seen, even one whose up-downs cancel out, from an untouched one).
         self._cells: list[list[int | float]] = []
         self._lock = threading.Lock()
 
@@ -76,14 +79,15 @@ class BoundCounter:
             if (amount < 0 and self._monotonic) or amount != amount:  # negative / NaN
                 return
             cell[0] += amount
+            cell[1] += 1
         except Exception:
             log_once("hot-add", "adding %r to a counter failed", amount, exc_info=True)
 
     def _new_cell(self) -> list[int | float]:
-        cell: list[int | float] = [0]
+        cell: list[int | float] = [0, 0]
         with self._lock:
             if not self._cells:
-                self._cells.append([0])  # cells[0]: what threads that ended had added
+                self._cells.append([0, 0])  # cells[0]: what threads that ended had added
             self._cells.append(cell)
         self._local.cell = cell
         _on_thread_end(self._local, lambda: self._retire(cell))
@@ -95,12 +99,18 @@ class BoundCounter:
         # thread's live cell that happens to hold the same count: remove by identity.
         with self._lock:
             self._cells[0][0] += cell[0]
-            self._cells[:] = [kept for kept in self._cells if kept is not cell]
+            self._cells[0][1] += cell[1]
+            _remove_identical(self._cells, cell)
 
-    def _total(self) -> int | float:
+    def _total(self, field: int = 0) -> int | float:
         # Summed under the lock: a retire between copying and summing would count twice.
         with self._lock:
-            return sum(cell[0] for cell in self._cells)
+            return sum(cell[field] for cell in self._cells)
+
+    @property
+    def touched(self) -> bool:
+        """Whether anything was added since the current meter provider was installed."""
+        return self._total(1) > self._adds_base
 
     @property
     def value(self) -> int | float:
@@ -109,6 +119,7 @@ class BoundCounter:
 
     def _rebase(self) -> None:
         self._base = self._total()
+        self._adds_base = int(self._total(1))
 
 
 class BoundHistogram:
@@ -218,9 +229,22 @@ class HotCounter:
         >>> ops.add(1, {"kv.operation": "put"})  # unbound: a dict lookup more per call
     """
 
-    def __init__(self, name: str, unit: str, description: str, scope: str, monotonic: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        scope: str,
+        monotonic: bool,
+        *,
+        sparse: bool = False,
+    ) -> None:
         self.name = name
         self._monotonic = monotonic
+        # sparse: report only attribute sets added to under the current meter provider, as
+        # the SDK's synchronous counters do (the domains' counters, whose series must not
+        # change); otherwise every bound set is reported, 0 until added to.
+        self._sparse = sparse
         self._bindings = _Bindings(name)
         meter = _metrics.meter(scope)
         create = (
@@ -245,7 +269,12 @@ class HotCounter:
             log_once("hot-add", "adding to %s failed", self.name, exc_info=True)
 
     def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(b.value, b.attributes) for b in self._bindings.all()]
+        sparse = self._sparse
+        return [
+            Observation(b.value, b.attributes)
+            for b in self._bindings.all()
+            if not sparse or b.touched
+        ]
 
     def _rebase(self) -> None:
         for bound in self._bindings.all():
@@ -321,6 +350,10 @@ def _on_provider_change() -> None:
     # A new meter provider starts its cumulative series from zero, as the SDK's own
     # instruments do (and test captures, which install a fresh provider per test, see
     # only their own records).
+    provider = _providers.current_meter_provider()
+    if provider is None or provider is _based_on[0]:
+        return
+    _based_on[0] = provider
     with _instruments_lock:
         instruments = list(_instruments.values())
     for instrument in instruments:

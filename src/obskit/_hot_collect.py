@@ -25,10 +25,16 @@ _registry_lock = threading.Lock()
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose collect is wrapped
 
 
+# The meter provider the totals count for. It changes only when another provider comes
+# in: a provider switched off (shutdown() sets None, then shuts the old provider down)
+# keeps reporting in its final collection, as obskit's observable instruments do.
+_based_on: list[Any] = [None]
+
+
 def _with_histograms(data: MetricsData | None, provider: Any) -> MetricsData | None:
-    """`data` plus the hot histograms' points, when `provider` is the current one."""
-    if provider is not _providers.current_meter_provider():
-        return data  # a provider no longer current: it reports only its own instruments
+    """`data` plus the hot histograms' points, when `provider` is the one they count for."""
+    if provider is not _based_on[0]:
+        return data  # a provider replaced by another: it reports only its own instruments
     with _registry_lock:
         histograms = list(_histograms)
     now = time.time_ns()
@@ -62,6 +68,8 @@ def _hook_current_provider() -> None:
     readers = getattr(provider, "_metric_readers", None)
     if provider is None or readers is None:
         return
+    if _based_on[0] is None:
+        _based_on[0] = provider  # the first provider: everything recorded so far counts
     for reader in readers:
         original = getattr(reader, "_collect", None)
         if original is None or reader in _hooked:

@@ -14,7 +14,6 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context.context import Context as _Context
 
@@ -255,7 +254,7 @@ def _traced_generator(
     to_send: Any = None
     to_throw: BaseException | None = None
     while True:
-        token = context_api.attach(span_context)
+        token = _set_context(span_context)  # context_api.attach, inlined
         try:
             item = inner.send(to_send) if to_throw is None else inner.throw(to_throw)
         except StopIteration as stop:
@@ -273,7 +272,7 @@ def _traced_generator(
             to_send, to_throw = (yield item), None
         except GeneratorExit:
             # Closed early (break, close(), garbage collection): not an error.
-            token = context_api.attach(span_context)
+            token = _set_context(span_context)  # context_api.attach, inlined
             try:
                 inner.close()
             finally:
@@ -308,7 +307,7 @@ async def _traced_async_generator(
     to_send: Any = None
     to_throw: BaseException | None = None
     while True:
-        token = context_api.attach(span_context)
+        token = _set_context(span_context)  # context_api.attach, inlined
         try:
             if to_throw is None:
                 item = await inner.asend(to_send)
@@ -328,7 +327,7 @@ async def _traced_async_generator(
         try:
             to_send, to_throw = (yield item), None
         except GeneratorExit:
-            token = context_api.attach(span_context)
+            token = _set_context(span_context)  # context_api.attach, inlined
             try:
                 await inner.aclose()
             finally:

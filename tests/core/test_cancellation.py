@@ -115,3 +115,27 @@ def test_pipeline_step_cancelled(obskit_capture) -> None:
     span = obskit_capture.one("pipeline.process", {"pipeline.processor": "hang"})
     assert span.attributes["pipeline.record.outcome"] == "cancelled"
     _assert_cancelled(span)
+
+
+def test_raft_rpc_and_proposal_cancelled_are_not_failures(obskit_capture) -> None:
+    from obskit import raft
+    from obskit.raft import _names as raft_names
+
+    async def run(started: asyncio.Event) -> None:
+        proposal = raft.propose("n1", term=1)
+        try:
+            with raft.client_call("AppendEntries", {}, node_id="n1", peer_id="n2"):
+                started.set()
+                await asyncio.Event().wait()
+        except BaseException as exc:
+            proposal.fail(exc)
+            raise
+
+    asyncio.run(_cancel(run))
+    _assert_cancelled(obskit_capture.one("raft.Raft/AppendEntries"))
+    _assert_cancelled(obskit_capture.one("raft.propose"))
+    (rpc,) = obskit_capture.metrics(raft_names.M_RPC_CLIENT_DURATION)
+    assert "error.type" not in rpc.attributes
+    assert obskit_capture.metrics(raft_names.M_FAILED) == []
+    (pending,) = obskit_capture.metrics(raft_names.M_PENDING)
+    assert pending.value == 0

@@ -125,3 +125,30 @@ def test_across_processes(obskit_capture, obskit_collector) -> None:
     assert format(child.context.trace_id, "032x") == traceparent.split("-")[1]
     assert format(child.parent.span_id, "016x") == traceparent.split("-")[2]
     assert child.resource.attributes["service.name"] == "child"
+
+
+def test_default_propagators_fast_path_writes_what_the_api_writes() -> None:
+    from opentelemetry import baggage, propagate
+    from opentelemetry import trace as trace_api
+    from opentelemetry.trace.span import TraceState
+
+    span_contexts = [
+        trace_api.SpanContext(0x0AF7, 0xB7AD, True, trace_api.TraceFlags(1)),
+        trace_api.SpanContext(
+            0x0AF7,
+            0xB7AD,
+            False,
+            trace_api.TraceFlags(0),
+            TraceState([("vendor", "v1"), ("other", "x")]),
+        ),
+        trace_api.INVALID_SPAN_CONTEXT,
+    ]
+    for span_context in span_contexts:
+        context = trace_api.set_span_in_context(trace_api.NonRecordingSpan(span_context))
+        for ctx in (context, baggage.set_baggage("tenant", "t1", context)):
+            expected: dict[str, str] = {}
+            propagate.inject(expected, context=ctx)
+            assert propagation.inject({}, context=ctx) == expected
+            round_trip = trace_api.get_current_span(propagation.extract(expected))
+            api_trip = trace_api.get_current_span(propagate.extract(expected))
+            assert round_trip.get_span_context() == api_trip.get_span_context()

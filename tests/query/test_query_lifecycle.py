@@ -302,3 +302,35 @@ def test_panels_use_declared_prometheus_names() -> None:
         used = set(re.findall(r"\bquery_\w+", expr))
         assert used, panel
         assert used <= known, (panel["title"], used - known)
+
+
+def test_unsampled_query_makes_no_spans_but_exact_metrics_and_carries_its_trace(
+    obskit_capture,
+) -> None:
+    from opentelemetry import trace as trace_api
+
+    parent = trace_api.NonRecordingSpan(
+        trace_api.SpanContext(0xABC, 0xDEF, True, trace_api.TraceFlags(0))
+    )
+    with trace_api.use_span(parent), query.lifecycle("SELECT id FROM t", system="unsampled") as q:
+        for name in ("parse", "plan"):
+            with q.phase(name):
+                pass
+        carrier = q.fragment_carrier()
+        seen: list[object] = []
+
+        def elsewhere() -> None:  # another thread, inside a sampled span of its own
+            with obskit.span("unrelated"), q.phase("execute") as phase:
+                seen.append(phase.span.trace_id)
+
+        worker = threading.Thread(target=elsewhere)
+        worker.start()
+        worker.join(timeout=30)
+    assert carrier["traceparent"] == f"00-{0xABC:032x}-{0xDEF:016x}-00"
+    assert seen == [f"{0xABC:032x}"]  # the phase stayed in the query's trace, unsampled
+    assert [s.name for s in obskit_capture.spans] == ["unrelated"]
+    durations = obskit_capture.metrics(query.PHASE_DURATION)
+    counts = {p.attributes["query.phase"]: p.count for p in durations
+              if p.attributes.get("db.system.name") == "unsampled"}  # fmt: skip
+    assert counts == {"parse": 1, "plan": 1, "execute": 1}
+    assert obskit_capture.metric(query.ACTIVE, {"db.system.name": "unsampled"}).value == 0

@@ -28,8 +28,6 @@ import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
-from opentelemetry import trace as trace_api
-
 from obskit._log import log_once
 from obskit.btree._catalogue import (
     CATALOGUE,
@@ -68,7 +66,8 @@ from obskit.btree._catalogue import (
     SPLIT_EVENT,
 )
 from obskit.btree._events import (
-    _attrs,
+    _count,
+    _current_span,
     _label,
     _merges,
     _page_event,
@@ -335,13 +334,13 @@ def record_page_read(
     """
     try:
         label = _label(source, CACHE)
-        span = trace_api.get_current_span()
+        span = _current_span()
         if index is None and type(span) is Operation and label == CACHE:
             span.cache_reads += 1  # added to the counter when the operation ends
         elif index is None and type(span) is Operation and label == DISK:
             span.disk_reads += 1
         else:
-            _page_reads.add(1, _attrs(index, PAGE_SOURCE, label))
+            _count(_page_reads, index, PAGE_SOURCE, label)
         if span.is_recording():
             _page_event(span, PAGE_READ_EVENT, page_id, label)
     except Exception:
@@ -356,11 +355,11 @@ def record_page_write(page_id: int | None = None, *, index: str | None = None) -
         >>> btree.record_page_write(17, index="users_pk")
     """
     try:
-        span = trace_api.get_current_span()
+        span = _current_span()
         if index is None and type(span) is Operation:
             span.page_writes += 1  # added to the counter when the operation ends
         else:
-            _page_writes.add(1, _attrs(index, INDEX, ""))
+            _count(_page_writes, index, INDEX, "")
         if span.is_recording():
             _page_event(span, PAGE_WRITE_EVENT, page_id, None)
     except Exception:

@@ -14,20 +14,38 @@ from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
 from opentelemetry.util.types import AttributeValue
 
 from obskit._log import log_once
+from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text
-from obskit._spans import NOOP_HANDLE, SpanHandle, SpanRecipe
+from obskit._spans import (
+    NOOP_HANDLE,
+    SPAN_KEY,
+    SpanHandle,
+    SpanRecipe,
+    _get_context,
+    _set_context,
+    attach_span,
+    detach_span,
+)
 from obskit.query import _catalogue as names
 
-__all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "cached"]
+__all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "by_key", "cached"]
 
 _MAX_CACHED = 1024
-_rows_read = names.CATALOGUE.instrument(names.ROWS_READ_METRIC)
-_rows_written = names.CATALOGUE.instrument(names.ROWS_WRITTEN_METRIC)
-_io = names.CATALOGUE.instrument(names.IO)
 _attribute_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def by_key(name: str) -> Outcomes:
+    """Bound hot handles of catalogue metric `name`, keyed like `cached` (bounded)."""
+    return Outcomes(hot(names.CATALOGUE, name), None, _MAX_CACHED)
+
+
+_rows_read = by_key(names.ROWS_READ_METRIC)
+_rows_written = by_key(names.ROWS_WRITTEN_METRIC)
+_io = by_key(names.IO)
 
 
 def cached(key: tuple[Any, ...], pairs: tuple[tuple[str, object], ...]) -> dict[str, Any]:
@@ -72,6 +90,7 @@ class Facts:
 
     def __init__(self) -> None:
         self._base: dict[str, Any] = {}
+        self._base_key: tuple[Any, ...] = ("base",)  # the `cached` key of `_base`
         self._returned: int | None = None
         self._read = self._written = self._bytes_read = self._bytes_written = 0
 
@@ -89,11 +108,11 @@ class Facts:
             count = as_count(read, "rows read")
             if count:
                 self._read += count
-                _rows_read.add(count, self._base)
+                _rows_read.get(self._base_key, self._base).add(count)
             count = as_count(written, "rows written")
             if count:
                 self._written += count
-                _rows_written.add(count, self._base)
+                _rows_written.get(self._base_key, self._base).add(count)
         except Exception:
             log_once("query-rows", "recording rows failed", exc_info=True)
 
@@ -103,18 +122,19 @@ class Facts:
             count = as_count(read, "bytes read")
             if count:
                 self._bytes_read += count
-                _io.add(count, self._io_attributes("read"))
+                self._io("read").add(count)
             count = as_count(written, "bytes written")
             if count:
                 self._bytes_written += count
-                _io.add(count, self._io_attributes("write"))
+                self._io("write").add(count)
         except Exception:
             log_once("query-bytes", "recording bytes failed", exc_info=True)
 
-    def _io_attributes(self, direction: str) -> dict[str, Any]:
+    def _io(self, direction: str) -> Any:
         base = self._base
-        return cached(
-            ("io", direction, *base.values()), (*base.items(), (names.IO_DIRECTION, direction))
+        key = ("io", direction, *base.values())
+        return _io.found.get(key) or _io.get(
+            key, cached(key, (*base.items(), (names.IO_DIRECTION, direction)))
         )
 
     def _fact_attributes(self) -> dict[str, AttributeValue]:
@@ -140,6 +160,7 @@ class Block:
         self._recipe = recipe
         self._span: trace_api.Span | None = None  # while the block runs
         self._ended: trace_api.Span | None = None  # after it ended (for trace_id)
+        self._stand_in: trace_api.Span | None = None  # the unsampled parent, when no span
         self._token: object = None
         self._started = time.perf_counter()
 
@@ -154,16 +175,25 @@ class Block:
         tracer = recipe.tracer()
         if tracer is None:
             return
+        if context is None and recipe.parent_unsampled():
+            # Decided before any span work: the SDK would make a non-recording child with
+            # the parent's context, so the parent stays current and stands in for it.
+            self._ended = self._stand_in = _get_context().get(SPAN_KEY)  # type: ignore[assignment]
+            return
         span = recipe.start(tracer, attributes, context=context, name=name)
-        self._token = context_api.attach(trace_api.set_span_in_context(span, context))
+        if context is None:
+            self._token = attach_span(span)  # context_api.attach(set_span_in_context(span))
+        else:
+            self._token = _set_context(Context({**context, SPAN_KEY: span}))
         self._span = span
 
     def _close(self, exc: BaseException | None, extra: Mapping[str, AttributeValue]) -> float:
         elapsed = time.perf_counter() - self._started
         span, self._span = self._span, None
-        self._ended = span
+        self._stand_in = None
         if span is not None:
-            context_api.detach(self._token)  # type: ignore[arg-type]
+            self._ended = span
+            detach_span(self._token)  # type: ignore[arg-type]
             try:
                 if extra and span.is_recording():
                     span.set_attributes(extra)

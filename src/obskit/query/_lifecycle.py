@@ -27,6 +27,7 @@ from obskit._spans import (
     AsyncWith,
     SpanHandle,
     SpanRecipe,
+    current_span_context,
     error_type,
     is_cancelled,
     record_exception,
@@ -95,11 +96,13 @@ class Phase(Block, AsyncWith["Phase"]):
             elapsed = self._close(exc, {})
             base = self._parent._base
             error = _failure(exc)
-            attributes = cached(
-                ("phase", self.name, error, *base.values()),
-                ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error)),
-            )
-            _phase_duration.record(elapsed, attributes)
+            key = ("phase", self.name, error, *base.values())
+            handle = _phase_duration.found.get(key)
+            if handle is None:
+                handle = _phase_duration.get(key, cached(
+                    key, ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error))
+                ))  # fmt: skip
+            handle.record(elapsed)
         except Exception:
             log_once("query-phase-end", "ending phase %r failed", self.name, exc_info=True)
 
@@ -108,7 +111,7 @@ def _inside(span: trace_api.Span | None) -> context_api.Context | None:
     """The current context when it is inside `span`'s trace (None), else `span`'s own."""
     if span is None:
         return None
-    current = trace_api.get_current_span().get_span_context()
+    current = current_span_context()  # trace_api.get_current_span(), inlined
     if current.is_valid and current.trace_id == span.get_span_context().trace_id:
         return None  # None = the current context
     return trace_api.set_span_in_context(span)
@@ -167,8 +170,9 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
                         self._start_attributes.setdefault(key, scrub_pair(key, clean))
         except Exception:
             log_once("query-describe", "describing the query failed", exc_info=True)
+        self._base_key = ("base", self.system, self.operation)
         self._base = cached(
-            ("base", self.system, self.operation),
+            self._base_key,
             ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, self.operation)),
         )
         if kind is not SpanKind.INTERNAL:
@@ -227,7 +231,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             self._open(self._recipe, self._start_attributes, name=self.summary or self.system)
             if self._span is not None:
                 self._literals_trace = _literals.register(self._span, self._literals)
-            _active.add(1, self._base)
+            _active.get(self._base_key, self._base).add(1)
         except Exception:
             log_once("query-start", "starting the query span failed", exc_info=True)
         return self
@@ -253,19 +257,22 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             SpanHandle(span).set_error(self._error_description, self._error)
         elapsed = self._close(exc, extra)
         error = self._error if exc is None else _failure(exc)
-        base = self._base
-        _duration.record(elapsed, cached(
-            ("duration", error, self.collection, *base.values()),
-            (*base.items(), (names.DB_COLLECTION_NAME, self.collection), (names.ERROR_TYPE, error)),
-        ))  # fmt: skip
+        base, base_key = self._base, self._base_key
+        key = ("duration", error, self.collection, *base.values())
+        handle = _duration.found.get(key)
+        if handle is None:
+            handle = _duration.get(key, cached(key, (
+                *base.items(), (names.DB_COLLECTION_NAME, self.collection),
+                (names.ERROR_TYPE, error))))  # fmt: skip
+        handle.record(elapsed)
         if error is not None:
-            _errors.add(1, cached(("error", error, *base.values()),
-                                   (*base.items(), (names.ERROR_TYPE, error))))  # fmt: skip
+            key = ("error", error, *base.values())
+            _errors.get(key, cached(key, (*base.items(), (names.ERROR_TYPE, error)))).add(1)
         if self._returned is not None:
-            _returned_rows.record(self._returned, base)
+            _returned_rows.get(base_key, base).record(self._returned)
         if reduction is not None:
-            _cost_reduction.record(reduction, base)
-        _active.add(-1, base)
+            _cost_reduction.get(base_key, base).record(reduction)
+        _active.get(base_key, base).add(-1)
 
     def _reduction(self) -> float | None:
         estimated, optimized = self._costs
@@ -294,7 +301,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
 
     def _context_for_children(self) -> context_api.Context | None:
         """The current context when it is inside this query's trace, else the root's."""
-        return _inside(self._span)
+        return _inside(self._span if self._span is not None else self._stand_in)
 
     # -- public API ----------------------------------------------------------------------
     @property
@@ -351,9 +358,10 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
                 self._cache_misses += 1
             label = as_label(name) or _OTHER
             result = "hit" if hit else "miss"
-            _cache_lookups.add(1, cached(("cache", self.system, label, result), (
+            key = ("cache", self.system, label, result)
+            _cache_lookups.get(key, cached(key, (
                 (names.DB_SYSTEM_NAME, self.system), (names.CACHE_NAME, label),
-                (names.CACHE_RESULT, result))))  # fmt: skip
+                (names.CACHE_RESULT, result)))).add(1)  # fmt: skip
         except Exception:
             log_once("query-cache", "recording a cache lookup failed", exc_info=True)
 
@@ -416,8 +424,9 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         self._literals = _fragment_literals(text, dialect)
         self._literals_trace = 0
         self.system = as_label(system) or "other_sql"
+        self._base_key = ("base", self.system, as_label(operation))
         self._base = cached(
-            ("base", self.system, as_label(operation)),
+            self._base_key,
             ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, as_label(operation))),
         )
         self._start_attributes: dict[str, AttributeValue] = {names.DB_SYSTEM_NAME: self.system}
@@ -446,10 +455,10 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         try:
             elapsed = self._close(exc, self._fact_attributes())
             error = _failure(exc)
-            _fragment_duration.record(elapsed, cached(
-                ("fragment", self.system, error),
-                ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
-            ))  # fmt: skip
+            key = ("fragment", self.system, error)
+            _fragment_duration.get(key, cached(
+                key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
+            )).record(elapsed)  # fmt: skip
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
         _literals.unregister(self._literals_trace, self._literals)

@@ -10,20 +10,22 @@ from opentelemetry.trace import SpanKind
 
 from obskit._spans import SpanRecipe
 from obskit.query import _catalogue as names
+from obskit.query._block import by_key
 
 _PHASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _RESERVED_PHASES = frozenset({"fragment", "phase", "duration", "active", "errors", "operator"})
 _MAX_CACHED = 1024
 _OTHER = "_OTHER"
 
-_duration = names.CATALOGUE.instrument(names.DURATION)
-_phase_duration = names.CATALOGUE.instrument(names.PHASE_DURATION)
-_active = names.CATALOGUE.instrument(names.ACTIVE)
-_returned_rows = names.CATALOGUE.instrument(names.RETURNED_ROWS)
-_cache_lookups = names.CATALOGUE.instrument(names.CACHE_LOOKUPS)
-_errors = names.CATALOGUE.instrument(names.ERRORS)
-_fragment_duration = names.CATALOGUE.instrument(names.FRAGMENT_DURATION)
-_cost_reduction = names.CATALOGUE.instrument(names.COST_REDUCTION_METRIC)
+# Bound hot handles by `cached` key (obskit._operation): ~0.2 us a record, the SDK's 5-10.
+_duration = by_key(names.DURATION)
+_phase_duration = by_key(names.PHASE_DURATION)
+_active = by_key(names.ACTIVE)
+_returned_rows = by_key(names.RETURNED_ROWS)
+_cache_lookups = by_key(names.CACHE_LOOKUPS)
+_errors = by_key(names.ERRORS)
+_fragment_duration = by_key(names.FRAGMENT_DURATION)
+_cost_reduction = by_key(names.COST_REDUCTION_METRIC)
 
 _ROOT = SpanRecipe("query", scope=names.SCOPE)
 _FRAGMENT = SpanRecipe(names.FRAGMENT_SPAN, kind=SpanKind.SERVER, scope=names.SCOPE)

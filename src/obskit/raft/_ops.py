@@ -21,27 +21,22 @@ from opentelemetry.util.types import AttributeValue
 
 from obskit import propagation
 from obskit._log import log_once
-from obskit._spans import SpanHandle, error_type
+from obskit._names import ERROR_TYPE
+from obskit._operation import Outcomes
+from obskit._spans import SpanHandle, error_type, is_cancelled
 from obskit.raft import _names as n
 from obskit.raft import _state as st
 from obskit.raft._operation import (
-    _APPLIED,
-    _APPLY_DURATION,
-    _COMMIT_DURATION,
-    _COMMITTED,
-    _ELECTION_DURATION,
-    _ELECTIONS,
-    _FAILED,
     _MAX_LINKS,
-    _PENDING,
     _RPC_CLIENT,
     _RPC_SERVER,
-    _SNAPSHOT_DURATION,
-    _SNAPSHOT_SIZE,
-    _failed,
+    _error_key,
+    _failure_of,
+    _metrics_of,
     _Operation,
     _recipe,
     _rpc_attrs,
+    _rpc_recipe,
     _with,
 )
 
@@ -129,9 +124,10 @@ class Election(_Operation):
         if self.votes_unanswered:
             self._set(n.ELECTION_VOTES_UNANSWERED, self.votes_unanswered)
         elapsed = self._finish(exc)
-        attrs = {**self._state.attrs, n.ELECTION_OUTCOME: outcome}
-        _ELECTIONS.add(1, attrs)
-        _ELECTION_DURATION.record(elapsed, attrs)
+        metrics = _metrics_of(self._state)
+        extra = {n.ELECTION_OUTCOME: outcome}
+        metrics.elections.get(outcome, extra).add()
+        metrics.election_duration.get(outcome, extra).record(elapsed)
 
 
 def _rpc_attributes(node: st.NodeState, peer: str, method: str, system: str) -> dict[str, Any]:
@@ -142,6 +138,20 @@ def _rpc_attributes(node: st.NodeState, peer: str, method: str, system: str) -> 
             _rpc_attrs.clear()
         found = _rpc_attrs[key] = {**node.with_peer(peer), n.RPC_SYSTEM: system,
                                    n.RPC_SERVICE: n.RPC_SERVICE_NAME, n.RPC_METHOD: method}  # fmt: skip
+    return found
+
+
+_rpc_bound: dict[tuple[str, str, str, str], tuple[Outcomes, Outcomes]] = {}
+
+
+def _rpc_durations(attrs: dict[str, Any]) -> tuple[Outcomes, Outcomes]:
+    """(client, server) duration handles of one node/peer/method/system, by error type."""
+    key = (attrs[n.NODE_ID], attrs[n.PEER_ID], attrs[n.RPC_METHOD], attrs[n.RPC_SYSTEM])
+    found = _rpc_bound.get(key)
+    if found is None:
+        found = (Outcomes(_RPC_CLIENT, attrs, 64), Outcomes(_RPC_SERVER, attrs, 64))
+        if len(_rpc_bound) <= 4096:
+            _rpc_bound[key] = found
     return found
 
 
@@ -167,14 +177,15 @@ class _Call(_Operation):
         self._set(n.TERM, term)
         self._set(n.REJECT_REASON, reject_reason)
 
-    def _record(self, histogram: Any, exc: BaseException | None) -> None:
+    def _record(self, side: int, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        attrs = self._attrs
-        if exc is not None:
-            attrs = _failed(attrs, error_type(exc))
-        elif self._failure is not None:
-            attrs = _failed(attrs, self._failure)
-        histogram.record(elapsed, attrs)
+        durations = _rpc_durations(self._attrs)[side]
+        kind = _failure_of(exc, self._failure)
+        if kind is None:
+            handle = durations.found.get(None) or durations.get(None)
+        else:
+            handle = durations.get(kind, {ERROR_TYPE: kind})
+        handle.record(elapsed)
 
 
 def _message_attributes(
@@ -210,10 +221,12 @@ class ClientCall(_Call):
         self._node = st.node(node_id)
         self._peer = st.node_key(peer_id)
         self._attrs = _rpc_attributes(self._node, self._peer, method, system)
-        attrs = _with(self._attrs, {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port})
-        recipe = _recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.CLIENT)
+        base = self._attrs
+        recipe = _rpc_recipe(method, SpanKind.CLIENT)
         traced = not heartbeat and recipe.tracer() is not None
-        self._begin(recipe, attrs, context=_parent_context(parent) if traced else None,
+        self._begin(recipe,
+                    lambda: _with(base, {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port}),
+                    context=_parent_context(parent) if traced else None,
                     links=_links(links) if traced and links else None, traced=traced)  # fmt: skip
         if self._span is not None and message is not None:
             propagation.inject(message, context=trace_api.set_span_in_context(self._span))
@@ -222,7 +235,7 @@ class ClientCall(_Call):
         return self  # the CLIENT span is not made current: the RPC has no local children
 
     def _end(self, exc: BaseException | None) -> None:
-        self._record(_RPC_CLIENT, exc)
+        self._record(0, exc)
         if exc is None and self._failure is None:
             st.record_contact(self._node.id, self._peer)
 
@@ -246,16 +259,17 @@ class ServerCall(_Call):
         self._node = st.node(node_id)
         self._peer = st.node_key(peer_id)
         self._attrs = _rpc_attributes(self._node, self._peer, method, system)
-        recipe = _recipe(f"{n.RPC_SERVICE_NAME}/{method}", SpanKind.SERVER)
+        base = self._attrs
+        recipe = _rpc_recipe(method, SpanKind.SERVER)
         traced = not heartbeat and recipe.tracer() is not None
         parent = propagation.extract(message) if traced else None
-        self._begin(recipe, _with(self._attrs, fields), context=parent,
+        self._begin(recipe, lambda: _with(base, fields), context=parent,
                     links=_links(links) if traced and links else None, traced=traced)  # fmt: skip
         if peer_id is not None:
             st.record_contact(self._node.id, self._peer)
 
     def _end(self, exc: BaseException | None) -> None:
-        self._record(_RPC_SERVER, exc)
+        self._record(1, exc)
 
 
 class Proposal(_Operation):
@@ -275,11 +289,11 @@ class Proposal(_Operation):
     __slots__ = ("_done", "_state")
 
     def __init__(self, node_id: object, term: int | None, index: int | None) -> None:
-        self._state = st.node(node_id)
+        self._state = state = st.node(node_id)
         self._done = threading.Lock()
-        self._begin(_recipe(n.SPAN_PROPOSE), _with(self._state.attrs, {n.TERM: term,
-                                                                       n.LOG_INDEX: index}))  # fmt: skip
-        _PENDING.add(1, self._state.attrs)
+        self._begin(_recipe(n.SPAN_PROPOSE),
+                    lambda: _with(state.attrs, {n.TERM: term, n.LOG_INDEX: index}))  # fmt: skip
+        _metrics_of(state).pending.add(1)
 
     def end(self, error: str | BaseException | None = None) -> None:
         """`commit()` without an error, else `fail(error)`."""
@@ -298,23 +312,29 @@ class Proposal(_Operation):
             return
         self._set(n.LOG_INDEX, index)
         elapsed = self._finish(None)
-        _PENDING.add(-1, self._state.attrs)
-        _COMMITTED.add(1, self._state.attrs)
-        _COMMIT_DURATION.record(elapsed, self._state.attrs)
+        metrics = _metrics_of(self._state)
+        metrics.pending.add(-1)
+        metrics.committed.add(1)
+        durations = metrics.commit_duration
+        (durations.found.get(None) or durations.get(None)).record(elapsed)
 
     def fail(self, reason: str | BaseException = n.FAILED_DEFAULT) -> None:
         """The proposal will not commit (`not_leader`, `timeout`, an exception...)."""
         if not self._done.acquire(blocking=False):
             return
         exc = reason if isinstance(reason, BaseException) else None
+        if is_cancelled(exc):  # not a failure: the span says cancelled, nothing counted
+            self._finish(exc)
+            _metrics_of(self._state).pending.add(-1)
+            return
         kind = error_type(exc) if exc is not None else st.node_key(reason)
         if exc is None and self._span is not None:
             SpanHandle(self._span).set_error(f"proposal failed: {kind}", kind)
         elapsed = self._finish(exc)
-        attrs = _failed(self._state.attrs, kind)
-        _PENDING.add(-1, self._state.attrs)
-        _FAILED.add(1, attrs)
-        _COMMIT_DURATION.record(elapsed, attrs)
+        metrics = _metrics_of(self._state)
+        metrics.pending.add(-1)
+        metrics.failed.get(kind, {ERROR_TYPE: kind}).add(1)
+        metrics.commit_duration.get(kind, {ERROR_TYPE: kind}).record(elapsed)
 
     def _end(self, exc: BaseException | None) -> None:
         if exc is None:
@@ -392,17 +412,18 @@ class Apply(_Operation):
             entries = last_index - first_index + 1
         self._count = entries
         links = _links(carriers) if _recipe(n.SPAN_APPLY).tracer() is not None else None
-        self._begin(_recipe(n.SPAN_APPLY), _with(self._state.attrs, {
+        state = self._state
+        self._begin(_recipe(n.SPAN_APPLY), lambda: _with(state.attrs, {
             n.BATCH_FIRST_INDEX: first_index, n.BATCH_LAST_INDEX: last_index,
             n.BATCH_ENTRY_COUNT: entries}), links=links)  # fmt: skip
 
     def _end(self, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        failure = error_type(exc) if exc is not None else self._failure
-        attrs = self._state.attrs if failure is None else _failed(self._state.attrs, failure)
-        _APPLY_DURATION.record(elapsed, attrs)
-        if failure is None and self._count:
-            _APPLIED.add(self._count, self._state.attrs)
+        metrics = _metrics_of(self._state)
+        kind = _failure_of(exc, self._failure)
+        metrics.apply_duration.get(kind, _error_key({}, kind)).record(elapsed)
+        if exc is None and self._failure is None and self._count:
+            metrics.applied.add(self._count)
 
 
 class Snapshot(_Operation):
@@ -416,11 +437,11 @@ class Snapshot(_Operation):
         ...     snapshot.set_size(2048)
     """
 
-    __slots__ = ("_attrs", "_size")
+    __slots__ = ("_attrs", "_node", "_size")
 
     def __init__(self, operation: str, node_id: object, peer_id: object, index: int | None,
                  term: int | None, size: int | None) -> None:  # fmt: skip
-        state = st.node(node_id)
+        self._node = state = st.node(node_id)
         self._attrs: dict[str, AttributeValue] = {**state.attrs, n.SNAPSHOT_OPERATION: operation}
         self._size = size
         name = n.SPAN_SNAPSHOT_CREATE if operation == n.SNAPSHOT_CREATE else n.SPAN_SNAPSHOT_INSTALL
@@ -436,8 +457,10 @@ class Snapshot(_Operation):
 
     def _end(self, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        failure = error_type(exc) if exc is not None else self._failure
-        attrs = self._attrs if failure is None else _failed(self._attrs, failure)
-        _SNAPSHOT_DURATION.record(elapsed, attrs)
-        if self._size is not None and failure is None:
-            _SNAPSHOT_SIZE.record(self._size, self._attrs)
+        metrics = _metrics_of(self._node)
+        operation = self._attrs[n.SNAPSHOT_OPERATION]
+        extra = {n.SNAPSHOT_OPERATION: operation}
+        kind = _failure_of(exc, self._failure)
+        metrics.snapshot_duration.get((operation, kind), _error_key(extra, kind)).record(elapsed)
+        if self._size is not None and exc is None and self._failure is None:
+            metrics.snapshot_size.get(operation, extra).record(self._size)
