@@ -78,6 +78,7 @@ def test_services_images_and_ports(compose: dict[str, Any]) -> None:
     assert services["jaeger"]["image"] == "jaegertracing/jaeger:2.13.0"
     assert services["prometheus"]["image"].startswith("prom/prometheus:v3.")
     assert "--web.enable-otlp-receiver" in services["prometheus"]["command"]
+    assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
     assert "host.docker.internal:host-gateway" in services["prometheus"]["extra_hosts"]
 
 
@@ -142,6 +143,13 @@ def test_one_dashboard_per_domain_with_self_health_row() -> None:
         for metric in ("obskit_spans_exported_total", "obskit_spans_dropped_total",
                        "obskit_spans_queued"):  # fmt: skip
             assert metric in exprs, (name, metric)
+
+
+def test_prometheus_exemplars_link_to_jaeger() -> None:
+    sources = {d["uid"]: d for d in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
+    links = sources["obskit-prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert links == [{"name": "trace_id", "datasourceUid": "obskit-jaeger"}]
+    assert sources["obskit-jaeger"]["type"] == "jaeger"
 
 
 def test_grafana_datasources_match_what_dashboards_reference() -> None:
