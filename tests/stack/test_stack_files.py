@@ -197,3 +197,18 @@ def test_every_panel_and_alert_reads_catalogue_metrics() -> None:
     assert all(_dashboards.metric_names(expr) for _, expr in queries), (
         "a query that reads no metric"
     )
+
+
+def test_latency_quantile_panels_show_exemplars() -> None:
+    targets = [
+        (panel["type"], target)
+        for path in sorted((REPO / _dashboards.DASHBOARD_DIR).glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+    ]
+    quantiles = [
+        t for kind, t in targets if kind == "timeseries" and "histogram_quantile(" in t["expr"]
+    ]
+    assert quantiles, "no p99 panel in the dashboards"
+    assert all(target["exemplar"] is True for target in quantiles)
+    assert not any(target["exemplar"] for _, target in targets if target not in quantiles)
