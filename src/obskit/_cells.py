@@ -47,14 +47,37 @@ def _key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
     return frozenset(attributes.items())
 
 
+#: A hot exemplar: (value, time_unix_nano, span context) of a record made while a sampled
+#: span was current.
+HotExemplar = tuple[float, int, Any]
+
+
 class _HistogramCell:
-    __slots__ = ("counts", "max", "min", "sum")
+    __slots__ = ("context", "counts", "exemplars", "max", "min", "span", "sum")
 
     def __init__(self, buckets: int) -> None:
         self.counts = [0] * buckets
         self.sum: float = 0
         self.min = float("inf")
         self.max = float("-inf")
+        # The last exemplar per bucket, written only by the owning thread.
+        self.exemplars: list[HotExemplar | None] = [None] * buckets
+        # The span current at the last record and its context if sampled (else None), so
+        # a run of records inside one span reads its sampling flag once.
+        self.span: object = None
+        self.context: Any = None
+
+
+def newest_exemplars(cells: list[_HistogramCell], buckets: int) -> list[HotExemplar | None]:
+    """Per bucket, the most recent exemplar over `cells` (None where none was kept)."""
+    newest: list[HotExemplar | None] = [None] * buckets
+    for cell in cells:
+        for index, exemplar in enumerate(list(cell.exemplars)):
+            if exemplar is not None:
+                current = newest[index]
+                if current is None or exemplar[1] > current[1]:
+                    newest[index] = exemplar
+    return newest
 
 
 class _Bindings:

@@ -48,6 +48,23 @@ def current_span_context() -> trace_api.SpanContext:
     return _INVALID_CONTEXT if current is None else current.get_span_context()
 
 
+def exemplar_context(span: trace_api.Span | None) -> Context | None:
+    """A context holding `span` if it is sampled, else None (the current context then).
+
+    Pass it to `histogram.record(value, attributes, context)` when the value is recorded
+    after the span was detached: the SDK takes a histogram exemplar (trace and span id)
+    only from a sampled span in the context it is given. Costs an allocation for sampled
+    spans only.
+
+    Examples:
+        >>> exemplar_context(trace_api.INVALID_SPAN) is None
+        True
+    """
+    if span is None or not span.get_span_context().trace_flags & 1:
+        return None
+    return Context({_SPAN_KEY: span})
+
+
 def attach_span(span: trace_api.Span) -> Token[Context]:
     """Make `span` current (like `context.attach(set_span_in_context(span))`).
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from obskit import _names, _setup
+from obskit import _alerts, _names, _setup
 from obskit._grafana import (
     JAEGER_UID,
     PROMETHEUS_UID,
@@ -184,6 +184,7 @@ def _rows(domain: str, title: str) -> list[tuple[str, Sequence[Panel]]]:
     rows.append(("obskit self-health", SELF_HEALTH_PANELS))
     runtime = domain_panels("runtime")
     if runtime:
+        runtime.extend(_alerts.SATURATION_PANELS)
         rows.append(("Process runtime (obskit.runtime)", runtime))
     return rows
 
@@ -211,9 +212,15 @@ def alert_rules(groups: Iterable[tuple[str, Sequence[Alert]]]) -> dict[str, Any]
 
 
 def all_alerts() -> list[tuple[str, list[Alert]]]:
-    """(domain, alerts) for obskit's own health and every domain that declares ALERTS."""
+    """(domain, alerts) for obskit's own health, every domain (its ALERTS, then the p99
+    latency and cache hit ratio alerts of obskit._alerts) and the process's saturation."""
     domains = ["core", *(d for d, _ in DASHBOARD_DOMAINS)]
-    return [(d, alerts) for d in domains if (alerts := domain_alerts(d))]
+    groups = [
+        (d, [*domain_alerts(d), *_alerts.latency_alerts(d), *_alerts.cache_alerts(d)])
+        for d in domains
+    ]
+    groups.append(("runtime", _alerts.saturation_alerts()))
+    return [(d, alerts) for d, alerts in groups if alerts]
 
 
 def render_files() -> dict[str, str]:

@@ -196,6 +196,8 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
                 "legendFormat": (panel.legends[i : i + 1] or ("",))[0] or "__auto",
                 "range": True,
                 "instant": False,
+                # A latency quantile shows its buckets' exemplars: each links to its trace.
+                "exemplar": "histogram_quantile(" in expr and panel.type == "timeseries",
             }
             for i, expr in enumerate(panel.exprs)
         ],

@@ -24,7 +24,7 @@ def test_all_is_exactly_the_public_api() -> None:
 def test_every_public_callable_is_documented_with_an_example() -> None:
     modules = [
         "obskit", "obskit.propagation", "obskit.exporters", "obskit.btree", "obskit.query",
-        "obskit.raft", "obskit.pipeline", "obskit.runtime", "obskit.testing",
+        "obskit.raft", "obskit.pipeline", "obskit.runtime", "obskit.testing", "obskit.report",
     ]  # fmt: skip
     missing = []
     for module_name in modules:

@@ -322,6 +322,14 @@ class Prometheus(Backend):
             explain=self._explain_targets,
         )
 
+    def exemplars(self, promql: str, start: float, end: float) -> list[dict[str, Any]]:
+        """Stored exemplars of the series `promql` selects: [{"seriesLabels", "exemplars":
+        [{"labels": {"trace_id", ...}, "value", "timestamp"}]}] (needs exemplar storage)."""
+        found: list[dict[str, Any]] = self._api(
+            "query_exemplars", query=promql, start=str(start), end=str(end)
+        )
+        return found
+
     def series(self, match: str) -> list[dict[str, str]]:
         """The label sets of the series that selector `match` finds."""
         found: list[dict[str, str]] = self._api("series", **{"match[]": match})
@@ -388,6 +396,8 @@ class Prometheus(Backend):
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
+            # Keep the exemplars of OpenMetrics scrapes (read by /api/v1/query_exemplars).
+            "--enable-feature=exemplar-storage",
         ]
 
     def _is_ready(self) -> bool:

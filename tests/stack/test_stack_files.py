@@ -78,6 +78,7 @@ def test_services_images_and_ports(compose: dict[str, Any]) -> None:
     assert services["jaeger"]["image"] == "jaegertracing/jaeger:2.13.0"
     assert services["prometheus"]["image"].startswith("prom/prometheus:v3.")
     assert "--web.enable-otlp-receiver" in services["prometheus"]["command"]
+    assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
     assert "host.docker.internal:host-gateway" in services["prometheus"]["extra_hosts"]
 
 
@@ -144,6 +145,13 @@ def test_one_dashboard_per_domain_with_self_health_row() -> None:
             assert metric in exprs, (name, metric)
 
 
+def test_prometheus_exemplars_link_to_jaeger() -> None:
+    sources = {d["uid"]: d for d in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
+    links = sources["obskit-prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert links == [{"name": "trace_id", "datasourceUid": "obskit-jaeger"}]
+    assert sources["obskit-jaeger"]["type"] == "jaeger"
+
+
 def test_grafana_datasources_match_what_dashboards_reference() -> None:
     declared = {d["uid"]: d["type"] for d in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
     assert declared == {_dashboards.PROMETHEUS_UID: "prometheus", _dashboards.JAEGER_UID: "jaeger"}
@@ -189,3 +197,18 @@ def test_every_panel_and_alert_reads_catalogue_metrics() -> None:
     assert all(_dashboards.metric_names(expr) for _, expr in queries), (
         "a query that reads no metric"
     )
+
+
+def test_latency_quantile_panels_show_exemplars() -> None:
+    targets = [
+        (panel["type"], target)
+        for path in sorted((REPO / _dashboards.DASHBOARD_DIR).glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+    ]
+    quantiles = [
+        t for kind, t in targets if kind == "timeseries" and "histogram_quantile(" in t["expr"]
+    ]
+    assert quantiles, "no p99 panel in the dashboards"
+    assert all(target["exemplar"] is True for target in quantiles)
+    assert not any(target["exemplar"] for _, target in targets if target not in quantiles)

@@ -7,6 +7,8 @@ port already in use logs one warning naming the problem and leaves that exporter
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
     PeriodicExportingMetricReader,
@@ -17,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from obskit import exporters
 from obskit._config import Settings
 from obskit._export._console import ConsoleMetricExporter, ConsoleSpanExporter
+from obskit._export._exemplars import ExemplarCollector, ExemplarIndex
 from obskit._export._otlp import _otlp_metric_reader, _otlp_span_exporter
 from obskit._export._queue import _live
 from obskit._log import log_once
@@ -50,7 +53,24 @@ def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
             # copy of every series for the next scrape (seen as 2-3 duplicates per flush).
             return True
 
+        def _receive_metrics(self, metrics_data: Any, *args: Any, **kwargs: Any) -> None:
+            if metrics_data is not None:
+                try:
+                    index.update(metrics_data)
+                except Exception:
+                    log_once("prometheus-exemplars", "indexing exemplars failed", exc_info=True)
+            super()._receive_metrics(metrics_data, *args, **kwargs)
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            registry.unregister(wrapper)
+
     reader = PullReader(registry=registry)
+    # Serve the exporter's series with their exemplars (OpenMetrics scrapes only), and
+    # without error_type="" on successful series (see _prometheus_labels).
+    index = ExemplarIndex(reader._collector)
+    wrapper = WithoutEmptyLabels(ExemplarCollector(reader._collector, index))
+    registry.unregister(reader._collector)
+    registry.register(wrapper)
     host, port = settings.prometheus_host, settings.prometheus_port
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
@@ -63,12 +83,8 @@ def prometheus(settings: Settings, signals: frozenset[str]) -> ExporterParts:
             port,
             exc,
         )
-        registry.unregister(reader._collector)
+        registry.unregister(wrapper)
         return ExporterParts()
-
-    # Successful series must not carry error_type="" (see _prometheus_labels).
-    registry.unregister(reader._collector)
-    registry.register(WithoutEmptyLabels(reader._collector))
 
     def close() -> None:
         server.shutdown()

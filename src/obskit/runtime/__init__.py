@@ -35,8 +35,10 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from obskit._catalogue import Attribute, Catalogue, EventSpec, Instrument
 from obskit._log import log_once
 from obskit.runtime import _gc as _runtime_gc
+from obskit.runtime import _limits
 from obskit.runtime import _process as _runtime_process
 from obskit.runtime._names import (
+    CPU_LIMIT,
     CPU_MODE,
     CPU_MODE_SYSTEM,
     CPU_MODE_USER,
@@ -46,6 +48,8 @@ from obskit.runtime._names import (
     CPYTHON_GC_UNCOLLECTABLE_OBJECTS,
     GC_PAUSE_DURATION,
     GC_PAUSE_EVENT,
+    LIMIT_SOURCE,
+    MEMORY_LIMIT,
     PROCESS_CPU_TIME,
     PROCESS_FILE_DESCRIPTOR_COUNT,
     PROCESS_MEMORY_USAGE,
@@ -90,6 +94,9 @@ CATALOGUE = Catalogue(
                   "semconv"),
         Attribute(GC_PAUSE_DURATION, "double", "Seconds the collection paused the process",
                   0.0123),
+        Attribute(LIMIT_SOURCE, "string", "Where a limit comes from: cgroup (the process's "
+                  "cgroup or container) or host (physical memory, CPUs it may run on)",
+                  "cgroup"),
     ],
     events=[
         EventSpec(GC_PAUSE_EVENT, "A garbage collection paused the span (at most one per "
@@ -115,6 +122,12 @@ CATALOGUE = Catalogue(
         Instrument(CPYTHON_GC_UNCOLLECTABLE_OBJECTS, "observable_counter", "{object}",
                    "Objects found uncollectable since interpreter start",
                    [CPYTHON_GC_GENERATION]),
+        Instrument(CPU_LIMIT, "observable_gauge", "{cpu}",
+                   "CPUs the process may use: its cgroup's CPU quota (cpu.max), else the "
+                   "CPUs it may run on", [LIMIT_SOURCE]),
+        Instrument(MEMORY_LIMIT, "observable_gauge", "By",
+                   "Memory the process may use: its cgroup's limit (memory.max, v1 "
+                   "memory.limit_in_bytes), else the host's physical memory", [LIMIT_SOURCE]),
         Instrument(GC_PAUSE_DURATION, "histogram", "s",
                    "Pause of each garbage collection, timed with gc.callbacks",
                    [CPYTHON_GC_GENERATION], GC_PAUSE_BUCKETS),
@@ -141,6 +154,16 @@ def _process_value(field: str) -> Callable[[CallbackOptions], list[Observation]]
     def observe(options: CallbackOptions) -> list[Observation]:
         value = getattr(_runtime_process.read(), field)
         return [] if value is None else [Observation(value)]
+
+    return observe
+
+
+def _observe_limit(
+    read: Callable[[], _limits.Limit | None],
+) -> Callable[[CallbackOptions], list[Observation]]:
+    def observe(options: CallbackOptions) -> list[Observation]:
+        limit = read()
+        return [] if limit is None else [Observation(limit.value, {LIMIT_SOURCE: limit.source})]
 
     return observe
 
@@ -187,6 +210,8 @@ _CALLBACKS: tuple[tuple[str, Callable[[CallbackOptions], list[Observation]]], ..
     (PROCESS_MEMORY_VIRTUAL, _process_value("vms")),
     (PROCESS_FILE_DESCRIPTOR_COUNT, _process_value("fds")),
     (PROCESS_THREAD_COUNT, _process_value("threads")),
+    (CPU_LIMIT, _observe_limit(_limits.cpu_limit)),
+    (MEMORY_LIMIT, _observe_limit(_limits.memory_limit)),
     (CPYTHON_GC_COLLECTIONS, _gc_stat("collections")),
     (CPYTHON_GC_COLLECTED_OBJECTS, _gc_stat("collected")),
     (CPYTHON_GC_UNCOLLECTABLE_OBJECTS, _gc_stat("uncollectable")),

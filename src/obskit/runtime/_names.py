@@ -36,3 +36,9 @@ PROCESS_RUNTIME_DESCRIPTION: Final = "process.runtime.description"
 # obskit's own: the pause histogram, the span event and its duration attribute.
 GC_PAUSE_DURATION: Final = "obskit.runtime.gc.pause.duration"
 GC_PAUSE_EVENT: Final = "obskit.runtime.gc.pause"
+
+# obskit's own: what the process may use (cgroup limits, else the host's size), for
+# saturation alerts. Semconv names limits only for Kubernetes containers (k8s.container.*).
+CPU_LIMIT: Final = "obskit.runtime.cpu.limit"
+MEMORY_LIMIT: Final = "obskit.runtime.memory.limit"
+LIMIT_SOURCE: Final = "obskit.runtime.limit.source"

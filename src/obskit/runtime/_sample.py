@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Any, TypedDict
 
 from obskit.runtime import _gc as _runtime_gc
 from obskit.runtime import _process as _runtime_process
+from obskit.runtime import _runfile
 
 __all__ = ["Series", "Snapshot", "sample", "snapshot"]
 
@@ -86,6 +88,8 @@ class Series:
     when the block exits. At most `max_samples` snapshots are kept: when the series is
     full, every other sample is dropped and the sampling interval doubles, so a long
     run is still covered end to end (the peak RSS is tracked over every reading).
+    With `path`, the block's run file (baseline, samples, final snapshot, summary and
+    obskit's histograms) is written there as JSON when the block exits; see `write()`.
 
     Examples:
         >>> from obskit import runtime
@@ -97,13 +101,20 @@ class Series:
         True
     """
 
-    def __init__(self, interval: float = 0.1, *, max_samples: int = 10_000) -> None:
+    def __init__(
+        self,
+        interval: float = 0.1,
+        *,
+        max_samples: int = 10_000,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
         if not interval > 0:
             raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
         if max_samples < 2:
             raise ValueError(f"max_samples must be at least 2, not {max_samples!r}")
         self.interval = float(interval)
         self.max_samples = max_samples
+        self.path = path
         self.snapshots: list[Snapshot] = []
         self.baseline: Snapshot | None = None
         self.final: Snapshot | None = None
@@ -139,6 +150,33 @@ class Series:
         if self._hook is not None:
             _runtime_gc.release(self._hook)
             self._hook = None
+        if self.path is not None:
+            _runfile.write(self, self.path)
+
+    def write(self, path: str | os.PathLike[str]) -> bool:
+        """Write this finished block's run file: JSON with `format`, `summary`,
+        `baseline`, `final`, `snapshots` and `histograms`. Returns whether it was written
+        (a failure is logged, not raised).
+
+        `histograms` holds every histogram series (count, sum, bucket bounds and counts)
+        of obskit's `memory` exporter when `obskit.configure()` enabled it, else `{}`.
+        `python -m obskit.report A.json B.json` compares two run files.
+
+        Examples:
+            >>> import json, os, tempfile
+            >>> from obskit import runtime
+            >>> with runtime.sample(interval=0.05) as series:
+            ...     total = sum(range(10_000))
+            >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+            >>> series.write(path)
+            True
+            >>> with open(path) as handle:
+            ...     json.load(handle)["format"]
+            'obskit.run/1'
+        """
+        if self.final is None:
+            raise RuntimeError("write() needs a finished `with sample():` block")
+        return _runfile.write(self, path)
 
     def _take(self) -> Snapshot:
         current = snapshot()
@@ -197,8 +235,15 @@ class Series:
         }
 
 
-def sample(interval: float = 0.1, *, max_samples: int = 10_000) -> Series:
+def sample(
+    interval: float = 0.1,
+    *,
+    max_samples: int = 10_000,
+    path: str | os.PathLike[str] | None = None,
+) -> Series:
     """Record the process's health around a block, sampling on a background thread.
+
+    With `path`, the run file is written there when the block exits (`Series.write`).
 
     Examples:
         >>> from obskit import runtime
@@ -208,4 +253,4 @@ def sample(interval: float = 0.1, *, max_samples: int = 10_000) -> Series:
         >>> summary["max_rss_bytes"] is None or summary["max_rss_bytes"] > 0
         True
     """
-    return Series(interval, max_samples=max_samples)
+    return Series(interval, max_samples=max_samples, path=path)

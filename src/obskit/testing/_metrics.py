@@ -51,6 +51,8 @@ class CapturedMetric:
     #: Histogram bucket upper bounds (explicit) and the count in each bucket (one more).
     bounds: tuple[float, ...] = ()
     bucket_counts: tuple[int, ...] = ()
+    #: Histogram exemplars as (value, trace_id, span_id): records made in sampled spans.
+    exemplars: tuple[tuple[float, int | None, int | None], ...] = ()
     is_monotonic: bool | None = None
     scope: str = ""
     resource: Mapping[str, Any] = field(default_factory=dict)
@@ -111,6 +113,7 @@ def _sdk_points(data: Any, common: dict[str, Any]) -> Iterable[CapturedMetric]:
                 max=point.max,
                 bounds=tuple(point.explicit_bounds),
                 bucket_counts=tuple(point.bucket_counts),
+                exemplars=tuple((e.value, e.trace_id, e.span_id) for e in point.exemplars or ()),
                 **common,
             )
     elif isinstance(data, ExponentialHistogram):
