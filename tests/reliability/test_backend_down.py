@@ -11,6 +11,9 @@ pytestmark = pytest.mark.reliability
 
 MIB = 1024 * 1024
 SPANS = 100_000
+# Added to a timeout before a call counts as having ignored it: the SDK's own waits are
+# 30-47 s here, so 2.5 s only absorbs a loaded machine's scheduling and interpreter exit.
+SLACK = 2.5
 
 
 def _exact(counts: dict[str, int]) -> bool:
@@ -34,8 +37,11 @@ def test_backend_down_costs_little_and_every_span_is_accounted_for(
         f"worst span {down['worst'] * 1000:.1f} ms",
     )
     record_figure(f"R2 {protocol}", f"RSS +{down['rss_growth'] / MIB:.1f} MiB; {down['counts']}")
-    assert ratio <= 1.5
-    assert down["worst"] <= 0.100
+    # Bounds where a failure would be (figures above): an export on the caller's thread
+    # costs a connection attempt per span (100x and more) and blocks a span end for the
+    # first backoff (1 s); a loaded 2-core box alone shows 1.3x and ~100 ms pauses.
+    assert ratio <= 2.0
+    assert down["worst"] <= 0.500
     assert down["rss_growth"] <= 32 * MIB
     counts = down["counts"]
     assert counts["ended"] == SPANS + 200
@@ -63,7 +69,8 @@ def test_shutdown_returns_within_its_timeout_and_counts_discards(
         {"endpoint": endpoint, "protocol": protocol, "timeout": 5.0, "otlp_timeout": 3.0},
     ).result
     record_figure(f"R3 {protocol} {backend}", f"shutdown(timeout=5) took {result['took']:.2f} s")
-    assert result["took"] <= 5.5
+    # The SDK's own shutdown takes 30 s here; the margin absorbs a loaded machine.
+    assert result["took"] <= 5.0 + SLACK
     assert result["complete"] is False
     counts = result["counts"]
     assert counts["shutdown"] + counts["export_failed"] > 0
@@ -83,7 +90,7 @@ def test_interpreter_exit_is_bounded_without_shutdown(
     took = outcome.ended_at - outcome.result["main_done"]
     record_figure(f"R4 {protocol} {backend}", f"exit {took:.2f} s after main returned")
     assert outcome.returncode == 0
-    assert took <= 5.5
+    assert took <= 5.0 + SLACK  # the SDK's atexit waits 30 s
 
 
 def test_flush_honours_its_timeout(protocol: str, blackhole: Blackhole) -> None:
@@ -93,4 +100,4 @@ def test_flush_honours_its_timeout(protocol: str, blackhole: Blackhole) -> None:
     ).result
     record_figure(f"R5 {protocol}", f"flush(timeout=1) took {result['took']:.2f} s")
     assert result["result"] is False
-    assert result["took"] <= 1.5
+    assert result["took"] <= 1.0 + SLACK  # the SDK's force_flush ignores it (46.7 s)

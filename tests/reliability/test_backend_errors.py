@@ -57,7 +57,7 @@ def test_export_recovers_after_an_outage(protocol: str) -> None:
         f"first span {first:.2f} s after up; {delivered:.1%} of spans ended {SETTLE:g} s after "
         f"recovery delivered; outage drops {result['counts']}",
     )
-    assert first <= 5.0
+    assert first <= 10.0  # 0.9-3.8 s typical; an exporter that never reconnects never does
     assert delivered == 1.0
     assert result["counts"]["queue_full"] + result["counts"]["export_failed"] > 0
 

