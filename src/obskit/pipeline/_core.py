@@ -26,6 +26,8 @@ from obskit._names import ERROR_TYPE
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe, error_type, record_exception
 from obskit.pipeline import _names as n
+from obskit.pipeline._age import EventTime, event_seconds, record_age
+from obskit.pipeline._recent import RecentErrors
 
 __all__ = ["RERAISE", "Processor", "Record", "Stats", "Step"]
 
@@ -47,7 +49,8 @@ class Record(Generic[T]):
 
     `context` is None for records whose journey is not sampled (the usual case): they
     are counted in metrics but cost no span. Processors accept records and plain values
-    alike and hand back records when given records.
+    alike and hand back records when given records. `event_time` (epoch seconds) feeds
+    `pipeline.record.age` at each processor; outputs inherit it.
 
     Examples:
         >>> from obskit.pipeline import Record
@@ -56,11 +59,14 @@ class Record(Generic[T]):
         ('GET /', False)
     """
 
-    __slots__ = ("context", "value")
+    __slots__ = ("context", "event_time", "value")
 
-    def __init__(self, value: T, context: Context | None = None) -> None:
+    def __init__(
+        self, value: T, context: Context | None = None, event_time: float | None = None
+    ) -> None:
         self.value = value
         self.context = context
+        self.event_time = event_time
 
     @property
     def sampled(self) -> bool:
@@ -140,6 +146,7 @@ class Processor:
         self.recipe = SpanRecipe(n.SPAN_PROCESS, self.attrs, scope=scope)
         self.stats = Stats()
         self._errors: dict[str, dict[str, Any]] = {}
+        self.recent = RecentErrors(self.name)
         _processors.add(self)
 
     def error_attrs(self, kind: str) -> dict[str, Any]:
@@ -164,6 +171,7 @@ class Processor:
         kind = error_type(exc)
         _DURATION.record(seconds, self.error_attrs(kind))
         self.stats.add_errors(n_in, kind, seconds)
+        self.recent.remember(kind, exc)
 
     def start_span(self, parent: Context | None, links: list[Link] | None = None) -> Any:
         """A recording span for a sampled step, or None."""
@@ -244,7 +252,7 @@ class Step:
         self.dead_letter = dead_letter
 
     def done(self, result: Any, started: float, span: Any, context: Context | None,
-             wrap: bool) -> Any:  # fmt: skip
+             wrap: Any) -> Any:  # fmt: skip
         """Count the outcome of a call that returned `result`; what the caller gets back."""
         elapsed = _perf() - started
         proc = self.proc
@@ -270,9 +278,10 @@ class Step:
             context = trace_api.set_span_in_context(span, context)
         if not wrap:
             return outputs if self.fan_out else result
+        event_time = wrap.event_time  # `wrap` is the input Record (see `begin`)
         if self.fan_out:
-            return [Record(output, context) for output in outputs]
-        return None if result is None else Record(result, context)
+            return [Record(output, context, event_time) for output in outputs]
+        return None if result is None else Record(result, context, event_time)
 
     def failed(self, exc: Exception, value: Any, started: float, span: Any, count: int = 1) -> Any:
         """Count a call that raised and apply the error policy.
@@ -289,12 +298,18 @@ class Step:
             self.dead_letter(value, exc)
         return [] if self.fan_out else None
 
-    def begin(self, item: Any) -> tuple[Any, Context | None, bool, Any]:
-        """(value, context, wrap, span) for an incoming record or plain value."""
+    def begin(self, item: Any) -> tuple[Any, Context | None, Any, Any]:
+        """(value, context, wrap, span) for an incoming record or plain value.
+
+        `wrap` is the incoming `Record` (truthy: outputs are wrapped too, with its event
+        time) or False for a plain value. A record's age is recorded here, on arrival.
+        """
         if type(item) is Record:
             context = item.context
+            if item.event_time is not None:
+                record_age(self.proc.attrs, item.event_time)
             span = None if context is None else self.proc.start_span(context)
-            return item.value, context, True, span
+            return item.value, context, item, span
         return item, None, False, None
 
 
@@ -316,10 +331,17 @@ def batch_links(records: Iterable[Any]) -> tuple[list[Any], list[Link], bool]:
     return values, links, wrap
 
 
-def sample_source(proc: Processor, ratio: float, values: Iterable[T]) -> Iterator[Record[T]]:
-    """Wrap each value in a `Record`, deciding once here whether its journey is traced."""
+def sample_source(
+    proc: Processor, ratio: float, values: Iterable[T], event_time: EventTime | None = None
+) -> Iterator[Record[T]]:
+    """Wrap each value in a `Record`, deciding once here whether its journey is traced.
+
+    Its event time is `event_time(value)` when given (and valid), else now (ingestion).
+    """
     draw = random.random
+    now = time.time
     for value in values:
+        stamp = now() if event_time is None else _event_time(event_time, value)
         context = None
         if ratio > 0.0 and draw() < ratio:
             ambient = trace_api.get_current_span().get_span_context()
@@ -329,7 +351,18 @@ def sample_source(proc: Processor, ratio: float, values: Iterable[T]) -> Iterato
                 end_span(span, n.EMIT)
                 context = trace_api.set_span_in_context(span, Context())
         proc.count(1, 1, 0, None, n.EMIT)  # a source is not timed: the caller's loop is
-        yield Record(value, context)
+        yield Record(value, context, stamp)
+
+
+def _event_time(extract: EventTime, value: Any) -> float:
+    """`extract(value)` as epoch seconds; now when it raises or returns something else."""
+    try:
+        found = event_seconds(extract(value))
+    except Exception:
+        log_once("pipeline-event-time-raised", "the event_time extractor raised; record age "
+                 "falls back to ingestion time", exc_info=True)  # fmt: skip
+        found = None
+    return time.time() if found is None else found
 
 
 def reset() -> None:
