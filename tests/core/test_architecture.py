@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "obskit._telemetry", "obskit._setup", "obskit.propagation",
     )),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
-    ("top", ("obskit", "obskit._dashboards", "obskit._grafana",
+    ("top", ("obskit", "obskit._dashboards", "obskit._grafana", "obskit._recording",
              "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip
 
