@@ -336,7 +336,7 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
     @functools.wraps(fn)
     def run_batch(*args: Any) -> Any:
         values, links, wrap = batch_links(args[-1])
-        event_time = oldest(proc.attrs, args[-1]) if wrap else None
+        event_time = oldest(proc.age, args[-1]) if wrap else None
         span = proc.start_span(Context(), links) if links else None
         if span is not None:
             span.set_attribute(BATCH_COUNT, len(values))

@@ -13,16 +13,26 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from obskit._hot import BoundHistogram, hot_histogram
 from obskit._log import log_once
 from obskit.pipeline import _names as n
 
-__all__ = ["EventTime", "event_seconds", "oldest", "record_age"]
+__all__ = ["EventTime", "age_histogram", "event_seconds", "oldest", "record_age"]
 
 #: Extracts a value's event time: seconds since the epoch (float) or an aware datetime.
 EventTime = Callable[[Any], Any]
 
-_AGE = n.CATALOGUE.instrument(n.M_RECORD_AGE)
+# A hot histogram, bound once per processor: an SDK histogram `record` cost 6-10 us per
+# step here (it doubled the cost of an unsampled step), a bound hot `record` about 0.3 us.
+_SPEC = n.CATALOGUE.instruments_by_name[n.M_RECORD_AGE]
+_AGE = hot_histogram(_SPEC.name, _SPEC.unit, _SPEC.description, buckets=_SPEC.buckets,
+                     scope=n.CATALOGUE.scope)  # fmt: skip
 _now = time.time
+
+
+def age_histogram(attrs: dict[str, Any]) -> BoundHistogram:
+    """The record-age histogram bound to one processor's attributes."""
+    return _AGE.bind(attrs)
 
 
 def event_seconds(value: object) -> float | None:
@@ -41,19 +51,19 @@ def event_seconds(value: object) -> float | None:
     return None
 
 
-def record_age(attrs: dict[str, Any], event_time: float) -> None:
-    """Record one record's age at the processor whose attributes are `attrs`."""
+def record_age(bound: BoundHistogram, event_time: float) -> None:
+    """Record one record's age into a processor's bound histogram."""
     age = _now() - event_time
-    _AGE.record(age if age > 0.0 else 0.0, attrs)  # a clock ahead of ours is not negative age
+    bound.record(age if age > 0.0 else 0.0)  # a clock ahead of ours is not negative age
 
 
-def oldest(attrs: dict[str, Any], records: Iterable[Any]) -> float | None:
+def oldest(bound: BoundHistogram, records: Iterable[Any]) -> float | None:
     """Record the age of each record of a batch; the oldest event time among them."""
     found: float | None = None
     for item in records:
         event_time = getattr(item, "event_time", None)
         if event_time is not None:
-            record_age(attrs, event_time)
+            record_age(bound, event_time)
             if found is None or event_time < found:
                 found = event_time
     return found

@@ -26,7 +26,7 @@ from obskit._names import ERROR_TYPE
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe, error_type, record_exception
 from obskit.pipeline import _names as n
-from obskit.pipeline._age import EventTime, event_seconds, record_age
+from obskit.pipeline._age import EventTime, age_histogram, event_seconds, record_age
 from obskit.pipeline._recent import RecentErrors
 
 __all__ = ["RERAISE", "Processor", "Record", "Stats", "Step"]
@@ -147,6 +147,7 @@ class Processor:
         self.stats = Stats()
         self._errors: dict[str, dict[str, Any]] = {}
         self.recent = RecentErrors(self.name)
+        self.age = age_histogram(self.attrs)
         _processors.add(self)
 
     def error_attrs(self, kind: str) -> dict[str, Any]:
@@ -307,7 +308,7 @@ class Step:
         if type(item) is Record:
             context = item.context
             if item.event_time is not None:
-                record_age(self.proc.attrs, item.event_time)
+                record_age(self.proc.age, item.event_time)
             span = None if context is None else self.proc.start_span(context)
             return item.value, context, item, span
         return item, None, False, None
