@@ -10,6 +10,7 @@ import pytest
 from obskit import pipeline
 from obskit.pipeline import Record, _age
 from obskit.pipeline._names import RECENT_ERRORS
+from obskit.pipeline._recent import sanitise
 
 AGE = "pipeline.record.age"
 
@@ -164,3 +165,19 @@ def test_an_unprintable_exception_is_kept_without_raising() -> None:
     message = jobs.recent_errors()[0]["message"]
     assert message.startswith("<unprintable")
     assert message.endswith("Weird>")
+
+
+@pytest.mark.parametrize(
+    ("message", "kept"),
+    [
+        ("timeout: connection refused", "timeout: connection refused"),  # no value: kept
+        ("bad password hunter2 for user", "bad password ? for user"),
+        ("password: s3cr3t", "password: ?"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", "Authorization: ? ?"),
+        ("login failed user=alice token=abc", "login failed user=? token=?"),
+        ("no account for bob@example.com", "no account for ?"),
+        ("row 42 has 'x'\nsecond line with secrets", "row ? has ?"),
+    ],
+)
+def test_messages_are_sanitised(message: str, kept: str) -> None:
+    assert sanitise(message) == kept

@@ -251,8 +251,9 @@ class Pipeline:
 
         Kept for every failing record, sampled or not: at most `RECENT_ERRORS` (20) per
         processor, each a dict with `time` (epoch seconds), `processor`, `error.type` and
-        a sanitised `message` (quoted text, numbers and `key=value` values replaced by
-        `?`, one line, at most 200 characters), so no record value or secret is kept.
+        a sanitised `message` (quoted text, numbers, e-mail addresses, long tokens,
+        `key=value` values and the word after password/token/secret/... replaced by `?`,
+        one line, at most 200 characters), so no record value or secret is kept.
 
         Examples:
             >>> from obskit import pipeline

@@ -1,8 +1,9 @@
 """The last few errors of each processor, kept in memory for `Pipeline.recent_errors()`.
 
 Every failing record is remembered, sampled or not, in a bounded ring per processor.
-Messages are sanitised when stored (quoted text, numbers and `key=value` values become
-`?`, one line, bounded), so no raw record value or secret is held or shown.
+Messages are sanitised when stored (quoted text, numbers, e-mail addresses, long tokens,
+`key=value` values and the word after password/token/secret/... become `?`; one line,
+bounded), so no raw record value or secret is held or shown.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from obskit.pipeline import _names as n
 __all__ = ["RecentErrors", "sanitise"]
 
 _QUOTED = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|b'(?:[^'\\]|\\.)*'""")
-_ASSIGNED = re.compile(r"(\b[\w.-]+\s*[=:]\s*)(?!\?)[^\s,;)\]}]+")
+_ASSIGNED = re.compile(r"(\b[\w.-]+\s*=\s*)(?!\?)[^\s,;)\]}]+")
+_SECRET = re.compile(r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key|authorization|"
+                     r"bearer|credentials?)\b\s*[:=]?\s*)(?![?:=])[^\s,;)\]}]+")  # fmt: skip
 _NUMBER = re.compile(r"\b0x[0-9a-fA-F]+\b|\b\d+(?:\.\d+)?\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _LONG_TOKEN = re.compile(r"\b[A-Za-z0-9+/_-]{24,}={0,2}")
@@ -41,6 +44,7 @@ def sanitise(message: str, limit: int = n.RECENT_ERROR_MESSAGE_CHARS) -> str:
     line = _EMAIL.sub("?", line)
     line = _LONG_TOKEN.sub("?", line)
     line = _ASSIGNED.sub(r"\1?", line)
+    line = _SECRET.sub(r"\1?", line)
     line = _NUMBER.sub("?", line)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
