@@ -13,7 +13,9 @@ The DAG::
 `parse` runs in the main thread and hands records to the filters' worker thread through
 a bounded queue (watched: `pipeline.queue.size`). Malformed lines make `parse` raise;
 the pipeline's `dead_letter` policy keeps them aside and counts them as errors. Every
-processor's records in/out/dropped/errors and processing time are counted; a few lines
+processor's records in/out/dropped/errors, processing time and record age (time since
+the reader read the line) are measured, and the last parse errors are kept in memory
+(`logs.recent_errors()`, messages sanitised); a few lines
 (`PIPELINE_SAMPLE_RATIO`, default 0.0001) are traced from the reader to the sink, and
 one such journey is printed at the end. With OTLP variables set, the journeys go to
 Jaeger and the counts to your metrics backend.
@@ -146,6 +148,10 @@ def print_summary(seconds: float) -> None:
     print(
         f"\ndead letters: {len(dead_letters)} (first: {dead_letters[0] if dead_letters else '-'})"
     )
+    recent = logs.recent_errors("parse")  # kept for every record, sampled or not
+    if recent:
+        print(f"recent parse errors: {len(recent)} kept, last: {recent[-1]['error.type']}: "
+              f"{recent[-1]['message']}")  # fmt: skip
     print(f"sampled journeys (ratio {SAMPLE_RATIO}) that reached the sink: {len(journeys)}")
     if journeys:
         print(f"one journey, {journeys[0]}")

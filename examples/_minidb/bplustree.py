@@ -155,7 +155,7 @@ class BPlusTree:
         sibling.values, leaf.values = leaf.values[mid:], leaf.values[:mid]
         sibling.next, leaf.next = leaf.next, sibling
         self.nodes += 1
-        btree.record_split(level=0)
+        btree.record_split(level=0, reason="root" if leaf is self.root else "overflow")
         btree.record_page_write(sibling.page_id)
         return sibling.keys[0], sibling
 
@@ -166,7 +166,7 @@ class BPlusTree:
         sibling.keys, node.keys = node.keys[mid + 1 :], node.keys[:mid]
         sibling.children, node.children = node.children[mid + 1 :], node.children[: mid + 1]
         self.nodes += 1
-        btree.record_split(level=level)
+        btree.record_split(level=level, reason="root" if node is self.root else "overflow")
         btree.record_page_write(sibling.page_id)
         return separator, sibling
 
@@ -219,7 +219,7 @@ class BPlusTree:
             del parent.keys[j]
             del parent.children[j + 1]
             self.nodes -= 1
-            btree.record_merge(level=level)
+            btree.record_merge(level=level, reason="underflow")
 
     def _merge_leaves(self, parent: Internal, j: int) -> None:
         into, gone = parent.children[j], parent.children[j + 1]
@@ -229,7 +229,7 @@ class BPlusTree:
         del parent.keys[j]
         del parent.children[j + 1]
         self.nodes -= 1
-        btree.record_merge(level=0)
+        btree.record_merge(level=0, reason="underflow")
         btree.record_page_write(into.page_id)
 
     def check(self) -> None:

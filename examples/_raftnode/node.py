@@ -3,16 +3,19 @@
 Messages are JSON lines on one persistent TCP connection per peer. Each step a Raft
 implementer would instrument is wrapped with obskit.raft: elections, RequestVote and
 AppendEntries on both sides (the trace context rides in the message), proposals,
-apply, and the state gauges. Not implemented (the example does not need them): log
-compaction, membership changes, persistence across restarts.
+apply, the log writes (each append goes to a journal file and is fsynced), the state
+gauges and the followers' replication lag. Not implemented (the example does not need
+them): log compaction, membership changes, reading the journal back after a restart.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import socketserver
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +84,7 @@ class RaftNode:
         self.proposing = 0
         self.stopped = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=2 * len(self.peers) + 2)
+        self.journal = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the node)
         raft.register_state(self.id, self.state)
 
     # -- state ---------------------------------------------------------------------------
@@ -88,7 +92,17 @@ class RaftNode:
         with self.lock:
             return {"term": self.term, "role": self.role, "leader_id": self.leader,
                     "commit_index": self.commit_index, "applied_index": self.applied,
-                    "last_index": len(self.log), "log_length": len(self.log)}  # fmt: skip
+                    "last_index": len(self.log), "log_length": len(self.log),
+                    "match_index": dict(self.match_index) if self.role == "leader" else None}  # fmt: skip
+
+    def _persist(self, first: int, entries: list[dict[str, Any]]) -> None:
+        """Write entries `first`.. to the journal and fsync it (caller holds the lock)."""
+        last = first + len(entries) - 1
+        with raft.log_append(self.id, term=self.term, first_index=first, last_index=last):
+            self.journal.write(b"".join(json.dumps(e).encode() + b"\n" for e in entries))
+            with raft.log_sync(self.id, last_index=last):
+                self.journal.flush()
+                os.fsync(self.journal.fileno())
 
     def _new_deadline(self) -> float:
         return time.monotonic() + random.uniform(*ELECTION_TIMEOUT)
@@ -228,6 +242,7 @@ class RaftNode:
                 with self.lock:
                     self.log.append({"term": self.term, "cmd": cmd, "trace": proposal.inject({})})
                     index = len(self.log)
+                    self._persist(index, self.log[-1:])
                 proposal.set_index(index)
                 deadline = time.monotonic() + 2.0
                 while True:
@@ -288,12 +303,16 @@ class RaftNode:
         if prev > len(self.log) or (prev and self.log[prev - 1]["term"] != msg["prev_term"]):
             return {"term": self.term, "success": False, "reason": "log_mismatch",
                     "last_index": min(len(self.log), prev - 1)}  # fmt: skip
+        added = len(self.log)
         for offset, entry in enumerate(entries):
             index = prev + 1 + offset
             if index <= len(self.log) and self.log[index - 1]["term"] != entry["term"]:
                 del self.log[index - 1 :]
+                added = min(added, index - 1)
             if index > len(self.log):
                 self.log.append(entry)
+        if len(self.log) > added:
+            self._persist(added + 1, self.log[added:])
         self.commit_index = max(self.commit_index, min(msg["commit"], prev + len(entries)))
         self._apply()
         return {"term": self.term, "success": True}

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from obskit import _alerts, _names, _setup
+from obskit import _alerts, _names, _recording, _setup
 from obskit._grafana import (
     JAEGER_UID,
     PROMETHEUS_UID,
@@ -240,6 +240,7 @@ def render_files() -> dict[str, str]:
     )
     body = yaml.safe_dump(alert_rules(all_alerts()), sort_keys=False, width=10**6)
     files[RULES_FILE] = header + body
+    files.update(_recording.render(d for d, _ in DASHBOARD_DOMAINS))
     return files
 
 

@@ -34,7 +34,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "obskit.propagation",
     )),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
-    ("top", ("obskit", "obskit._alerts", "obskit._dashboards", "obskit._grafana", "obskit.report",
+    ("top", ("obskit", "obskit._alerts", "obskit._dashboards", "obskit._grafana",
+             "obskit._recording", "obskit.report",
              "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip
 

@@ -20,10 +20,11 @@ import yaml
 from _backends import Jaeger, Prometheus, poll
 from _examples import REPO, ExampleRun
 
-from obskit import _dashboards
+from obskit import _dashboards, _recording
 
 DASHBOARDS = sorted((REPO / _dashboards.DASHBOARD_DIR).glob("*.json"))
 RULES = REPO / _dashboards.RULES_FILE
+RECORDING = REPO / _recording.RECORDING_FILE
 #: (script, args, extra environment): small runs of the four domain examples.
 EXAMPLE_RUNS = (
     ("btree.py", ("--keys", "2000", "--ops", "4000"), {}),
@@ -59,7 +60,7 @@ def ruled_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prome
     if binary is None:
         pytest.skip("no prometheus binary: run `bash .ci/install-backends.sh`")
     workdir = tmp_path_factory.mktemp("ruled-prometheus")
-    with Prometheus(workdir, binary=binary, rule_files=[RULES]) as backend:
+    with Prometheus(workdir, binary=binary, rule_files=[RULES, RECORDING]) as backend:
         yield backend
 
 

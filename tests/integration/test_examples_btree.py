@@ -75,4 +75,12 @@ def test_btree_metrics_in_prometheus_match_the_tree(
     for operation in ("get", "put", "delete"):  # every operation is counted, sampled or not
         assert operations.get(operation, 0) >= summary[operation], operations
     assert last("btree_node_splits_total"), "splits are counted per index"
+    # Per level: the tree grew from one leaf, so every level below the root split at least
+    # once (the root of a depth-d tree came from a split at level d - 2).
+    levels = last("btree_node_splits_total", "btree_node_level")
+    assert set(levels) == {str(level) for level in range(summary["depth"] - 1)}, levels
+    assert levels["0"] == max(levels.values()), "leaves split most"
+    merges = last("btree_node_merges_total", "btree_node_level")
+    assert merges, "deletes merge nodes"
+    assert set(merges) <= set(levels), merges
     assert last("btree_page_reads_total", "btree_page_source").keys() == {"cache", "disk"}

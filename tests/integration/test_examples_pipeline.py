@@ -16,7 +16,7 @@ SERVICE = "log-pipeline"  # pipeline.py's service name
 LINES = 5000
 FILTERS = {"error_filter", "warn_filter", "info_filter"}
 EXERCISED = {names.M_IN, names.M_OUT, names.M_DROPPED, names.M_ERRORS, names.M_DURATION,
-             names.M_QUEUE_SIZE, names.M_QUEUE_CAPACITY}  # fmt: skip
+             names.M_QUEUE_SIZE, names.M_QUEUE_CAPACITY, names.M_RECORD_AGE}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +90,19 @@ def test_pipeline_metrics_in_prometheus_balance(
     for processor, count in records_in.items():
         balance = out.get(processor, 0) + dropped.get(processor, 0) + errors.get(processor, 0)
         assert count == balance, f"{processor}: in {count} != out + dropped + errors {balance}"
+
+
+def test_record_age_per_processor_and_recent_errors(
+    pipeline_run: ExampleRun, prometheus: Prometheus
+) -> None:
+    job = f'job="{pipeline_run.job}"'
+    ages = prometheus.query(f"sum by (pipeline_processor) (last_over_time("
+                            f"pipeline_record_age_seconds_count{{{job}}}[10m]))")  # fmt: skip
+    counted = {s["metric"]["pipeline_processor"]: float(s["value"][1]) for s in ages}
+    assert counted["parse"] == LINES  # every record read is aged at parse
+    assert set(counted) >= {"parse", "counters", "sink", *FILTERS}
+    # The example prints the last parse error kept in memory, sanitised (no line content).
+    kept = re.search(r"recent parse errors: (\d+) kept, last: ValueError: unknown level \?\n",
+                     pipeline_run.output)  # fmt: skip
+    assert kept is not None, pipeline_run.output
+    assert 0 < int(kept[1]) <= 20

@@ -17,6 +17,7 @@ QUERIES, FAILING = 5, 1  # query.py runs five queries; one names a table that do
 EXERCISED = {
     names.DURATION, names.PHASE_DURATION, names.ACTIVE, names.ERRORS, names.FRAGMENT_DURATION,
     names.CACHE_LOOKUPS, names.COST_REDUCTION_METRIC, names.RETURNED_ROWS,
+    names.WORKER_FRAGMENT_DURATION, names.WORKER_ROWS_READ,
 }  # fmt: skip
 EXECUTE = f"{names.PHASE_PREFIX}execute"
 
@@ -90,3 +91,15 @@ def test_query_metrics_in_prometheus_under_catalogue_names(
         f"sum by (instance) (last_over_time(query_fragment_duration_seconds_count{{{job}}}[10m]))"
     )
     assert len(fragments) == WORKERS, "fragment metrics come from every worker process"
+    per_worker = prometheus.query(f"sum by (query_worker_id) (last_over_time("
+                                  f"query_worker_fragment_duration_seconds_count{{{job}}}[10m]))")  # fmt: skip
+    counts = {s["metric"]["query_worker_id"]: float(s["value"][1]) for s in per_worker}
+    assert len(counts) == WORKERS, counts  # one series per worker id
+    assert sum(counts.values()) == float(
+        prometheus.query(
+            f"sum(last_over_time(query_fragment_duration_seconds_count{{{job}}}[10m]))"
+        )[0]["value"][1]
+    )
+    rows = prometheus.query(f"sum by (query_worker_id) (last_over_time("
+                            f"query_worker_rows_read_total{{{job}}}[10m]))")  # fmt: skip
+    assert {s["metric"]["query_worker_id"] for s in rows} == set(counts)

@@ -20,6 +20,8 @@ EXERCISED = {
     "raft.log.commit_index", "raft.log.applied_index", "raft.leader.changes", "raft.elections",
     "raft.proposals.committed", "raft.proposals.applied", "raft.commit.duration",
     "rpc.client.call.duration", "rpc.server.call.duration",
+    "raft.log.append.duration", "raft.log.sync.duration", "raft.replication.lag",
+    "raft.failover.duration",
 }  # fmt: skip
 
 
@@ -87,6 +89,25 @@ def test_a_write_is_one_trace_across_three_services(raft_run: ExampleRun, jaeger
         _assert_servers_are_children_of_clients(other)
 
 
+def test_log_append_and_fsync_spans_sit_in_the_write_trace(
+    raft_run: ExampleRun, jaeger: Jaeger
+) -> None:
+    def with_sync(traces: list[Trace]) -> list[Trace]:
+        return [t for t in traces if _services(t) == set(NODES) and any(
+            s["operationName"] == names.SPAN_LOG_SYNC for s in t["spans"])]  # fmt: skip
+
+    trace = with_sync(_run_traces(raft_run, jaeger, with_sync))[0]
+    spans = {span["spanID"]: span for span in trace["spans"]}
+    appends = [s for s in trace["spans"] if s["operationName"] == names.SPAN_LOG_APPEND]
+    assert {span_service(trace, s) for s in appends} == set(NODES), "leader and followers"
+    for sync in (s for s in trace["spans"] if s["operationName"] == names.SPAN_LOG_SYNC):
+        parent = spans[span_parent_id(sync) or ""]
+        assert parent["operationName"] == names.SPAN_LOG_APPEND
+    for append in appends:
+        parent = spans[span_parent_id(append) or ""]["operationName"]
+        assert parent in (names.SPAN_PROPOSE, f"{names.RPC_SERVICE_NAME}/{names.APPEND_ENTRIES}")
+
+
 def test_elections_are_traced_with_request_votes(raft_run: ExampleRun, jaeger: Jaeger) -> None:
     vote = f"{names.RPC_SERVICE_NAME}/{names.REQUEST_VOTE}"
 
@@ -117,3 +138,9 @@ def test_raft_metrics_in_prometheus_under_catalogue_names(
     assert float(committed[0]["value"][1]) == int(WRITES) + 50  # WRITES_AFTER_FAILOVER
     nodes = prometheus.query(f"count by (raft_node_id) (last_over_time(raft_term{{{job}}}[10m]))")
     assert {s["metric"]["raft_node_id"] for s in nodes} == {"1", "2", "3"}
+    failovers = prometheus.query(
+        f"sum(last_over_time(raft_failover_duration_seconds_count{{{job}}}[10m]))"
+    )
+    assert float(failovers[0]["value"][1]) >= 2  # both survivors saw the leader go
+    lag = prometheus.query(f"count(last_over_time(raft_replication_lag{{{job}}}[10m]))")
+    assert float(lag[0]["value"][1]) >= 2  # per follower, from each leader

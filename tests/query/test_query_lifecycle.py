@@ -297,11 +297,16 @@ def test_panels_use_declared_prometheus_names() -> None:
         known.add(instrument.prometheus_name)
         if instrument.kind == "histogram":
             known |= {f"{instrument.prometheus_name}_{s}" for s in ("bucket", "count", "sum")}
+    recorded = {rule["record"] for rule in query.RECORDING_RULES}
     for panel in query.PANELS:
         expr = re.sub(r"by \([^)]*\)|\{[^}]*\}", "", panel["expr"])
-        used = set(re.findall(r"\bquery_\w+", expr))
+        used = set(re.findall(r"\bquery[_:][\w:]+", expr))
         assert used, panel
-        assert used <= known, (panel["title"], used - known)
+        assert used <= known | recorded, (panel["title"], used - known - recorded)
+    for rule in query.RECORDING_RULES:  # rules read declared names or earlier rules
+        expr = re.sub(r"by \([^)]*\)|\{[^}]*\}", "", rule["expr"])
+        used = set(re.findall(r"\bquery[_:][\w:]+", expr))
+        assert used <= known | recorded, (rule["record"], used - known - recorded)
 
 
 def test_unsampled_query_makes_no_spans_but_exact_metrics_and_carries_its_trace(

@@ -32,6 +32,11 @@ def _workload() -> None:
         pass
     with raft.install_snapshot("n2", peer_id="n1", index=3, term=2, size=10):
         pass
+    with raft.log_append("n1", term=2, first_index=3, last_index=3), raft.log_sync("n1"):
+        pass
+    raft.record_replication("n1", "n2", 2)
+    raft.update_state("n3", role="follower", leader_id="n1")
+    raft.update_state("n3", leader_id="n2")  # a failover seen by n3
 
 
 def _name_matches(pattern: str, name: str) -> bool:

@@ -12,12 +12,13 @@ import pytest
 import yaml
 from _stack import REPO, STACK
 
-from obskit import _dashboards
+from obskit import _dashboards, _recording
 from obskit._catalogue import all_catalogues
 
 COMPOSE = STACK / "compose.yaml"
 PROMETHEUS_CONFIG = STACK / "prometheus" / "prometheus.yml"
 RULES = REPO / _dashboards.RULES_FILE
+RECORDING = REPO / _recording.RECORDING_FILE
 DASHBOARDS = REPO / _dashboards.DASHBOARD_DIR
 DATASOURCES = STACK / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
 PROVIDERS = STACK / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml"
@@ -101,8 +102,8 @@ def test_every_bind_mount_exists_where_the_service_reads_it(compose: dict[str, A
 def test_prometheus_config_and_rules_pass_promtool(promtool: str) -> None:
     config = _run(promtool, "check", "config", str(PROMETHEUS_CONFIG))
     assert config.returncode == 0, config.stdout + config.stderr
-    assert "1 rule files found" in config.stdout + config.stderr  # the glob finds ours
-    rules = _run(promtool, "check", "rules", str(RULES))
+    assert "2 rule files found" in config.stdout + config.stderr  # the glob finds ours
+    rules = _run(promtool, "check", "rules", str(RULES), str(RECORDING))
     assert rules.returncode == 0, rules.stdout + rules.stderr
 
 
@@ -190,6 +191,9 @@ def test_every_panel_and_alert_reads_catalogue_metrics() -> None:
                for p in board["panels"] for t in p.get("targets", [])]  # fmt: skip
     queries += [(f"alert {r['alert']}", r["expr"])
                 for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]  # fmt: skip
+    recording = [r for g in yaml.safe_load(RECORDING.read_text())["groups"] for r in g["rules"]]
+    queries += [(f"recording rule {r['record']}", r["expr"]) for r in recording]
+    known |= {r["record"] for r in recording}  # a rule may read an earlier rule's series
     assert queries
     unknown = [(where, sorted(_dashboards.metric_names(expr) - known)) for where, expr in queries
                if _dashboards.metric_names(expr) - known]  # fmt: skip

@@ -45,7 +45,9 @@ from obskit.btree._catalogue import (
     MISS,
     NODE_COUNT,
     NODE_LEVEL,
+    NODE_LEVEL_LIMIT,
     NODE_MERGES,
+    NODE_REASON,
     NODE_SPLITS,
     NODE_TYPE,
     OK,
@@ -101,7 +103,9 @@ __all__ = [
     "MISS",
     "NODE_COUNT",
     "NODE_LEVEL",
+    "NODE_LEVEL_LIMIT",
     "NODE_MERGES",
+    "NODE_REASON",
     "NODE_SPLITS",
     "NODE_TYPE",
     "OK",
@@ -299,28 +303,44 @@ delete: OperationDecorator = _shortcut("delete")
 scan: OperationDecorator = _shortcut("scan")
 
 
-def record_split(level: int = 0, node_type: str | None = None, *, index: str | None = None) -> None:
+def record_split(
+    level: int = 0,
+    node_type: str | None = None,
+    *,
+    index: str | None = None,
+    reason: str | None = None,
+) -> None:
     """Count a node split and add a `btree.node.split` event to the current span.
 
     Call it from inside a decorated operation (the index comes from it) or pass `index`.
     `level` is the node's height above the leaves (0 = leaf); `node_type` defaults to
-    ``leaf`` for level 0 and ``internal`` above.
+    ``leaf`` for level 0 and ``internal`` above. `reason` (e.g. ``full``, ``root``) goes
+    on the event only. The counter `btree.node.splits` carries the type and the level
+    (levels above 15 count as 15).
 
     Examples:
         >>> from obskit import btree
-        >>> btree.record_split(level=0, index="users_pk")
+        >>> btree.record_split(level=0, index="users_pk", reason="full")
     """
-    _structure_change(_splits, SPLIT_EVENT, level, node_type, index)
+    _structure_change(_splits, SPLIT_EVENT, level, node_type, index, reason)
 
 
-def record_merge(level: int = 0, node_type: str | None = None, *, index: str | None = None) -> None:
+def record_merge(
+    level: int = 0,
+    node_type: str | None = None,
+    *,
+    index: str | None = None,
+    reason: str | None = None,
+) -> None:
     """Count a node merge (or redistribution into a sibling) and add a `btree.node.merge` event.
 
+    Same arguments as `record_split`; `reason` is e.g. ``underflow`` or ``rebalance``.
+
     Examples:
         >>> from obskit import btree
-        >>> btree.record_merge(level=0, index="users_pk")
+        >>> btree.record_merge(level=0, index="users_pk", reason="underflow")
     """
-    _structure_change(_merges, MERGE_EVENT, level, node_type, index)
+    _structure_change(_merges, MERGE_EVENT, level, node_type, index, reason)
 
 
 def record_page_read(

@@ -24,7 +24,9 @@ __all__ = [
     "MERGE_EVENT",
     "NODE_COUNT",
     "NODE_LEVEL",
+    "NODE_LEVEL_LIMIT",
     "NODE_MERGES",
+    "NODE_REASON",
     "NODE_SPLITS",
     "NODE_TYPE",
     "OPERATION",
@@ -57,6 +59,10 @@ KEY: Final = "btree.key"
 SCAN_RETURNED_KEYS: Final = "btree.scan.returned_keys"
 NODE_TYPE: Final = "btree.node.type"
 NODE_LEVEL: Final = "btree.node.level"
+NODE_REASON: Final = "btree.node.reason"
+#: Highest `btree.node.level` on the split/merge counters: deeper levels count as this
+#: one, so the number of series stays bounded (B+trees rarely grow past 6 levels).
+NODE_LEVEL_LIMIT: Final = 15
 PAGE_ID: Final = "btree.page.id"
 PAGE_SOURCE: Final = "btree.page.source"
 
@@ -139,7 +145,19 @@ CATALOGUE: Final = Catalogue(
             "analogue of db.response.returned_rows",
         ),
         Attribute(NODE_TYPE, "string", "leaf or internal", "leaf", "WiredTiger split stats"),
-        Attribute(NODE_LEVEL, "int", "Height of the node above the leaves (0 = leaf)", 0),
+        Attribute(
+            NODE_LEVEL,
+            "int",
+            "Height of the node above the leaves (0 = leaf; on the "
+            f"counters capped at {NODE_LEVEL_LIMIT})",
+            0,
+        ),
+        Attribute(
+            NODE_REASON,
+            "string",
+            "Why the node split or merged (e.g. full, root, underflow, rebalance); events only",
+            "full",
+        ),
         Attribute(PAGE_ID, "int", "Page number (events only, never on metrics)", 8812),
         Attribute(
             PAGE_SOURCE,
@@ -182,8 +200,12 @@ CATALOGUE: Final = Catalogue(
         ),
     ],
     events=[
-        EventSpec(SPLIT_EVENT, "A node split during the operation", (NODE_TYPE, NODE_LEVEL)),
-        EventSpec(MERGE_EVENT, "A node merged into a sibling", (NODE_TYPE, NODE_LEVEL)),
+        EventSpec(
+            SPLIT_EVENT, "A node split during the operation", (NODE_TYPE, NODE_LEVEL, NODE_REASON)
+        ),
+        EventSpec(
+            MERGE_EVENT, "A node merged into a sibling", (NODE_TYPE, NODE_LEVEL, NODE_REASON)
+        ),
         EventSpec(PAGE_READ_EVENT, "A page was read", (PAGE_ID, PAGE_SOURCE)),
         EventSpec(PAGE_WRITE_EVENT, "A page was written", (PAGE_ID,)),
     ],
@@ -196,8 +218,20 @@ CATALOGUE: Final = Catalogue(
             (INDEX, OPERATION, OUTCOME, ERROR_TYPE),
             OPERATION_BUCKETS,
         ),
-        Instrument(NODE_SPLITS, "counter", "{split}", "Node splits", (INDEX, NODE_TYPE)),
-        Instrument(NODE_MERGES, "counter", "{merge}", "Node merges", (INDEX, NODE_TYPE)),
+        Instrument(
+            NODE_SPLITS,
+            "counter",
+            "{split}",
+            "Node splits, per type and level",
+            (INDEX, NODE_TYPE, NODE_LEVEL),
+        ),
+        Instrument(
+            NODE_MERGES,
+            "counter",
+            "{merge}",
+            "Node merges, per type and level",
+            (INDEX, NODE_TYPE, NODE_LEVEL),
+        ),
         Instrument(
             PAGE_READS,
             "counter",
@@ -250,6 +284,12 @@ PANELS: Final = (
     {
         "title": "Merges per second",
         "expr": "sum by (btree_index, btree_node_type) (rate(btree_node_merges_total[1m]))",
+        "unit": "ops",
+    },
+    {
+        "title": "Splits and merges per second by level",
+        "expr": "sum by (btree_node_level) (rate(btree_node_splits_total[1m]))",
+        "extra": ["sum by (btree_node_level) (rate(btree_node_merges_total[1m]))"],
         "unit": "ops",
     },
     {

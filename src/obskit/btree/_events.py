@@ -20,6 +20,8 @@ from obskit.btree._catalogue import (
     INTERNAL,
     LEAF,
     NODE_LEVEL,
+    NODE_LEVEL_LIMIT,
+    NODE_REASON,
     NODE_TYPE,
     PAGE_ID,
     PAGE_SOURCE,
@@ -32,7 +34,8 @@ from obskit.btree._operation import (
 
 _MAX_CACHED = 1024
 _structure_attrs: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
-_event_attrs: dict[tuple[str, int], dict[str, AttributeValue]] = {}
+_event_attrs: dict[tuple[str, int, str | None], dict[str, AttributeValue]] = {}
+_level_attrs: dict[tuple[str, str, int], dict[str, AttributeValue]] = {}
 _splits = _operation.NODE_SPLITS  # hot instruments (obskit._operation)
 _merges = _operation.NODE_MERGES
 _page_reads = _operation.PAGE_READS
@@ -67,7 +70,11 @@ _bound: dict[tuple[object, ...], Any] = {}
 def _count(counter: Any, index: str | None, key: str, value: str) -> None:
     """Add 1 to `counter` with {btree.index, key: value}, through a cached bound handle."""
     attributes = _attrs(index, key, value)
-    cache_key = (counter.name, attributes[INDEX], key, value)
+    _add(counter, (counter.name, attributes[INDEX], key, value), attributes)
+
+
+def _add(counter: Any, cache_key: tuple[object, ...], attributes: dict[str, Any]) -> None:
+    """Add 1 to `counter` with `attributes` through the bound handle cached at `cache_key`."""
     handle = _bound.get(cache_key)
     if handle is None:
         handle = counter.bind(attributes)
@@ -82,25 +89,47 @@ def _current_span() -> trace_api.Span:
     return trace_api.INVALID_SPAN if span is None else span
 
 
-def _node_event(node_type: str, level: int) -> dict[str, AttributeValue]:
-    found = _event_attrs.get((node_type, level))
+def _node_event(node_type: str, level: int, reason: str | None = None) -> dict[str, AttributeValue]:
+    found = _event_attrs.get((node_type, level, reason))
     if found is None:
         found = {NODE_TYPE: node_type, NODE_LEVEL: level}
+        if reason is not None:
+            found[NODE_REASON] = reason
         if len(_event_attrs) < _MAX_CACHED:
-            _event_attrs[(node_type, level)] = found
+            _event_attrs[(node_type, level, reason)] = found
+    return found
+
+
+def _counter_attrs(index: str | None, node_type: str, level: int) -> dict[str, AttributeValue]:
+    """Cached counter attributes {index, node type, level capped at NODE_LEVEL_LIMIT}."""
+    base = _attrs(index, NODE_TYPE, node_type)
+    capped = level if level <= NODE_LEVEL_LIMIT else NODE_LEVEL_LIMIT
+    key = (str(base[INDEX]), node_type, capped)
+    found = _level_attrs.get(key)
+    if found is None:
+        found = {**base, NODE_LEVEL: capped}
+        if len(_level_attrs) < _MAX_CACHED:
+            _level_attrs[key] = found
     return found
 
 
 def _structure_change(
-    counter: Any, event: str, level: object, node_type: object, index: str | None
+    counter: Any,
+    event: str,
+    level: object,
+    node_type: object,
+    index: str | None,
+    reason: object = None,
 ) -> None:
     try:
-        level = level if type(level) is int else 0
+        level = level if type(level) is int and level >= 0 else 0
         kind = _label(node_type, LEAF if level == 0 else INTERNAL)
-        _count(counter, index, NODE_TYPE, kind)
+        attributes = _counter_attrs(index, kind, level)
+        _add(counter, (counter.name, attributes[INDEX], kind, attributes[NODE_LEVEL]), attributes)
         span = _current_span()
         if span.is_recording():
-            span.add_event(event, _node_event(kind, level))  # type: ignore[arg-type]
+            why = None if reason is None else _label(reason, "_OTHER")
+            span.add_event(event, _node_event(kind, level, why))  # type: ignore[arg-type]
     except Exception:
         log_once("btree-structure", "recording %s failed", event, exc_info=True)
 

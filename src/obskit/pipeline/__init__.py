@@ -43,6 +43,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 
 from obskit._spans import _check_ratio
+from obskit.pipeline._age import EventTime, oldest
 from obskit.pipeline._core import (
     RERAISE,
     Processor,
@@ -202,12 +203,14 @@ class Pipeline:
         return decorate
 
     def source(
-        self, name: object
+        self, name: object, *, event_time: EventTime | None = None
     ) -> Callable[[Callable[..., Iterable[T]]], Callable[..., Iterator[Record[T]]]]:
         """Decorate a function returning an iterable (a generator) as the pipeline's source.
 
         Each value comes out as a `Record`; whether its journey is traced is decided here,
-        once, with `sample_ratio`.
+        once, with `sample_ratio`. `event_time(value)` gives a value's event time (epoch
+        seconds or an aware datetime) for `pipeline.record.age`; without it, the time the
+        value left the source.
 
         Examples:
             >>> from obskit import pipeline
@@ -222,21 +225,27 @@ class Pipeline:
         def decorate(fn: Callable[..., Iterable[T]]) -> Callable[..., Iterator[Record[T]]]:
             @functools.wraps(fn)
             def records(*args: Any, **kwargs: Any) -> Iterator[Record[T]]:
-                return sample_source(proc, self.sample_ratio, fn(*args, **kwargs))
+                return sample_source(proc, self.sample_ratio, fn(*args, **kwargs), event_time)
 
             return records
 
         return decorate
 
-    def records(self, values: Iterable[T], *, source: object = "source") -> Iterator[Record[T]]:
-        """Wrap `values` as records coming from processor `source`.
+    def records(
+        self,
+        values: Iterable[T],
+        *,
+        source: object = "source",
+        event_time: EventTime | None = None,
+    ) -> Iterator[Record[T]]:
+        """Wrap `values` as records coming from processor `source` (`event_time`: see `source`).
 
         Examples:
             >>> from obskit import pipeline
             >>> [r.value for r in pipeline.get("nums").records([1, 2])]
             [1, 2]
         """
-        return sample_source(self._processor(source), self.sample_ratio, values)
+        return sample_source(self._processor(source), self.sample_ratio, values, event_time)
 
     def carry(self, record: Record[Any]) -> AbstractContextManager[Context | None]:
         """`pipeline.carry(record)`: run a library's nodes on the plain value (see there)."""
@@ -255,6 +264,31 @@ class Pipeline:
             {}
         """
         return {name: proc.stats.as_dict() for name, proc in self._processors.items()}
+
+    def recent_errors(self, processor: object = None) -> list[dict[str, Any]]:
+        """The last errors of each processor (or of `processor`), oldest first.
+
+        Kept for every failing record, sampled or not: at most `RECENT_ERRORS` (20) per
+        processor, each a dict with `time` (epoch seconds), `processor`, `error.type` and
+        a sanitised `message` (quoted text, numbers, e-mail addresses, long tokens,
+        `key=value` values and the word after password/token/secret/... replaced by `?`,
+        one line, at most 200 characters), so no record value or secret is kept.
+
+        Examples:
+            >>> from obskit import pipeline
+            >>> cards = pipeline.Pipeline("cards", on_error="skip")
+            >>> @cards.processor("check")
+            ... def check(number):
+            ...     raise ValueError(f"bad card number {number}")
+            >>> check("4111111111111111")
+            >>> [(e["error.type"], e["message"]) for e in cards.recent_errors()]
+            [('ValueError', 'bad card number ?')]
+        """
+        if processor is not None:
+            found = self._processors.get(label(processor))
+            return [] if found is None else found.recent.items()
+        kept = [entry for proc in list(self._processors.values()) for entry in proc.recent.items()]
+        return sorted(kept, key=lambda entry: float(entry["time"]))
 
     def __repr__(self) -> str:
         return f"<Pipeline {self.name!r} sample_ratio={self.sample_ratio}>"
@@ -325,6 +359,7 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
     @functools.wraps(fn)
     def run_batch(*args: Any) -> Any:
         values, links, wrap = batch_links(args[-1])
+        event_time = oldest(proc.age, args[-1]) if wrap else None
         span = batch_span(proc, links)
         context = None
         if span is not None:
@@ -358,7 +393,7 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
             context = trace_api.set_span_in_context(span, Context())
         if step.sink or not wrap:
             return result if step.sink else outputs
-        return [Record(output, context) for output in outputs]
+        return [Record(output, context, event_time) for output in outputs]
 
     return run_batch
 
@@ -391,7 +426,7 @@ def processor(name: object, *, pipeline: object, **options: Any) -> Callable[[F]
 
 
 def source(
-    name: object, *, pipeline: object
+    name: object, *, pipeline: object, event_time: EventTime | None = None
 ) -> Callable[[Callable[..., Iterable[T]]], Callable[..., Iterator[Record[T]]]]:
     """`Pipeline.source` on the pipeline named `pipeline` (see there).
 
@@ -403,7 +438,7 @@ def source(
         >>> next(lines()).value
         'INFO up'
     """
-    return get(pipeline).source(name)
+    return get(pipeline).source(name, event_time=event_time)
 
 
 def carry(record: Record[Any]) -> AbstractContextManager[Context | None]:

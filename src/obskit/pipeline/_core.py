@@ -27,6 +27,7 @@ from obskit._operation import Outcomes, hot
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe, error_type, is_cancelled, record_exception
 from obskit.pipeline import _names as n
+from obskit.pipeline._age import EventTime, age_histogram, event_seconds, record_age
 from obskit.pipeline._journey import (
     current_journey,
     is_sampled,
@@ -34,6 +35,7 @@ from obskit.pipeline._journey import (
     start_journey,
     unsampled_context,
 )
+from obskit.pipeline._recent import RecentErrors
 
 __all__ = ["RERAISE", "Processor", "Record", "Stats", "Step"]
 
@@ -60,6 +62,8 @@ class Record(Generic[T]):
     sampled either. None means no journey at all (obskit off, or built by hand).
     Processors accept records and plain values alike and hand back records when given
     records.
+    `event_time` (epoch seconds) feeds `pipeline.record.age` at each processor;
+    outputs inherit it.
 
     Examples:
         >>> from obskit.pipeline import Record
@@ -68,11 +72,14 @@ class Record(Generic[T]):
         ('GET /', False)
     """
 
-    __slots__ = ("context", "value")
+    __slots__ = ("context", "event_time", "value")
 
-    def __init__(self, value: T, context: Context | None = None) -> None:
+    def __init__(
+        self, value: T, context: Context | None = None, event_time: float | None = None
+    ) -> None:
         self.value = value
         self.context = context
+        self.event_time = event_time
 
     @property
     def sampled(self) -> bool:
@@ -158,6 +165,8 @@ class Processor:
         self.recipe = SpanRecipe(n.SPAN_PROCESS, self.attrs, scope=scope)
         self.stats = Stats()
         self._errors: dict[str, dict[str, Any]] = {}
+        self.recent = RecentErrors(self.name)
+        self.age = age_histogram(self.attrs)
         _processors.add(self)
 
     def error_attrs(self, kind: str) -> dict[str, Any]:
@@ -182,6 +191,7 @@ class Processor:
         kind = error_type(exc)
         self.durations.get((n.ERROR, kind), self.error_attrs(kind)).record(seconds)
         self.stats.add_errors(n_in, kind, seconds)
+        self.recent.remember(kind, exc)
 
     def start_span(self, parent: Context | None, links: list[Link] | None = None) -> Any:
         """A recording span for a sampled step, or None."""
@@ -272,7 +282,7 @@ class Step:
         self.dead_letter = dead_letter
 
     def done(self, result: Any, started: float, span: Any, context: Context | None,
-             wrap: bool) -> Any:  # fmt: skip
+             wrap: Any) -> Any:  # fmt: skip
         """Count the outcome of a call that returned `result`; what the caller gets back."""
         elapsed = _perf() - started
         proc = self.proc
@@ -302,9 +312,10 @@ class Step:
             context = trace_api.set_span_in_context(span, context)
         if not wrap or self.predicate:
             return outputs if self.fan_out else result
+        event_time = wrap.event_time  # `wrap` is the input Record (see `begin`)
         if self.fan_out:
-            return [Record(output, context) for output in outputs]
-        return None if result is None else Record(result, context)
+            return [Record(output, context, event_time) for output in outputs]
+        return None if result is None else Record(result, context, event_time)
 
     def failed(self, exc: Exception, value: Any, started: float, span: Any, count: int = 1) -> Any:
         """Count a call that raised and apply the error policy.
@@ -323,17 +334,21 @@ class Step:
             return False
         return [] if self.fan_out else None
 
-    def begin(self, item: Any) -> tuple[Any, Context | None, bool, Any]:
+    def begin(self, item: Any) -> tuple[Any, Context | None, Any, Any]:
         """(value, context, wrap, span) for an incoming record or plain value.
 
         `context` is what the call makes current when `span` is None (an unsampled
         journey); a plain value inside `carry()` joins the carried journey, already current.
+        `wrap` is the incoming `Record` (truthy: outputs are wrapped too, with its event
+        time) or False for a plain value. A record's age is recorded here, on arrival.
         """
         if type(item) is Record:
             context = item.context
+            if item.event_time is not None:
+                record_age(self.proc.age, item.event_time)
             if context is None or not is_sampled(context):
-                return item.value, context, True, None
-            return item.value, context, True, self.proc.start_span(context)
+                return item.value, context, item, None
+            return item.value, context, item, self.proc.start_span(context)
         journey = current_journey()
         if journey is None or not is_sampled(journey):
             return item, None, False, None
@@ -370,20 +385,36 @@ def batch_span(proc: Processor, links: list[Link]) -> Any:
     return start_batch_span(proc.recipe, links) if links else None
 
 
-def sample_source(proc: Processor, ratio: float | None, values: Iterable[T]) -> Iterator[Record[T]]:
+def sample_source(
+    proc: Processor, ratio: float | None, values: Iterable[T], event_time: EventTime | None = None
+) -> Iterator[Record[T]]:
     """Wrap each value in a `Record`, deciding once here whether its journey is traced.
 
-    `ratio` decides alone; None leaves the decision to the global sampler.
+    `ratio` decides alone; None leaves the decision to the global sampler. The record's
+    event time is `event_time(value)` when given (and valid), else now (ingestion).
     """
     draw = random.random
+    now = time.time
     recipe = proc.recipe
     for value in values:
+        stamp = now() if event_time is None else _event_time(event_time, value)
         # Each journey is its own trace (linked to the span current here, if any).
         context, span = start_journey(recipe, ratio, 0.0 if ratio is None else draw())
         if span is not None:
             end_span(span, n.EMIT)
         proc.count(1, 1, 0, None, n.EMIT)  # a source is not timed: the caller's loop is
-        yield Record(value, context)
+        yield Record(value, context, stamp)
+
+
+def _event_time(extract: EventTime, value: Any) -> float:
+    """`extract(value)` as epoch seconds; now when it raises or returns something else."""
+    try:
+        found = event_seconds(extract(value))
+    except Exception:
+        log_once("pipeline-event-time-raised", "the event_time extractor raised; record age "
+                 "falls back to ingestion time", exc_info=True)  # fmt: skip
+        found = None
+    return time.time() if found is None else found
 
 
 def reset() -> None:

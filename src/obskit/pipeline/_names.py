@@ -47,7 +47,20 @@ M_ERRORS: Final = "pipeline.records.errors"
 M_DURATION: Final = "pipeline.processing.duration"
 M_QUEUE_SIZE: Final = "pipeline.queue.size"
 M_QUEUE_CAPACITY: Final = "pipeline.queue.capacity"
+M_RECORD_AGE: Final = "pipeline.record.age"
 
+#: Error details kept in memory per processor for `Pipeline.recent_errors()`.
+RECENT_ERRORS: Final = 20
+#: Longest sanitised error message kept (characters).
+RECENT_ERROR_MESSAGE_CHARS: Final = 200
+#: Alert threshold: records older than this (p99, seconds) when a processor takes them.
+RECORD_AGE_ALERT_SECONDS: Final = 300
+
+#: Record age (event time to processing): 1 ms to 1 day.
+AGE_BUCKETS: Final = (
+    1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0,
+    300.0, 900.0, 3600.0, 21600.0, 86400.0,
+)  # fmt: skip
 #: Per-record work: 50 us to 10 s.
 PIPELINE_BUCKETS: Final = (
     5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05,
@@ -87,6 +100,9 @@ CATALOGUE: Final = Catalogue(
                    "Records waiting in a watched queue (backpressure)", _IDS),
         Instrument(M_QUEUE_CAPACITY, "observable_up_down_counter", "{record}",
                    "Capacity of a watched bounded queue", _IDS),
+        Instrument(M_RECORD_AGE, "histogram", "s",
+                   "Record age when a processor takes it: now minus its event time (ingestion "
+                   "time at the source when no event time is given)", _IDS, AGE_BUCKETS),
     ],
 )  # fmt: skip
 
@@ -113,6 +129,9 @@ PANELS: Final = (
      "expr": "sum by (pipeline_name, pipeline_processor) (pipeline_queue_size)"},
     {"title": "Queue fill", "unit": "percentunit", "type": "timeseries",
      "expr": "pipeline_queue_size / pipeline_queue_capacity"},
+    {"title": "Record age p99 per processor", "unit": "s", "type": "timeseries",
+     "expr": "histogram_quantile(0.99, sum by (le, pipeline_name, pipeline_processor) "
+             "(rate(pipeline_record_age_seconds_bucket[5m])))"},
 )  # fmt: skip
 
 #: Alert-worthy conditions as PromQL (fire when the expression returns series).
@@ -129,4 +148,12 @@ ALERTS: Final = (
     {"alert": "PipelineQueueNearlyFull", "for": "10m", "severity": "warning",
      "expr": "pipeline_queue_size / pipeline_queue_capacity > 0.9",
      "summary": "A bounded queue is over 90% full (backpressure)"},
+    {"alert": "PipelineRecordsOld", "for": "10m", "severity": "warning",
+     "expr": "histogram_quantile(0.99, sum by (le, pipeline_name, pipeline_processor) "
+             f"(rate(pipeline_record_age_seconds_bucket[5m]))) > {RECORD_AGE_ALERT_SECONDS}",
+     "summary": f"Records reach a processor more than {RECORD_AGE_ALERT_SECONDS} s after "
+                "their event time (p99)",
+     "description": "Processor {{ $labels.pipeline_processor }} of pipeline "
+     "{{ $labels.pipeline_name }} takes records {{ $value }} s after their event time: the "
+     "pipeline falls behind its input. Look at queue depth and processing time upstream."},
 )  # fmt: skip

@@ -60,16 +60,19 @@ from obskit.query._catalogue import (
     PHASE_DURATION,
     PHASE_PREFIX,
     QUERY_ID,
+    RECORDING_RULES,
     RETURNED_ROWS,
     ROWS_READ,
     ROWS_WRITTEN,
     STANDARD_PHASES,
     WORKER_COUNT,
     WORKER_ID,
+    WORKER_LIMIT,
 )
 from obskit.query._lifecycle import Fragment, Phase, QueryLifecycle
 from obskit.query._operator import Operator
 from obskit.query._text import DIALECTS, MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
+from obskit.query._workers import declare_workers
 
 __all__ = [
     "ACTIVE",
@@ -107,16 +110,19 @@ __all__ = [
     "PHASE_DURATION",
     "PHASE_PREFIX",
     "QUERY_ID",
+    "RECORDING_RULES",
     "RETURNED_ROWS",
     "ROWS_READ",
     "ROWS_WRITTEN",
     "STANDARD_PHASES",
     "WORKER_COUNT",
     "WORKER_ID",
+    "WORKER_LIMIT",
     "Fragment",
     "Operator",
     "Phase",
     "QueryLifecycle",
+    "declare_workers",
     "extract",
     "fragment",
     "inject",

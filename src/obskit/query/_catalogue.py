@@ -65,6 +65,7 @@ __all__ = [
     "QUERY_BUCKETS",
     "QUERY_ID",
     "RATIO_BUCKETS",
+    "RECORDING_RULES",
     "RETURNED_ROWS",
     "ROWS_BUCKETS",
     "ROWS_READ",
@@ -75,7 +76,12 @@ __all__ = [
     "SEMCONV",
     "STANDARD_PHASES",
     "WORKER_COUNT",
+    "WORKER_FRAGMENT_DURATION",
+    "WORKER_HEALTH",
     "WORKER_ID",
+    "WORKER_LIMIT",
+    "WORKER_OTHER",
+    "WORKER_ROWS_READ",
 ]
 
 SCOPE: Final = "obskit.query"
@@ -139,6 +145,20 @@ ERRORS: Final = "query.errors"
 FRAGMENT_DURATION: Final = "query.fragment.duration"
 OPERATOR_DURATION: Final = "query.operator.duration"
 COST_REDUCTION_METRIC: Final = "query.cost.reduction"
+WORKER_FRAGMENT_DURATION: Final = "query.worker.fragment.duration"
+WORKER_ROWS_READ: Final = "query.worker.rows.read"
+
+#: Distinct `query.worker.id` values on the per-worker metrics (unless declared with
+#: `query.declare_workers`); any further worker is counted under `WORKER_OTHER`.
+WORKER_LIMIT: Final = 32
+WORKER_OTHER: Final = "other"
+#: Worker health, a Prometheus recording rule: 0 healthy, 1 degraded, 2 critical, by the
+#: worst of its fragment error ratio and its fragment p99 latency over 5 minutes.
+WORKER_HEALTH: Final = "query:worker_health:state"
+WORKER_DEGRADED_ERROR_RATIO: Final = 0.01
+WORKER_CRITICAL_ERROR_RATIO: Final = 0.05
+WORKER_DEGRADED_P99_SECONDS: Final = 1.0
+WORKER_CRITICAL_P99_SECONDS: Final = 5.0
 
 #: Query latency: the db semconv advice plus a long tail for analytics.
 QUERY_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -323,6 +343,22 @@ CATALOGUE: Final = Catalogue(
             QUERY_BUCKETS,
         ),
         Instrument(
+            WORKER_FRAGMENT_DURATION,
+            "histogram",
+            "s",
+            f"Fragment duration per worker (at most {WORKER_LIMIT} worker ids, then "
+            f"{WORKER_OTHER!r})",
+            (DB_SYSTEM_NAME, WORKER_ID, ERROR_TYPE),
+            QUERY_BUCKETS,
+        ),
+        Instrument(
+            WORKER_ROWS_READ,
+            "counter",
+            "{row}",
+            "Rows the fragments of each worker read (bounded worker ids, as above)",
+            (DB_SYSTEM_NAME, WORKER_ID),
+        ),
+        Instrument(
             COST_REDUCTION_METRIC,
             "histogram",
             "1",
@@ -391,9 +427,54 @@ PANELS: Final = (
         "unit": "s",
     },
     {
+        "title": "Worker health (0 healthy, 1 degraded, 2 critical)",
+        "expr": f"max by (query_worker_id) ({WORKER_HEALTH})",
+        "unit": "short",
+    },
+    {
+        "title": "Fragment latency p99 by worker",
+        "expr": "histogram_quantile(0.99, sum by (le, query_worker_id) "
+        "(rate(query_worker_fragment_duration_seconds_bucket[5m])))",
+        "unit": "s",
+    },
+    {
+        "title": "Rows read per second by worker",
+        "expr": "sum by (query_worker_id) (rate(query_worker_rows_read_total[1m]))",
+        "unit": "rowsps",
+    },
+    {
         "title": "Returned rows per query (p90)",
         "expr": "histogram_quantile(0.9, sum by (le, db_operation_name) "
         "(rate(query_response_returned_rows_bucket[5m])))",
         "unit": "short",
+    },
+)
+
+_WORKER_COUNT = "query_worker_fragment_duration_seconds_count"
+_WORKER_ERROR_RATIO = (
+    f'(sum by (query_worker_id) (rate({_WORKER_COUNT}{{error_type!=""}}[5m]))'
+    f" or sum by (query_worker_id) (rate({_WORKER_COUNT}[5m])) * 0)"
+    f" / sum by (query_worker_id) (rate({_WORKER_COUNT}[5m]))"
+)
+_WORKER_P99 = (
+    "histogram_quantile(0.99, sum by (le, query_worker_id) "
+    "(rate(query_worker_fragment_duration_seconds_bucket[5m])))"
+)
+
+#: Prometheus recording rules (`record`, `expr`), rendered into the stack's rule files.
+#: The health state is the worse of two levels: by error ratio and by p99 latency.
+RECORDING_RULES: Final = (
+    {"record": "query:worker_error_ratio:rate5m", "expr": _WORKER_ERROR_RATIO},
+    {"record": "query:worker_fragment_p99:rate5m", "expr": _WORKER_P99},
+    {
+        "record": WORKER_HEALTH,
+        "expr": (
+            f"(query:worker_error_ratio:rate5m > bool {WORKER_DEGRADED_ERROR_RATIO})"
+            f" + (query:worker_error_ratio:rate5m > bool {WORKER_CRITICAL_ERROR_RATIO})"
+            f" >= (query:worker_fragment_p99:rate5m > bool {WORKER_DEGRADED_P99_SECONDS})"
+            f" + (query:worker_fragment_p99:rate5m > bool {WORKER_CRITICAL_P99_SECONDS})"
+            f" or (query:worker_fragment_p99:rate5m > bool {WORKER_DEGRADED_P99_SECONDS})"
+            f" + (query:worker_fragment_p99:rate5m > bool {WORKER_CRITICAL_P99_SECONDS})"
+        ),
     },
 )

@@ -34,6 +34,7 @@ from obskit._spans import (
 )
 from obskit.query import _catalogue as names
 from obskit.query import _text as _query_text
+from obskit.query import _workers
 from obskit.query._block import Block, Facts, as_count, as_label, as_number, cached
 from obskit.query._operator import Operator
 from obskit.query._shared import (
@@ -430,6 +431,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, as_label(operation))),
         )
         self._start_attributes: dict[str, AttributeValue] = {names.DB_SYSTEM_NAME: self.system}
+        self._worker = _workers.worker_label(worker_id)
         for key, value in ((names.WORKER_ID, worker_id), (names.FRAGMENT_ID, fragment_id)):
             clean = clean_value(value)
             if clean is not None:
@@ -459,6 +461,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             _fragment_duration.get(key, cached(
                 key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
             )).record(elapsed)  # fmt: skip
+            _workers.record_fragment(self.system, self._worker, elapsed, error, self._read)
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
         _literals.unregister(self._literals_trace, self._literals)

@@ -5,7 +5,8 @@ Wrap the steps of your node and get one trace per client write across every node
 an AppendEntries and writes its trace context into the message, `server_call()` on the
 follower opens the SERVER span as its child. Elections, apply and snapshots get spans
 too; `update_state()` (or `register_state()`) feeds the term, role, leader and log index
-gauges. Names: `CATALOGUE` (rendered in docs/catalogue.md), dashboards: `PANELS`,
+gauges. `log_append()`/`log_sync()` time the log writes, `record_replication()` feeds
+the per-follower lag, and leader changes measure the failover time. Names: `CATALOGUE` (rendered in docs/catalogue.md), dashboards: `PANELS`,
 alerts: `ALERTS`.
 
 Examples:
@@ -28,6 +29,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
+from obskit.raft._logwrite import LogWrite
 from obskit.raft._names import (
     ALERTS,
     APPEND_ENTRIES,
@@ -42,6 +44,7 @@ from obskit.raft._names import (
     SNAPSHOT_INSTALL,
 )
 from obskit.raft._ops import Apply, ClientCall, Election, Proposal, ServerCall, Snapshot
+from obskit.raft._replication import record_replication
 from obskit.raft._state import (
     StateCallback,
     forget,
@@ -62,6 +65,7 @@ __all__ = [
     "Apply",
     "ClientCall",
     "Election",
+    "LogWrite",
     "Proposal",
     "ServerCall",
     "Snapshot",
@@ -72,8 +76,11 @@ __all__ = [
     "election",
     "forget",
     "install_snapshot",
+    "log_append",
+    "log_sync",
     "propose",
     "record_contact",
+    "record_replication",
     "register_state",
     "rpc_handler",
     "server_call",
@@ -268,6 +275,46 @@ def install_snapshot(
         ...     pass
     """
     return Snapshot(SNAPSHOT_INSTALL, node_id, peer_id, index, term, size)
+
+
+def log_append(
+    node_id: object,
+    *,
+    term: int | None = None,
+    first_index: int | None = None,
+    last_index: int | None = None,
+    entries: int | None = None,
+) -> LogWrite:
+    """A `raft.log.append` span around writing entries to the node's log.
+
+    Records `raft.log.append.duration` (with `error.type` when the block raises). Put the
+    fsync inside as `log_sync()` to see both in one trace; on the leader call it inside
+    `propose()`, on a follower inside the AppendEntries `server_call()`.
+
+    Examples:
+        >>> from obskit import raft
+        >>> with raft.log_append("n1", term=2, first_index=7, last_index=8):
+        ...     pass
+    """
+    if entries is None and first_index is not None and last_index is not None:
+        entries = last_index - first_index + 1
+    return LogWrite(False, node_id, {"raft.term": term, "raft.batch.first_index": first_index,
+                                     "raft.batch.last_index": last_index,
+                                     "raft.batch.entry_count": entries})  # fmt: skip
+
+
+def log_sync(node_id: object, *, last_index: int | None = None) -> LogWrite:
+    """A `raft.log.sync` span around making the log durable (fsync).
+
+    Records `raft.log.sync.duration`, the signal etcd calls wal_fsync_duration.
+
+    Examples:
+        >>> import os, tempfile
+        >>> from obskit import raft
+        >>> with tempfile.TemporaryFile() as log, raft.log_sync("n1", last_index=8):
+        ...     os.fsync(log.fileno())
+    """
+    return LogWrite(True, node_id, {"raft.batch.last_index": last_index})
 
 
 def rpc_handler(

@@ -77,6 +77,8 @@ SPAN_APPLY: Final = "raft.apply"
 SPAN_SNAPSHOT_CREATE: Final = "raft.snapshot.create"
 SPAN_SNAPSHOT_INSTALL: Final = "raft.snapshot.install"
 SPAN_STATE_CHANGE: Final = "raft.state.change"
+SPAN_LOG_APPEND: Final = "raft.log.append"
+SPAN_LOG_SYNC: Final = "raft.log.sync"
 EVENT_ROLE_CHANGED: Final = "raft.role.changed"
 EVENT_LEADER_CHANGED: Final = "raft.leader.changed"
 EVENT_VOTE_GRANTED: Final = "raft.vote.granted"
@@ -104,6 +106,10 @@ M_COMMIT_DURATION: Final = "raft.commit.duration"
 M_APPLY_DURATION: Final = "raft.apply.duration"
 M_SNAPSHOT_DURATION: Final = "raft.snapshot.duration"
 M_SNAPSHOT_SIZE: Final = "raft.snapshot.size"
+M_LOG_APPEND_DURATION: Final = "raft.log.append.duration"
+M_LOG_SYNC_DURATION: Final = "raft.log.sync.duration"
+M_REPLICATION_LAG: Final = "raft.replication.lag"
+M_FAILOVER_DURATION: Final = "raft.failover.duration"
 M_RPC_CLIENT_DURATION: Final = "rpc.client.call.duration"
 M_RPC_SERVER_DURATION: Final = "rpc.server.call.duration"
 
@@ -112,6 +118,12 @@ RAFT_BUCKETS: Final = (
     1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
+#: Failover: from the last leader contact to a new leader (election timeouts are 0.1-10 s).
+FAILOVER_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+#: Alert thresholds: a failover slower than this (p99, seconds) and a follower this many
+#: entries behind its leader (for five minutes).
+FAILOVER_ALERT_SECONDS: Final = 10
+REPLICATION_LAG_ALERT_ENTRIES: Final = 1000
 #: Snapshot sizes: powers of 4 from 1 KiB to 4 GiB.
 SIZE_BUCKETS: Final = tuple(float(1024 * 4**i) for i in range(12))
 
@@ -187,6 +199,12 @@ CATALOGUE: Final = Catalogue(
                  "(a short span of its own, so the change still reaches the trace backend)",
                  attributes=[NODE_ID, TERM, ROLE, LEADER_ID],
                  events=[EVENT_ROLE_CHANGED, EVENT_LEADER_CHANGED]),
+        SpanSpec(SPAN_LOG_APPEND, "Writing entries to the log (leader: under raft.propose, "
+                 "follower: under the AppendEntries SERVER span)",
+                 attributes=[NODE_ID, TERM, BATCH_FIRST_INDEX, BATCH_LAST_INDEX,
+                             BATCH_ENTRY_COUNT, ERROR_TYPE]),
+        SpanSpec(SPAN_LOG_SYNC, "Making the log durable (fsync); a child of raft.log.append "
+                 "when nested", attributes=[NODE_ID, BATCH_LAST_INDEX, ERROR_TYPE]),
     ],
     events=[
         EventSpec(EVENT_ROLE_CHANGED, "The node changed role", [NODE_ID, ROLE, ROLE_PREVIOUS, TERM]),
@@ -235,6 +253,18 @@ CATALOGUE: Final = Catalogue(
                    [NODE_ID, SNAPSHOT_OPERATION, ERROR_TYPE], RAFT_BUCKETS),
         Instrument(M_SNAPSHOT_SIZE, "histogram", "By", "Snapshot size",
                    [NODE_ID, SNAPSHOT_OPERATION], SIZE_BUCKETS),
+        Instrument(M_LOG_APPEND_DURATION, "histogram", "s",
+                   "One log append (write of a batch of entries)", [NODE_ID, ERROR_TYPE],
+                   RAFT_BUCKETS),
+        Instrument(M_LOG_SYNC_DURATION, "histogram", "s",
+                   "One log fsync (etcd wal_fsync_duration)", [NODE_ID, ERROR_TYPE],
+                   RAFT_BUCKETS),
+        Instrument(M_REPLICATION_LAG, "observable_gauge", "{entry}",
+                   "Leader only: entries a follower is behind (last index - match index)",
+                   [NODE_ID, PEER_ID]),
+        Instrument(M_FAILOVER_DURATION, "histogram", "s",
+                   "Last contact with the old leader to knowing a new one", [NODE_ID],
+                   FAILOVER_BUCKETS),
         Instrument(M_RPC_CLIENT_DURATION, "histogram", "s",
                    "RPC round trip per peer and method (AppendEntries RTT)",
                    [*_RPC, ERROR_TYPE], RAFT_BUCKETS),
@@ -276,6 +306,13 @@ PANELS: Final = (
              '(rate(rpc_client_call_duration_seconds_bucket{rpc_method="AppendEntries"}[5m])))'},
     {"title": "Last contact age by peer", "unit": "s", "type": "timeseries",
      "expr": "max by (raft_node_id, raft_peer_id) (raft_peer_last_contact_seconds)"},
+    {"title": "Log append / fsync p99", "unit": "s", "type": "timeseries",
+     "expr": "histogram_quantile(0.99, sum by (le) (rate(raft_log_append_duration_seconds_bucket[5m])))",
+     "extra": ["histogram_quantile(0.99, sum by (le) (rate(raft_log_sync_duration_seconds_bucket[5m])))"]},
+    {"title": "Replication lag by follower (entries)", "unit": "none", "type": "timeseries",
+     "expr": "max by (raft_node_id, raft_peer_id) (raft_replication_lag)"},
+    {"title": "Failover time p99", "unit": "s", "type": "timeseries",
+     "expr": "histogram_quantile(0.99, sum by (le) (rate(raft_failover_duration_seconds_bucket[1h])))"},
 )  # fmt: skip
 
 #: Alert-worthy conditions as PromQL (fire when the expression returns series).
@@ -299,4 +336,18 @@ ALERTS: Final = (
     {"alert": "RaftPeerUnreachable", "for": "1m", "severity": "warning",
      "expr": "max by (raft_node_id, raft_peer_id) (raft_peer_last_contact_seconds) > 10",
      "summary": "No contact with a peer for more than 10 s"},
+    {"alert": "RaftSlowFailover", "for": "0m", "severity": "warning",
+     "expr": "histogram_quantile(0.99, sum by (le) "
+             f"(increase(raft_failover_duration_seconds_bucket[1h]))) > {FAILOVER_ALERT_SECONDS}",
+     "summary": f"Failovers took more than {FAILOVER_ALERT_SECONDS} s (p99, last hour)",
+     "description": "Nodes waited {{ $value }} s (p99) from their last contact with the old "
+     "leader to knowing a new one: writes stall that long. Check election timeouts, that a "
+     "majority can reach each other, and the raft.election spans in Jaeger."},
+    {"alert": "RaftFollowerLagging", "for": "5m", "severity": "warning",
+     "expr": "max by (raft_node_id, raft_peer_id) (raft_replication_lag) "
+             f"> {REPLICATION_LAG_ALERT_ENTRIES}",
+     "summary": f"A follower is more than {REPLICATION_LAG_ALERT_ENTRIES} entries behind",
+     "description": "Follower {{ $labels.raft_peer_id }} is {{ $value }} entries behind leader "
+     "{{ $labels.raft_node_id }}: it is slow or unreachable, and one more failure may cost "
+     "the quorum. Compare its raft_log_sync_duration_seconds and AppendEntries round trips."},
 )  # fmt: skip

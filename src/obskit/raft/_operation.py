@@ -49,6 +49,8 @@ _COMMIT_DURATION = hot(n.CATALOGUE, n.M_COMMIT_DURATION)
 _APPLY_DURATION = hot(n.CATALOGUE, n.M_APPLY_DURATION)
 _SNAPSHOT_DURATION = hot(n.CATALOGUE, n.M_SNAPSHOT_DURATION)
 _SNAPSHOT_SIZE = hot(n.CATALOGUE, n.M_SNAPSHOT_SIZE)
+_LOG_APPEND_DURATION = hot(n.CATALOGUE, n.M_LOG_APPEND_DURATION)
+_LOG_SYNC_DURATION = hot(n.CATALOGUE, n.M_LOG_SYNC_DURATION)
 _RPC_CLIENT = hot(n.CATALOGUE, n.M_RPC_CLIENT_DURATION)
 _RPC_SERVER = hot(n.CATALOGUE, n.M_RPC_SERVER_DURATION)
 _MAX_KINDS = 64  # error types / outcomes kept bound per node or per RPC peer and method
@@ -65,6 +67,8 @@ class _NodeMetrics:
         "election_duration",
         "elections",
         "failed",
+        "log_append_duration",
+        "log_sync_duration",
         "pending",
         "snapshot_duration",
         "snapshot_size",
@@ -82,6 +86,8 @@ class _NodeMetrics:
         self.election_duration = Outcomes(_ELECTION_DURATION, attrs, _MAX_KINDS)
         self.snapshot_duration = Outcomes(_SNAPSHOT_DURATION, attrs, _MAX_KINDS)
         self.snapshot_size = Outcomes(_SNAPSHOT_SIZE, attrs, _MAX_KINDS)
+        self.log_append_duration = Outcomes(_LOG_APPEND_DURATION, attrs, _MAX_KINDS)
+        self.log_sync_duration = Outcomes(_LOG_SYNC_DURATION, attrs, _MAX_KINDS)
 
 
 _node_metrics: dict[str, _NodeMetrics] = {}

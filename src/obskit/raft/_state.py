@@ -22,6 +22,7 @@ from obskit._log import log_once
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe
 from obskit.raft import _names as n
+from obskit.raft import _tracking
 
 __all__ = ["NodeState", "StateCallback", "node", "node_key", "register_state", "update_state"]
 
@@ -180,11 +181,16 @@ def update_state(
         if leader_id is not _UNSET:
             new_leader = None if leader_id is None else node_key(leader_id)
             if new_leader != state.leader_id:
+                if state.leader_id == state.id:  # it led until now: that was its last contact
+                    _tracking.leader_contact(state.id)
                 state.leader_id = new_leader
                 if new_leader is not None:
                     _LEADER_CHANGES.add(1, state.attrs)
                     events.append((n.EVENT_LEADER_CHANGED, {
                         n.NODE_ID: state.id, n.LEADER_ID: new_leader, n.TERM: state.term}))  # fmt: skip
+                    _tracking.new_leader(state.id, state.attrs)
+            elif new_leader is not None:
+                _tracking.leader_contact(state.id)
         if events:
             _record_changes(state, events)
     except Exception:
@@ -251,7 +257,10 @@ def record_contact(node_id: object, peer_id: object) -> None:
         >>> raft.record_contact("n1", "n2")
     """
     try:
-        node(node_id).contacts[node_key(peer_id)] = time.monotonic()
+        state, peer = node(node_id), node_key(peer_id)
+        state.contacts[peer] = time.monotonic()
+        if peer == state.leader_id:
+            _tracking.leader_contact(state.id)
     except Exception:
         log_once("raft-contact", "raft.record_contact failed", exc_info=True)
 
@@ -340,9 +349,11 @@ def forget(node_id: object) -> None:
     """
     with _lock:
         _nodes.pop(node_key(node_id), None)
+        _tracking.forget(node_key(node_id))
 
 
 def reset() -> None:
     """Forget every node (test isolation)."""
     with _lock:
         _nodes.clear()
+        _tracking.reset()
