@@ -59,6 +59,9 @@ __all__ = [
 ]
 
 
+_CURRENT: Any = object()  # record(): take the exemplar from the current span
+
+
 class BoundCounter:
     """A counter with its attributes fixed: `add()` is a per-thread add (~0.2 us).
 
@@ -155,11 +158,14 @@ class BoundHistogram:
         self._cells: list[_HistogramCell] = []
         self._lock = threading.Lock()
 
-    def record(self, value: int | float) -> None:
+    def record(self, value: int | float, span: Any = _CURRENT) -> None:
         """Record one value (bucket i holds values in (bounds[i-1], bounds[i]], as in OTel).
 
         Inside a sampled span, the value also becomes its bucket's exemplar (with the
-        span's trace and span ids), replacing the one this thread kept before.
+        span's trace and span ids), replacing the one this thread kept before. `span`
+        names that span when the value is recorded after it left the context (a domain
+        operation's duration, recorded as it ends; None: no exemplar); by default it is
+        the current one.
         """
         try:
             cell = self._local.cell
@@ -175,7 +181,8 @@ class BoundHistogram:
                 cell.min = value
             if value > cell.max:
                 cell.max = value
-            span: Any = _get_context().get(SPAN_KEY)
+            if span is _CURRENT:
+                span = _get_context().get(SPAN_KEY)
             if span is not None:
                 if span is not cell.span:  # another span: is it sampled (traced)?
                     context = span.get_span_context()

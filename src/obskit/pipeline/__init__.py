@@ -387,7 +387,7 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
         taken = len(values)
         emitted = taken if step.sink else len(outputs)
         dropped = max(taken - emitted, 0)
-        proc.count(taken, emitted, dropped, elapsed, EMIT if emitted else DROP)
+        proc.count(taken, emitted, dropped, elapsed, EMIT if emitted else DROP, span)
         if span is not None:
             end_span(span, EMIT if emitted else DROP)
             context = trace_api.set_span_in_context(span, Context())

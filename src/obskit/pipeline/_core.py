@@ -179,17 +179,26 @@ class Processor:
         return found
 
     def count(
-        self, n_in: int, n_out: int, dropped: int, seconds: float | None, outcome: str
+        self,
+        n_in: int,
+        n_out: int,
+        dropped: int,
+        seconds: float | None,
+        outcome: str,
+        span: Any = None,
     ) -> None:
-        """Record a finished step that did not raise (`seconds` None: not timed)."""
+        """Record a finished step that did not raise (`seconds` None: not timed).
+
+        `span`, the step's span when it was traced, becomes the duration's exemplar.
+        """
         if seconds is not None:
-            self.durations.found[outcome].record(seconds)
+            self.durations.found[outcome].record(seconds, span)
         self.stats.add(n_in, n_out, dropped, seconds or 0.0)
 
-    def count_error(self, n_in: int, seconds: float, exc: BaseException) -> None:
+    def count_error(self, n_in: int, seconds: float, exc: BaseException, span: Any = None) -> None:
         """Record a step that raised: every input counts as an error."""
         kind = error_type(exc)
-        self.durations.get((n.ERROR, kind), self.error_attrs(kind)).record(seconds)
+        self.durations.get((n.ERROR, kind), self.error_attrs(kind)).record(seconds, span)
         self.stats.add_errors(n_in, kind, seconds)
         self.recent.remember(kind, exc)
 
@@ -296,17 +305,17 @@ class Step:
                 return out
             emitted = len(outputs)
             outcome = n.EMIT if emitted else n.DROP
-            proc.count(1, emitted, 0 if emitted else 1, elapsed, outcome)
+            proc.count(1, emitted, 0 if emitted else 1, elapsed, outcome, span)
         elif self.predicate:
             result = bool(result)
             outcome = n.EMIT if result else n.DROP
-            proc.count(1, int(result), int(not result), elapsed, outcome)
+            proc.count(1, int(result), int(not result), elapsed, outcome, span)
         elif result is None and not self.sink:
             outcome = n.DROP
-            proc.count(1, 0, 1, elapsed, outcome)
+            proc.count(1, 0, 1, elapsed, outcome, span)
         else:
             outcome = n.EMIT
-            proc.count(1, 1, 0, elapsed, outcome)
+            proc.count(1, 1, 0, elapsed, outcome, span)
         if span is not None:
             end_span(span, outcome, {n.OUTPUT_COUNT: emitted} if self.fan_out else None)
             context = trace_api.set_span_in_context(span, context)
@@ -323,7 +332,7 @@ class Step:
         Returns `RERAISE` for the `raise` policy (the caller re-raises with a bare `raise`,
         keeping the traceback), else what the call returns instead of its output.
         """
-        self.proc.count_error(count, _perf() - started, exc)
+        self.proc.count_error(count, _perf() - started, exc, span)
         if span is not None:
             end_span(span, n.ERROR, None, exc)
         if self.on_error == n.RAISE:

@@ -103,7 +103,7 @@ class Phase(Block, AsyncWith["Phase"]):
                 handle = _phase_duration.get(key, cached(
                     key, ((names.PHASE, self.name), *base.items(), (names.ERROR_TYPE, error))
                 ))  # fmt: skip
-            handle.record(elapsed)
+            handle.record(elapsed, self._ended)  # its span: the exemplar
         except Exception:
             log_once("query-phase-end", "ending phase %r failed", self.name, exc_info=True)
 
@@ -265,7 +265,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             handle = _duration.get(key, cached(key, (
                 *base.items(), (names.DB_COLLECTION_NAME, self.collection),
                 (names.ERROR_TYPE, error))))  # fmt: skip
-        handle.record(elapsed)
+        handle.record(elapsed, self._ended)  # its span: the exemplar
         if error is not None:
             key = ("error", error, *base.values())
             _errors.get(key, cached(key, (*base.items(), (names.ERROR_TYPE, error)))).add(1)
@@ -460,7 +460,7 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             key = ("fragment", self.system, error)
             _fragment_duration.get(key, cached(
                 key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
-            )).record(elapsed)  # fmt: skip
+            )).record(elapsed, self._ended)  # fmt: skip
             _workers.record_fragment(self.system, self._worker, elapsed, error, self._read)
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)

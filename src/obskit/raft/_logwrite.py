@@ -52,4 +52,4 @@ class LogWrite(_Operation):
         metrics = _metrics_of(self._state)
         durations = metrics.log_sync_duration if self._sync else metrics.log_append_duration
         kind = _failure_of(exc, self._failure)
-        durations.get(kind, _error_key({}, kind)).record(elapsed)
+        durations.get(kind, _error_key({}, kind)).record(elapsed, self._ended)

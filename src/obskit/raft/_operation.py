@@ -153,7 +153,7 @@ def _with(attrs: Mapping[str, AttributeValue], extra: Mapping[str, object]) -> d
 class _Operation:
     """Span bookkeeping shared by every Raft operation."""
 
-    __slots__ = ("_closed", "_failure", "_recipe", "_span", "_start", "_token")
+    __slots__ = ("_closed", "_ended", "_failure", "_recipe", "_span", "_start", "_token")
 
     def _begin(
         self,
@@ -166,6 +166,7 @@ class _Operation:
     ) -> None:
         self._recipe = recipe
         self._span: trace_api.Span | None = None
+        self._ended: trace_api.Span | None = None  # once ended: its durations' exemplar
         self._token: object = None
         self._closed = False
         self._failure: str | None = None
@@ -198,6 +199,7 @@ class _Operation:
         """End the span (the context stays attached until the block exits); elapsed s."""
         elapsed = _perf() - self._start
         current, self._span = self._span, None
+        self._ended = current
         if current is not None:
             try:
                 self._recipe.finish(current, exc)

@@ -127,7 +127,7 @@ class Election(_Operation):
         metrics = _metrics_of(self._state)
         extra = {n.ELECTION_OUTCOME: outcome}
         metrics.elections.get(outcome, extra).add()
-        metrics.election_duration.get(outcome, extra).record(elapsed)
+        metrics.election_duration.get(outcome, extra).record(elapsed, self._ended)
 
 
 def _rpc_attributes(node: st.NodeState, peer: str, method: str, system: str) -> dict[str, Any]:
@@ -185,7 +185,7 @@ class _Call(_Operation):
             handle = durations.found.get(None) or durations.get(None)
         else:
             handle = durations.get(kind, {ERROR_TYPE: kind})
-        handle.record(elapsed)
+        handle.record(elapsed, self._ended)
 
 
 def _message_attributes(
@@ -316,7 +316,7 @@ class Proposal(_Operation):
         metrics.pending.add(-1)
         metrics.committed.add(1)
         durations = metrics.commit_duration
-        (durations.found.get(None) or durations.get(None)).record(elapsed)
+        (durations.found.get(None) or durations.get(None)).record(elapsed, self._ended)
 
     def fail(self, reason: str | BaseException = n.FAILED_DEFAULT) -> None:
         """The proposal will not commit (`not_leader`, `timeout`, an exception...)."""
@@ -334,7 +334,7 @@ class Proposal(_Operation):
         metrics = _metrics_of(self._state)
         metrics.pending.add(-1)
         metrics.failed.get(kind, {ERROR_TYPE: kind}).add(1)
-        metrics.commit_duration.get(kind, {ERROR_TYPE: kind}).record(elapsed)
+        metrics.commit_duration.get(kind, {ERROR_TYPE: kind}).record(elapsed, self._ended)
 
     def _end(self, exc: BaseException | None) -> None:
         if exc is None:
@@ -421,7 +421,7 @@ class Apply(_Operation):
         elapsed = self._finish(exc)
         metrics = _metrics_of(self._state)
         kind = _failure_of(exc, self._failure)
-        metrics.apply_duration.get(kind, _error_key({}, kind)).record(elapsed)
+        metrics.apply_duration.get(kind, _error_key({}, kind)).record(elapsed, self._ended)
         if exc is None and self._failure is None and self._count:
             metrics.applied.add(self._count)
 
@@ -461,6 +461,8 @@ class Snapshot(_Operation):
         operation = self._attrs[n.SNAPSHOT_OPERATION]
         extra = {n.SNAPSHOT_OPERATION: operation}
         kind = _failure_of(exc, self._failure)
-        metrics.snapshot_duration.get((operation, kind), _error_key(extra, kind)).record(elapsed)
+        metrics.snapshot_duration.get((operation, kind), _error_key(extra, kind)).record(
+            elapsed, self._ended
+        )
         if self._size is not None and exc is None and self._failure is None:
             metrics.snapshot_size.get(operation, extra).record(self._size)
