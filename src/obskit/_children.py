@@ -77,7 +77,7 @@ def _hook_exit(owner: object) -> None:
     if mp_util is None:
         return
     _hooked_pid[0] = os.getpid()
-    mp_util.Finalize(None, _exit._run_exit_hook, exitpriority=0)  # obskit's atexit shutdown
+    _exit.register_exit_finalizer()  # obskit's atexit shutdown, once per process
     _flush_on_sigterm()
 
 

@@ -277,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"obskit.report: {exc}", file=sys.stderr)
         return 2
+    except (KeyError, TypeError, AttributeError) as exc:  # well-formed JSON, wrong shape
+        print(f"obskit.report: not an obskit run file ({type(exc).__name__}: {exc})",
+              file=sys.stderr)  # fmt: skip
+        return 2
     limit = arguments.max_regression
     failed = [] if limit is None else regressions(rows, limit, arguments.check)
     print(_table(rows, failed))

@@ -139,3 +139,30 @@ def test_raft_rpc_and_proposal_cancelled_are_not_failures(obskit_capture) -> Non
     assert obskit_capture.metrics(raft_names.M_FAILED) == []
     (pending,) = obskit_capture.metrics(raft_names.M_PENDING)
     assert pending.value == 0
+
+
+def test_query_operator_cancelled_is_not_an_error(obskit_capture) -> None:
+    async def run(started: asyncio.Event) -> None:
+        async with query.lifecycle("SELECT 1 FROM t", system="minidb") as q:
+            with q.operator("scan"):
+                started.set()
+                await asyncio.Event().wait()
+
+    asyncio.run(_cancel(run))
+    _assert_cancelled(obskit_capture.one("query.operator.scan"))
+    (duration,) = obskit_capture.metrics(query.OPERATOR_DURATION)
+    assert "error.type" not in duration.attributes
+
+
+def test_query_active_comes_back_down_when_ending_the_query_fails(
+    obskit_capture, monkeypatch
+) -> None:
+    from obskit.query import _lifecycle
+
+    def broken(self: object) -> None:
+        raise RuntimeError("a fault inside obskit")
+
+    monkeypatch.setattr(_lifecycle.QueryLifecycle, "_reduction", broken)
+    with query.lifecycle("SELECT 1 FROM t", system="faulty"):
+        pass  # the fault stays inside obskit: nothing escapes into the block's caller
+    assert obskit_capture.metric(query.ACTIVE, {"db.system.name": "faulty"}).value == 0

@@ -39,3 +39,21 @@ def test_domain_duration_histograms_carry_their_spans(obskit_capture):
         if not points or not exemplars or not exemplars <= trace_ids:
             problems.append(f"{name}: {len(points)} point(s), exemplar traces {exemplars}")
     assert not problems, problems
+
+
+def test_operator_and_worker_durations_point_at_their_own_span(obskit_capture):
+    from obskit.query import _catalogue as names
+
+    with query.lifecycle("SELECT 1 FROM t", system="minidb") as q, q.operator("scan") as op:
+        op.rows(3)
+    with query.fragment(q.fragment_carrier(), worker_id="w1", system="minidb"):
+        pass
+    spans = {s.name: s for s in obskit_capture.spans}
+    collected = obskit_capture.metrics()
+    for name, span_name in (
+        (names.OPERATOR_DURATION, "query.operator.scan"),
+        (names.WORKER_FRAGMENT_DURATION, "query.fragment"),
+    ):
+        (point,) = [p for p in collected if p.name == name]
+        span_ids = {span_id for _, _, span_id in point.exemplars}
+        assert span_ids == {spans[span_name].context.span_id}, (name, span_ids)

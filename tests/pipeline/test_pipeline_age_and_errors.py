@@ -109,6 +109,20 @@ def test_a_batch_records_each_input_and_its_outputs_carry_the_oldest(obskit_capt
     assert (age.count, age.sum) == (3, pytest.approx(16.0))
 
 
+def test_a_batch_given_as_a_generator_keeps_its_ages(obskit_capture, clock) -> None:
+    orders = pipeline.Pipeline("orders")
+
+    @orders.processor("window", batch=True)
+    def window(values):
+        return [sum(values)]
+
+    records = [Record(1, None, 995.0), Record(2, None, 990.0)]
+    (out,) = window(record for record in records)  # read once: values, links and ages
+    assert out.value == 3
+    assert out.event_time == 990.0
+    assert obskit_capture.metric(AGE, _ids("window")).count == 2
+
+
 def test_recent_errors_keep_sanitised_details_of_unsampled_records(obskit_capture) -> None:
     cards = pipeline.Pipeline("cards", sample_ratio=0.0, on_error="skip")
 

@@ -136,3 +136,24 @@ def test_compare_marks_growth_from_zero_as_infinite():
                           {"summary": {"gc_pause_seconds": [0.5, 0.0, 0.0]}})  # fmt: skip
     assert rows[0].change == float("inf")
     assert report.regressions(rows, 10.0) == rows
+
+
+def test_report_says_2_for_a_run_file_of_the_wrong_shape(run_file: Path, tmp_path: Path):
+    data = json.loads(run_file.read_text())
+    broken = tmp_path / "broken.json"
+    for damage in ("histograms", "summary"):
+        shaped = dict(data)
+        shaped[damage] = ["not", "a", "mapping"]
+        broken.write_text(json.dumps(shaped))
+        result = _report(str(run_file), str(broken), "--max-regression", "10%")
+        assert result.returncode == 2, (damage, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_a_run_file_that_cannot_be_written_leaves_no_temporary(tmp_path: Path):
+    target = tmp_path / "taken"
+    target.mkdir()  # a directory where the file should go: the final rename fails
+    with runtime.sample(interval=0.01) as series:
+        pass
+    assert series.write(target) is False  # logged, never raised
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]

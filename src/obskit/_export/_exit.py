@@ -6,6 +6,7 @@ obskit._setup installs its shutdown here (`set_exit_hook`); the span queue calls
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -37,8 +38,23 @@ _MP_HOOK_OWNER = _HookOwner()
 
 
 def _register_mp_finalizer(owner: object) -> None:
+    register_exit_finalizer()
+
+
+_finalized_pid = [0]  # the pid whose exit runs the hook (a fork child inherits the value)
+
+
+def register_exit_finalizer() -> None:
+    """Run obskit's exit hook when this `multiprocessing` child exits: once per process.
+
+    Both the span queue (a forked child with spans to deliver) and `configure()` (every
+    start method) ask for it; a second finalizer would run the shutdown twice.
+    """
+    if _finalized_pid[0] == os.getpid():
+        return
     mp_util = sys.modules.get("multiprocessing.util")
     if mp_util is not None:
+        _finalized_pid[0] = os.getpid()
         mp_util.Finalize(None, _run_exit_hook, exitpriority=0)
 
 

@@ -358,8 +358,11 @@ def _wrap_batch(fn: Callable[..., Any], step: Step) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def run_batch(*args: Any) -> Any:
-        values, links, wrap = batch_links(args[-1])
-        event_time = oldest(proc.age, args[-1]) if wrap else None
+        batch = args[-1]
+        if type(batch) is not list and type(batch) is not tuple:
+            batch = list(batch)  # a generator of records is read once, for both passes
+        values, links, wrap = batch_links(batch)
+        event_time = oldest(proc.age, batch) if wrap else None
         span = batch_span(proc, links)
         context = None
         if span is not None:

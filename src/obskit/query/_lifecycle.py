@@ -151,6 +151,7 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
         self._dialect = dialect
         self._literals = _literals.Literals()
         self._literals_trace = 0
+        self._active_counted = False  # query.active +1 recorded: -1 at exit, once
         self._costs: tuple[float | None, float | None] = (None, None)
         self._cache_hits = self._cache_misses = 0
         self._workers: int | None = None
@@ -229,10 +230,11 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
     # -- the block ---------------------------------------------------------------------
     def __enter__(self) -> QueryLifecycle:
         try:
+            _active.get(self._base_key, self._base).add(1)
+            self._active_counted = True
             self._open(self._recipe, self._start_attributes, name=self.summary or self.system)
             if self._span is not None:
                 self._literals_trace = _literals.register(self._span, self._literals)
-            _active.get(self._base_key, self._base).add(1)
         except Exception:
             log_once("query-start", "starting the query span failed", exc_info=True)
         return self
@@ -247,6 +249,17 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             self._finish(exc)
         except Exception:
             log_once("query-finish", "ending the query span failed", exc_info=True)
+            if self._span is not None:  # failed before closing: still end and detach it
+                try:
+                    self._close(exc, {})
+                except Exception:
+                    log_once("query-close", "closing the query span failed", exc_info=True)
+        if self._active_counted:  # whatever failed above, the gauge must come back down
+            self._active_counted = False
+            try:
+                _active.get(self._base_key, self._base).add(-1)
+            except Exception:
+                log_once("query-active", "query.active could not be decremented", exc_info=True)
         _literals.unregister(self._literals_trace, self._literals)
 
     def _finish(self, exc: BaseException | None) -> None:
@@ -273,7 +286,6 @@ class QueryLifecycle(Block, Facts, AsyncWith["QueryLifecycle"]):
             _returned_rows.get(base_key, base).record(self._returned)
         if reduction is not None:
             _cost_reduction.get(base_key, base).record(reduction)
-        _active.get(base_key, base).add(-1)
 
     def _reduction(self) -> float | None:
         estimated, optimized = self._costs
@@ -461,7 +473,9 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             _fragment_duration.get(key, cached(
                 key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
             )).record(elapsed, self._ended)  # fmt: skip
-            _workers.record_fragment(self.system, self._worker, elapsed, error, self._read)
+            _workers.record_fragment(
+                self.system, self._worker, elapsed, error, self._read, self._ended
+            )
         except Exception:
             log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
         _literals.unregister(self._literals_trace, self._literals)

@@ -15,9 +15,10 @@ from typing import Any
 from opentelemetry import context as context_api
 from opentelemetry.util.types import AttributeValue
 
+from obskit._context import exemplar_context
 from obskit._log import log_once
 from obskit._sanitize import clean_value
-from obskit._spans import AsyncWith, SpanRecipe, error_type
+from obskit._spans import AsyncWith, SpanRecipe, error_type, is_cancelled
 from obskit.query import _catalogue as names
 from obskit.query._block import Block, as_count, cached
 
@@ -75,12 +76,14 @@ class Operator(Block, AsyncWith["Operator"]):
             extra = {} if self._rows is None else {names.OPERATOR_ROWS: self._rows}
             elapsed = self._close(exc, extra)
             base = self._base
-            error = None if exc is None else error_type(exc)
+            # A cancellation is its own outcome, not an error (docs/reliability.md).
+            error = None if exc is None or is_cancelled(exc) else error_type(exc)
             attributes = cached(
                 ("operator", self.name, error, *base.values()),
                 ((names.OPERATOR, self.name), *base.items(), (names.ERROR_TYPE, error)),
             )
-            _operator_duration.record(elapsed, attributes)
+            # Recorded after the span left the context: hand it over as the exemplar.
+            _operator_duration.record(elapsed, attributes, exemplar_context(self._ended))
         except Exception:
             log_once("query-operator-end", "ending operator %r failed", self.name, exc_info=True)
 

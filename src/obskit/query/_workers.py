@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from obskit._context import exemplar_context
 from obskit._log import log_once
 from obskit._sanitize import clean_value
 from obskit.query import _catalogue as names
@@ -74,16 +75,24 @@ def worker_label(worker_id: object) -> str | None:
 
 
 def record_fragment(
-    system: str, worker: str | None, elapsed: float, error: str | None, rows_read: int
+    system: str,
+    worker: str | None,
+    elapsed: float,
+    error: str | None,
+    rows_read: int,
+    span: Any = None,
 ) -> None:
-    """One fragment's per-worker points (skipped when the fragment named no worker)."""
+    """One fragment's per-worker points (skipped when the fragment named no worker).
+
+    `span`, the fragment's ended span, is the duration's exemplar when it was sampled.
+    """
     if worker is None:
         return
     attrs: dict[str, Any] = cached(
         ("worker", system, worker, error),
         ((names.DB_SYSTEM_NAME, system), (names.WORKER_ID, worker), (names.ERROR_TYPE, error)),
     )
-    _duration.record(elapsed, attrs)
+    _duration.record(elapsed, attrs, exemplar_context(span))
     if rows_read:
         base = attrs if error is None else cached(
             ("worker", system, worker, None),

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from typing import Any
 
 from obskit import _setup
@@ -73,13 +75,22 @@ def write(series: Any, path: str | os.PathLike[str]) -> bool:
     Returns whether it was written; a failure is logged, never raised, because it
     happens while leaving the user's block.
     """
-    temporary = f"{os.fspath(path)}.tmp"
+    target = os.fspath(path)
+    temporary: str | None = None
     try:
         document = run_document(series)
-        with open(temporary, "w", encoding="utf-8") as handle:
+        # A temporary name of its own: two processes writing the same path never share it.
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=os.path.basename(target) + ".", suffix=".tmp",
+            dir=os.path.dirname(target) or ".",
+        )  # fmt: skip
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump(document, handle, indent=1)
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except Exception as exc:  # report, never break the host's block
-        log_once("runtime-run-file", "could not write the run file %s: %r", path, exc)
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)  # no half-written file left behind
+        log_once(f"runtime-run-file:{target}", "could not write the run file %s: %r", path, exc)
         return False
     return True
