@@ -8,11 +8,20 @@ ValueError, since they are bugs in code the user can fix.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from obskit._environment import (
+    FALSE,
+    TRUE,
+    check_number,
+    env,
+    env_bool,
+    env_number,
+    split,
+    warn_bad,
+)
 from obskit._export._budget import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
@@ -24,8 +33,6 @@ from obskit._scrub import ScrubbingOptions, patterns_from_env
 __all__ = ["SIGNALS", "Settings", "resolve"]
 
 SIGNALS = ("traces", "metrics")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 _PROTOCOLS = ("grpc", "http/protobuf")
 _COMPRESSIONS = {"grpc": ("none", "gzip"), "http/protobuf": ("none", "gzip", "deflate")}
 _MIB = 1024 * 1024
@@ -91,74 +98,19 @@ class Settings:
         return names
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return None
-    return value.strip()
-
-
-def _warn_bad(var: str, value: str, accepted: str, default: object) -> None:
-    log_once(
-        f"config:{var}",
-        "ignoring %s=%r: expected %s; using %r",
-        var,
-        value,
-        accepted,
-        default,
-    )
-
-
-def _env_bool(var: str) -> bool | None:
-    value = _env(var)
-    if value is None:
-        return None
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    _warn_bad(var, value, "true or false", None)
-    return None
-
-
-def _env_number(var: str, low: float, high: float, *, integer: bool = False) -> float | None:
-    value = _env(var)
-    if value is None:
-        return None
-    try:
-        number = int(value) if integer else float(value)
-    except ValueError:
-        _warn_bad(var, value, f"a number from {low:g} to {high:g}", "the default")
-        return None
-    if not low <= number <= high:
-        _warn_bad(var, value, f"a number from {low:g} to {high:g}", "the default")
-        return None
-    return number
-
-
-def _split(value: str) -> tuple[str, ...]:
-    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
-
-
-def _check_number(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
-
-
 def _sample_ratio_from_otel() -> float | None:
-    sampler = _env("OTEL_TRACES_SAMPLER")
+    sampler = env("OTEL_TRACES_SAMPLER")
     if sampler is None:
         return None
     sampler = sampler.lower()
     if sampler not in _SAMPLERS:
-        _warn_bad("OTEL_TRACES_SAMPLER", sampler, " | ".join(_SAMPLERS), "parentbased_always_on")
+        warn_bad("OTEL_TRACES_SAMPLER", sampler, " | ".join(_SAMPLERS), "parentbased_always_on")
         return None
     if sampler.endswith("always_on"):
         return 1.0
     if sampler.endswith("always_off"):
         return 0.0
-    ratio = _env_number("OTEL_TRACES_SAMPLER_ARG", 0.0, 1.0)
+    ratio = env_number("OTEL_TRACES_SAMPLER_ARG", 0.0, 1.0)
     return 1.0 if ratio is None else ratio
 
 
@@ -167,7 +119,7 @@ ExporterChoice = Sequence[str] | str | Mapping[str, Sequence[str] | str]
 
 
 def _names(value: Sequence[str] | str) -> tuple[str, ...]:
-    return _split(value) if isinstance(value, str) else tuple(n.lower() for n in value)
+    return split(value) if isinstance(value, str) else tuple(n.lower() for n in value)
 
 
 def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
@@ -180,15 +132,13 @@ def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
             for signal in SIGNALS
         }
     if explicit is not None:
-        names = (
-            _split(explicit) if isinstance(explicit, str) else tuple(n.lower() for n in explicit)
-        )
+        names = split(explicit) if isinstance(explicit, str) else tuple(n.lower() for n in explicit)
         return {signal: names for signal in SIGNALS}
-    base_env = _env("OBSKIT_EXPORTERS")
+    base_env = env("OBSKIT_EXPORTERS")
     if base_env is not None:
-        base = _split(base_env)
+        base = split(base_env)
     elif any(
-        _env(var)
+        env(var)
         for var in (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -200,8 +150,8 @@ def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
         base = ("console",)
     chosen = {}
     for signal in SIGNALS:
-        per_signal = _env(f"OTEL_{signal.upper()}_EXPORTER")
-        names = _split(per_signal) if per_signal is not None else base
+        per_signal = env(f"OTEL_{signal.upper()}_EXPORTER")
+        names = split(per_signal) if per_signal is not None else base
         chosen[signal] = tuple(n for n in names if n != "none")
     return chosen
 
@@ -216,12 +166,12 @@ def _protocol(explicit: str | None) -> str:
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
     ):
-        value = _env(var)
+        value = env(var)
         if value is None:
             continue
         if value.lower() in _PROTOCOLS:
             return value.lower()
-        _warn_bad(var, value, " or ".join(_PROTOCOLS), "http/protobuf")
+        warn_bad(var, value, " or ".join(_PROTOCOLS), "http/protobuf")
     return "http/protobuf"
 
 
@@ -234,12 +184,12 @@ def _compression(protocol: str) -> str:
         "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
         "OTEL_EXPORTER_OTLP_COMPRESSION",
     ):
-        value = _env(var)
+        value = env(var)
         if value is None:
             continue
         if value.lower() in accepted:
             return value.lower()
-        _warn_bad(var, value, f"{' or '.join(accepted)} for {protocol}", "none")
+        warn_bad(var, value, f"{' or '.join(accepted)} for {protocol}", "none")
         return "none"
     return "none"
 
@@ -247,15 +197,15 @@ def _compression(protocol: str) -> str:
 def _budgets() -> tuple[int, int, int]:
     """(max_span_bytes, max_queue_bytes, max_export_batch_bytes), kept consistent."""
     batch = int(
-        _env_number("OBSKIT_MAX_EXPORT_BATCH_BYTES", 1024, 1024 * _MIB, integer=True)
+        env_number("OBSKIT_MAX_EXPORT_BATCH_BYTES", 1024, 1024 * _MIB, integer=True)
         or DEFAULT_MAX_BATCH_BYTES
     )
     span = int(
-        _env_number("OBSKIT_MAX_SPAN_BYTES", 256, 1024 * _MIB, integer=True)
+        env_number("OBSKIT_MAX_SPAN_BYTES", 256, 1024 * _MIB, integer=True)
         or DEFAULT_MAX_SPAN_BYTES
     )
     queue = int(
-        _env_number("OBSKIT_MAX_QUEUE_BYTES", 1024, 64 * 1024 * _MIB, integer=True)
+        env_number("OBSKIT_MAX_QUEUE_BYTES", 1024, 64 * 1024 * _MIB, integer=True)
         or DEFAULT_MAX_QUEUE_BYTES
     )
     if span > batch:
@@ -283,10 +233,10 @@ def _scrubbing(explicit: ScrubbingOptions | bool | None) -> ScrubbingOptions | N
         raise ValueError(
             f"scrubbing must be True, False or obskit.ScrubbingOptions(...), got {explicit!r}"
         )
-    value = _env("OBSKIT_SCRUBBING")
-    if value is None or value.lower() in _TRUE:
+    value = env("OBSKIT_SCRUBBING")
+    if value is None or value.lower() in TRUE:
         return ScrubbingOptions()
-    if value.lower() in _FALSE:
+    if value.lower() in FALSE:
         return None
     # Anything else: comma-separated extra patterns, scrubbing on.
     return ScrubbingOptions(extra_patterns=tuple(patterns_from_env(value)))
@@ -320,16 +270,16 @@ def resolve(
 ) -> Settings:
     """Resolve every setting from arguments and the environment (arguments win)."""
     if sample_ratio is not None:
-        sample_ratio = _check_number("sample_ratio", sample_ratio, 0.0, 1.0)
+        sample_ratio = check_number("sample_ratio", sample_ratio, 0.0, 1.0)
     if prometheus_port is not None:
-        prometheus_port = int(_check_number("prometheus_port", prometheus_port, 0, 65535))
+        prometheus_port = int(check_number("prometheus_port", prometheus_port, 0, 65535))
     for name, value in (
         ("otlp_timeout", otlp_timeout),
         ("metrics_interval", metrics_interval),
         ("shutdown_timeout", shutdown_timeout),
     ):
         if value is not None:
-            _check_number(name, value, 0.0, 3600.0)
+            check_number(name, value, 0.0, 3600.0)
     if cardinality_limit is not None and (
         isinstance(cardinality_limit, bool)
         or not isinstance(cardinality_limit, int)
@@ -342,18 +292,18 @@ def resolve(
     if service_name is not None and (not isinstance(service_name, str) or not service_name):
         raise ValueError(f"service_name must be a non-empty string, got {service_name!r}")
 
-    disabled_by_otel = _env_bool("OTEL_SDK_DISABLED")
+    disabled_by_otel = env_bool("OTEL_SDK_DISABLED")
     resolved_enabled = _first(
         enabled,
-        _env_bool("OBSKIT_ENABLED"),
+        env_bool("OBSKIT_ENABLED"),
         None if disabled_by_otel is None else not disabled_by_otel,
         True,
     )
     resolved_service = _first(
-        service_name, _env("OBSKIT_SERVICE_NAME"), _env("OTEL_SERVICE_NAME"), None
+        service_name, env("OBSKIT_SERVICE_NAME"), env("OTEL_SERVICE_NAME"), None
     )
-    queue = int(_env_number("OTEL_BSP_MAX_QUEUE_SIZE", 1, 10_000_000, integer=True) or 2048)
-    batch = int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 10_000_000, integer=True) or 512)
+    queue = int(env_number("OTEL_BSP_MAX_QUEUE_SIZE", 1, 10_000_000, integer=True) or 2048)
+    batch = int(env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 10_000_000, integer=True) or 512)
     if batch > queue:
         log_once(
             "config:batch>queue",
@@ -364,9 +314,9 @@ def resolve(
             queue,
         )
         batch = queue
-    delay_ms = _env_number("OTEL_BSP_SCHEDULE_DELAY", 1, 3_600_000)
-    otel_timeout = _env_number("OTEL_EXPORTER_OTLP_TIMEOUT", 0.001, 3_600_000)
-    interval_ms = _env_number("OTEL_METRIC_EXPORT_INTERVAL", 1, 86_400_000)
+    delay_ms = env_number("OTEL_BSP_SCHEDULE_DELAY", 1, 3_600_000)
+    otel_timeout = env_number("OTEL_EXPORTER_OTLP_TIMEOUT", 0.001, 3_600_000)
+    interval_ms = env_number("OTEL_METRIC_EXPORT_INTERVAL", 1, 86_400_000)
     protocol = _protocol(otlp_protocol)
     span_bytes, queue_bytes, batch_bytes = _budgets()
     return Settings(
@@ -374,45 +324,45 @@ def resolve(
         exporters=_exporters(exporters),
         sample_ratio=_first(
             sample_ratio,
-            _env_number("OBSKIT_SAMPLE_RATIO", 0.0, 1.0),
+            env_number("OBSKIT_SAMPLE_RATIO", 0.0, 1.0),
             _sample_ratio_from_otel(),
             1.0,
         ),
         resource=dict(resource or {}),
         enabled=bool(resolved_enabled),
-        runtime=bool(_first(runtime, _env_bool("OBSKIT_RUNTIME"), False)),
-        otlp_endpoint=_first(otlp_endpoint, _env("OBSKIT_OTLP_ENDPOINT")),
+        runtime=bool(_first(runtime, env_bool("OBSKIT_RUNTIME"), False)),
+        otlp_endpoint=_first(otlp_endpoint, env("OBSKIT_OTLP_ENDPOINT")),
         otlp_protocol=protocol,
         otlp_compression=_compression(protocol),
         # The SDK's variable is in seconds in Python despite the spec's milliseconds.
         otlp_timeout=_first(
             otlp_timeout,
-            _env_number("OBSKIT_OTLP_TIMEOUT", 0.001, 3600),
+            env_number("OBSKIT_OTLP_TIMEOUT", 0.001, 3600),
             None if otel_timeout is None else min(otel_timeout, 3600.0),
             3.0,
         ),
         prometheus_host=_first(
             prometheus_host,
-            _env("OBSKIT_PROMETHEUS_HOST"),
-            _env("OTEL_EXPORTER_PROMETHEUS_HOST"),
+            env("OBSKIT_PROMETHEUS_HOST"),
+            env("OTEL_EXPORTER_PROMETHEUS_HOST"),
             "0.0.0.0",
         ),
         prometheus_port=int(
             _first(
                 prometheus_port,
-                _env_number("OBSKIT_PROMETHEUS_PORT", 0, 65535, integer=True),
-                _env_number("OTEL_EXPORTER_PROMETHEUS_PORT", 0, 65535, integer=True),
+                env_number("OBSKIT_PROMETHEUS_PORT", 0, 65535, integer=True),
+                env_number("OTEL_EXPORTER_PROMETHEUS_PORT", 0, 65535, integer=True),
                 9464,
             )
         ),
         metrics_interval=_first(
             metrics_interval,
-            _env_number("OBSKIT_METRICS_INTERVAL", 0.01, 86_400),
+            env_number("OBSKIT_METRICS_INTERVAL", 0.01, 86_400),
             None if interval_ms is None else interval_ms / 1000.0,
             10.0,
         ),
         shutdown_timeout=_first(
-            shutdown_timeout, _env_number("OBSKIT_SHUTDOWN_TIMEOUT", 0.0, 3600), 3.0
+            shutdown_timeout, env_number("OBSKIT_SHUTDOWN_TIMEOUT", 0.0, 3600), 3.0
         ),
         max_queue_size=queue,
         max_export_batch_size=batch,
@@ -423,7 +373,7 @@ def resolve(
         cardinality_limit=int(
             _first(
                 cardinality_limit,
-                _env_number("OBSKIT_CARDINALITY_LIMIT", 1, _MAX_CARDINALITY, integer=True),
+                env_number("OBSKIT_CARDINALITY_LIMIT", 1, _MAX_CARDINALITY, integer=True),
                 2000,
             )
         ),

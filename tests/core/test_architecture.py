@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("obskit._log", "obskit._names", "obskit._scrub", "obskit._literals",
               "obskit._sanitize", "obskit._tree", "obskit._cardinality",
               "obskit._export", "obskit._export._budget")),
-    ("settings", ("obskit._config",)),
+    ("settings", ("obskit._environment", "obskit._config")),
     ("export", ("obskit.exporters", "obskit._export.*")),
     ("core", (
         "obskit._providers", "obskit._instruments", "obskit._metrics", "obskit._catalogue",

@@ -55,12 +55,10 @@ from obskit.query._catalogue import (
     OPERATOR_ID,
     OPERATOR_PREFIX,
     OPERATOR_ROWS,
-    PANELS,
     PHASE,
     PHASE_DURATION,
     PHASE_PREFIX,
     QUERY_ID,
-    RECORDING_RULES,
     RETURNED_ROWS,
     ROWS_READ,
     ROWS_WRITTEN,
@@ -69,8 +67,10 @@ from obskit.query._catalogue import (
     WORKER_ID,
     WORKER_LIMIT,
 )
-from obskit.query._lifecycle import Fragment, Phase, QueryLifecycle
+from obskit.query._fragment import Fragment
+from obskit.query._lifecycle import Phase, QueryLifecycle
 from obskit.query._operator import Operator
+from obskit.query._panels import PANELS, RECORDING_RULES
 from obskit.query._text import DIALECTS, MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
 from obskit.query._workers import declare_workers
 

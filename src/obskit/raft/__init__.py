@@ -29,6 +29,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
+from obskit.raft._apply import Apply, Snapshot
 from obskit.raft._logwrite import LogWrite
 from obskit.raft._names import (
     ALERTS,
@@ -43,7 +44,7 @@ from obskit.raft._names import (
     SNAPSHOT_CREATE,
     SNAPSHOT_INSTALL,
 )
-from obskit.raft._ops import Apply, ClientCall, Election, Proposal, ServerCall, Snapshot
+from obskit.raft._ops import ClientCall, Election, Proposal, ServerCall
 from obskit.raft._replication import record_replication
 from obskit.raft._state import (
     StateCallback,

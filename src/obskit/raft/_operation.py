@@ -1,7 +1,7 @@
 """What every Raft operation shares: its instruments, span recipes and the `_Operation` base.
 
 An operation is usable as `with`, `async with`, or started and ended by hand; the concrete
-operations (elections, RPCs, proposals, apply, snapshots) are in obskit.raft._ops.
+operations (elections, RPCs, proposals, apply, snapshots) are in obskit.raft._ops and obskit.raft._apply.
 """
 
 from __future__ import annotations

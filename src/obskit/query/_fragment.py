@@ -1,0 +1,145 @@
+"""A worker's fragment of a distributed query: its span, facts and per-worker metrics.
+
+Split from obskit.query._lifecycle (the query side); the worker re-derives the query's
+literals from the text it received so exception text on its spans is redacted too.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from obskit import _literals, propagation
+from obskit._log import log_once
+from obskit._sanitize import clean_value
+from obskit._scrub import scrub_pair
+from obskit._spans import (
+    AsyncWith,
+    record_exception,
+)
+from obskit.query import _catalogue as names
+from obskit.query import _text as _query_text
+from obskit.query import _workers
+from obskit.query._block import Block, Facts, as_label, cached
+from obskit.query._lifecycle import _failure, _inside
+from obskit.query._operator import Operator
+from obskit.query._shared import (
+    _FRAGMENT,
+    _fragment_duration,
+)
+from obskit.query._shared import check_phase as check_phase
+
+__all__ = ["Fragment"]
+
+
+class Fragment(Block, Facts, AsyncWith["Fragment"]):
+    """A worker's part of a distributed query; see `obskit.query.fragment`.
+
+    Examples:
+        >>> from obskit import query
+        >>> with query.lifecycle("SELECT * FROM t") as q:
+        ...     carrier = q.fragment_carrier()
+        >>> with query.fragment(carrier, worker_id="w1", fragment_id=0) as f:
+        ...     f.rows(10)
+    """
+
+    def __init__(
+        self,
+        carrier: Any,
+        *,
+        worker_id: object = None,
+        fragment_id: object = None,
+        system: str = "other_sql",
+        operation: str | None = None,
+        text: object = None,
+        dialect: str = "ansi",
+    ) -> None:
+        if dialect not in _query_text.DIALECTS:
+            raise ValueError(f"dialect must be one of {_query_text.DIALECTS}, got {dialect!r}")
+        Facts.__init__(self)
+        self._reset(_FRAGMENT)
+        self._carrier = carrier
+        self._literals = _fragment_literals(text, dialect)
+        self._literals_trace = 0
+        self.system = as_label(system) or "other_sql"
+        self._base_key = ("base", self.system, as_label(operation))
+        self._base = cached(
+            self._base_key,
+            ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, as_label(operation))),
+        )
+        self._start_attributes: dict[str, AttributeValue] = {names.DB_SYSTEM_NAME: self.system}
+        self._worker = _workers.worker_label(worker_id)
+        for key, value in ((names.WORKER_ID, worker_id), (names.FRAGMENT_ID, fragment_id)):
+            clean = clean_value(value)
+            if clean is not None:
+                self._start_attributes[key] = scrub_pair(
+                    key, clean if type(clean) is str else str(clean)
+                )
+
+    def __enter__(self) -> Fragment:
+        try:
+            self._open(_FRAGMENT, self._start_attributes, propagation.extract(self._carrier))
+            if self._span is not None:
+                self._literals_trace = _literals.register(self._span, self._literals)
+        except Exception:
+            log_once("query-fragment", "starting the fragment span failed", exc_info=True)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            elapsed = self._close(exc, self._fact_attributes())
+            error = _failure(exc)
+            key = ("fragment", self.system, error)
+            _fragment_duration.get(key, cached(
+                key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
+            )).record(elapsed, self._ended)  # fmt: skip
+            _workers.record_fragment(
+                self.system, self._worker, elapsed, error, self._read, self._ended
+            )
+        except Exception:
+            log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
+        _literals.unregister(self._literals_trace, self._literals)
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id the fragment joined (the coordinator's query trace)."""
+        return self.span.trace_id
+
+    def operator(self, name: str, *, operator_id: object = None) -> Operator:
+        """An operator run by this worker: a `query.operator.<name>` child span.
+
+        As `QueryLifecycle.operator`, for the part of a plan a worker runs itself.
+
+        Examples:
+            >>> from obskit import query
+            >>> with query.fragment({}, worker_id="w1") as f, f.operator("scan") as scan:
+            ...     scan.rows(100)
+        """
+        return Operator(check_phase(name), self._base, lambda: _inside(self._span), operator_id)
+
+    def record_exception(self, exc: BaseException) -> None:
+        """Record a handled exception on the fragment span (not marking it failed)."""
+        if self._span is not None:
+            record_exception(self._span, exc, error=False)
+
+
+def _fragment_literals(text: object, dialect: str) -> _literals.Literals:
+    """What a fragment redacts: the literals of the text it was sent, or (without one)
+    every single-quoted and dollar-quoted string, since it cannot know the literals."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text[: 4 * _query_text.MAX_QUERY_TEXT_CHARS]).decode("utf-8", "replace")
+    if type(text) is str:
+        try:
+            found = _query_text.sanitize_with_literals(text, dialect=dialect)[1]
+            return _literals.Literals(found)
+        except Exception:
+            log_once("query-fragment-text", "reading the fragment's literals failed",
+                     exc_info=True)  # fmt: skip
+    return _literals.Literals(quoted=True)
