@@ -41,6 +41,7 @@ from obskit._export._budget import (
     span_size,
 )
 from obskit._export._exit import _flush_at_multiprocessing_exit
+from obskit._export._slim import SlimSpan, slim_span_size
 from obskit._log import install_sdk_log_filter, log_once
 
 __all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
@@ -155,6 +156,20 @@ class SpanQueue(SpanProcessor):
             size, dropped = 0, "encode_error"
         except Exception:  # a foreign span type we cannot measure: treat it as small
             size = 0
+        self._enqueue(span, size, dropped)
+
+    def on_slim_end(self, span: SlimSpan) -> None:
+        """`on_end` for a span from obskit's own recorder (always sampled, no copy)."""
+        dropped = None
+        try:
+            size = slim_span_size(span)
+        except NotEncodable:
+            size, dropped = 0, "encode_error"
+        except Exception:
+            size = 0
+        self._enqueue(span, size, dropped)  # type: ignore[arg-type]
+
+    def _enqueue(self, span: ReadableSpan, size: int, dropped: str | None) -> None:
         with self._lock:
             self.accounting.ended += 1
             if self._stopping:
@@ -328,6 +343,9 @@ class SpanQueue(SpanProcessor):
 
     def _export(self, batch: list[ReadableSpan]) -> bool:
         try:
+            if not getattr(self._exporter, "_obskit_fast", False):
+                # Spans from obskit's recorder reach any other exporter as ReadableSpans.
+                batch = [s.readable() if type(s) is SlimSpan else s for s in batch]
             return self._exporter.export(batch) == SpanExportResult.SUCCESS
         except Exception:
             log_once(f"export:{self.name}", "exporting %d spans failed", len(batch), exc_info=True)
