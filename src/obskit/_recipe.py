@@ -19,9 +19,9 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from obskit import _providers
-from obskit._export import _slim
 from obskit._context import current_span_context
 from obskit._errors import record_exception
+from obskit._export import _slim
 from obskit._log import log_once
 from obskit._sampling import (
     _NO_STATE,
@@ -157,10 +157,12 @@ class SpanRecipe:
             if parent[4]:  # a trace state to carry over: the real sampler does that
                 return tracer.start_span(self.name, None, self.kind, merged or None)
             sink = self._sink
-            if sink is not None and sink.live():
+            if sink is not None and sink.multi._span_processors is sink.processors:  # live()
+                ids = self._ids
                 return sink.start(
                     self.name, parent, self.kind, merged, None, parent[0],
-                    self._span_id(), _CHILD_FLAGS[parent[3] & _RANDOM],
+                    (getrandbits(64) or 1) if ids is None else int(ids.generate_span_id()),
+                    _CHILD_FLAGS[parent[3] & _RANDOM],
                 )  # fmt: skip
             _preset.trace_id = -1  # sampled parent: ParentBased samples, skip asking it
             try:
@@ -180,9 +182,10 @@ class SpanRecipe:
             )
         merged = {**self.attributes, **attributes()} if attributes else self.attributes
         sink = self._sink
-        if sink is not None and sink.live():
+        if sink is not None and sink.multi._span_processors is sink.processors:  # live()
             return sink.start(
-                self.name, None, self.kind, merged, None, trace_id, self._span_id(),
+                self.name, None, self.kind, merged, None, trace_id,
+                (getrandbits(64) or 1) if ids is None else int(ids.generate_span_id()),
                 _CHILD_FLAGS[self._root_flags & _RANDOM],
             )  # fmt: skip
         _preset.trace_id = trace_id

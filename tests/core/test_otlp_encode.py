@@ -427,8 +427,8 @@ def _both(
 
 
 def _assert_twins(readable: Any, slim: Any) -> None:
-    from obskit._export._slim import slim_span_size
     from obskit._export._budget import span_size
+    from obskit._export._slim import slim_span_size
 
     expected = encode_spans([readable]).SerializeToString()
     assert encode_request([slim]) == expected  # obskit's encoder, slim span
@@ -532,7 +532,9 @@ def test_slim_spans_as_context_managers_record_like_sdk_spans() -> None:
     assert slim.status.status_code is StatusCode.ERROR
 
 
-def test_slim_spans_limits_and_dropped_counts_like_sdk_spans(caplog: pytest.LogCaptureFixture) -> None:
+def test_slim_spans_limits_and_dropped_counts_like_sdk_spans(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from opentelemetry.sdk.trace import SpanLimits
 
     limits = SpanLimits(
@@ -563,7 +565,9 @@ def test_slim_spans_limits_and_dropped_counts_like_sdk_spans(caplog: pytest.LogC
         readable, slim = _both(script, attributes={"s1": 1, "s2": "too long here"}, links=links,
                                limits=limits)  # fmt: skip
     _assert_twins(readable, slim)
-    assert slim.dropped_attributes > 0 and slim.dropped_events == 2 and slim.dropped_links == 3
+    assert slim.dropped_attributes > 0
+    assert slim.dropped_events == 2
+    assert slim.dropped_links == 3
 
 
 def test_slim_spans_ignore_calls_after_end_like_sdk_spans(caplog: pytest.LogCaptureFixture) -> None:
@@ -580,6 +584,8 @@ def test_slim_spans_ignore_calls_after_end_like_sdk_spans(caplog: pytest.LogCapt
         slim.end()  # a second end: warned, not queued again
     assert not slim.is_recording()
     assert len(slim._sink.queues[0].ended) == 2  # the SDK span and the slim one, once each
-    assert dict(slim.attributes) == {"before": 1} and slim.name == "op" and not slim.events
+    assert dict(slim.attributes) == {"before": 1}
+    assert slim.name == "op"
+    assert not slim.events
     assert slim.status.status_code is StatusCode.UNSET
     _assert_twins(readable, slim)

@@ -63,7 +63,8 @@ def test_obskit_spans_are_slim_and_exporters_get_readable_spans(slim_on: None) -
     assert set(spans) == {"outer", "work", "failing"}
     assert all(type(s) is ReadableSpan for s in spans.values())  # built for this exporter
     outer_id = spans["outer"].context.span_id
-    assert spans["work"].parent is not None and spans["work"].parent.span_id == outer_id
+    assert spans["work"].parent is not None
+    assert spans["work"].parent.span_id == outer_id
     assert dict(spans["work"].attributes)["work.x"] == 1
     assert dict(spans["outer"].attributes) == {"outer.n": 1}
     assert [e.name for e in spans["outer"].events] == ["outer.event"]
@@ -75,10 +76,9 @@ def test_obskit_spans_are_slim_and_exporters_get_readable_spans(slim_on: None) -
 def test_plain_otel_tracers_keep_sdk_spans_and_are_counted(slim_on: None) -> None:
     telemetry = obskit.configure(service_name="slim", exporters=["memory"], runtime=False)
     tracer = trace_api.get_tracer("plain.library")
-    with obskit.span("obskit.parent"):
-        with tracer.start_as_current_span("plain.child") as plain:
-            assert type(plain) is not SlimSpan
-            assert _recorded_type("obskit.grandchild") is SlimSpan
+    with obskit.span("obskit.parent"), tracer.start_as_current_span("plain.child") as plain:
+        assert type(plain) is not SlimSpan
+        assert _recorded_type("obskit.grandchild") is SlimSpan
     spans = {s.name: s for s in telemetry.info["memory_spans"].get_finished_spans()}
     assert set(spans) == {"obskit.parent", "plain.child", "obskit.grandchild"}
     assert spans["obskit.grandchild"].parent.span_id == spans["plain.child"].context.span_id  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -345,7 +346,8 @@ class SpanQueue(SpanProcessor):
         try:
             if not getattr(self._exporter, "_obskit_fast", False):
                 # Spans from obskit's recorder reach any other exporter as ReadableSpans.
-                batch = [s.readable() if type(s) is SlimSpan else s for s in batch]
+                spans: list[Any] = batch
+                batch = [s.readable() if type(s) is SlimSpan else s for s in spans]
             return self._exporter.export(batch) == SpanExportResult.SUCCESS
         except Exception:
             log_once(f"export:{self.name}", "exporting %d spans failed", len(batch), exc_info=True)

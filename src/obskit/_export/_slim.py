@@ -54,8 +54,6 @@ class SlimSink:
     """Where slim spans of one SDK tracer go: its resource, scope, limits and queues."""
 
     __slots__ = (
-        "_multi",
-        "_processors",
         "instrumentation_info",
         "instrumentation_scope",
         "max_attributes",
@@ -65,6 +63,8 @@ class SlimSink:
         "max_link_attributes",
         "max_links",
         "max_value_length",
+        "multi",
+        "processors",
         "queues",
         "resource",
     )
@@ -82,12 +82,12 @@ class SlimSink:
         self.max_event_attributes = limits.max_event_attributes
         self.max_link_attributes = limits.max_link_attributes
         self.queues = queues
-        self._multi = tracer.span_processor
-        self._processors = self._multi._span_processors
+        self.multi = tracer.span_processor
+        self.processors = self.multi._span_processors
 
     def live(self) -> bool:
         """Whether the provider's processors are still exactly the queues bound here."""
-        return self._multi._span_processors is self._processors
+        return self.multi._span_processors is self.processors
 
     def start(
         self,
@@ -99,8 +99,8 @@ class SlimSink:
         trace_id: int,
         span_id: int,
         flags: trace_api.TraceFlags,
-    ) -> SlimSpan:
-        """A sampled span with these ids, started now (`parent` None for a root)."""
+    ) -> trace_api.Span:
+        """A sampled `SlimSpan` with these ids, started now (`parent` None for a root)."""
         span = SlimSpan.__new__(SlimSpan)
         span._name = name
         span._context = tuple.__new__(
@@ -115,7 +115,7 @@ class SlimSink:
         span._status = _UNSET
         span._end_time = None
         span._start_time = _sdk_trace.time_ns()  # type: ignore[attr-defined]
-        return span
+        return span  # type: ignore[return-value]  # a virtual subclass of trace_api.Span
 
     def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any] | BoundedAttributes:
         limit = self.max_value_length
@@ -125,7 +125,9 @@ class SlimSink:
                 if not (
                     type(key) is str
                     and key
-                    and (kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit)))
+                    and (
+                        kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit))
+                    )
                 ):
                     break
             else:
@@ -134,7 +136,7 @@ class SlimSink:
             self.max_attributes, attributes, immutable=False, max_value_len=limit
         )
 
-    def _links(self, links: Sequence[Any]) -> BoundedList | None:
+    def _links(self, links: Sequence[Any]) -> BoundedList[Any] | None:
         valid = []
         for link in links:
             if link and _sdk_trace._is_valid_link(link.context, link.attributes):
@@ -172,9 +174,9 @@ class SlimSpan:
     _attributes: dict[str, Any] | BoundedAttributes
     _context: SpanContext
     _end_time: int | None
-    _events: BoundedList | None
+    _events: BoundedList[Any] | None
     _kind: trace_api.SpanKind
-    _links: BoundedList | None
+    _links: BoundedList[Any] | None
     _name: str
     _parent: SpanContext | None
     _sink: SlimSink
@@ -222,7 +224,9 @@ class SlimSpan:
                 if not (
                     type(key) is str
                     and key
-                    and (kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit)))
+                    and (
+                        kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit))
+                    )
                     and (key in held or maximum is None or len(held) < maximum)
                 ):
                     attributes = dict(items[index:])  # the rest by the SDK's rules
@@ -238,7 +242,9 @@ class SlimSpan:
         if type(held) is dict:
             # From here on, the SDK's own container: its cleaning, eviction and counts.
             bounded = BoundedAttributes(
-                self._sink.max_attributes, immutable=False, max_value_len=self._sink.max_value_length
+                self._sink.max_attributes,
+                immutable=False,
+                max_value_len=self._sink.max_value_length,
             )
             bounded._dict.update(held)  # already clean: no second pass, same order
             self._attributes = held = bounded
@@ -340,9 +346,7 @@ class SlimSpan:
         # set_status_on_exception are on for tracers obskit binds).
         if exc_val is not None and self.is_recording():
             self.record_exception(exc_val, escaped=True)
-            self.set_status(
-                Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}")
-            )
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
         self.end()
 
     # --- the ReadableSpan view --------------------------------------------------------
