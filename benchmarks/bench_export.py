@@ -80,7 +80,7 @@ class _Keep:
     def __init__(self) -> None:
         self.spans: list[Any] = []
 
-    def on_slim_end(self, span: Any) -> None:
+    def on_slim_end(self, span: Any, size: int = 0, dropped: Any = None) -> None:
         self.spans.append(span)
 
 
@@ -157,9 +157,12 @@ def export_rate(spans: Sequence[ReadableSpan], sdk: bool = False) -> dict[str, f
             max_queue_bytes=1 << 31,
         )
         started = time.perf_counter()
-        end = queue.on_slim_end if spans and type(spans[0]) is _slim.SlimSpan else queue.on_end
-        for span in spans:
-            end(span)  # type: ignore[arg-type]
+        if spans and type(spans[0]) is _slim.SlimSpan:  # as SlimSpan.end() hands them over
+            for span in spans:
+                queue.on_slim_end(span, _slim.slim_span_size(span), None)  # type: ignore[arg-type]
+        else:
+            for span in spans:
+                queue.on_end(span)
         queue.flush(60.0)
         elapsed = time.perf_counter() - started
         counts = queue.accounting.snapshot()

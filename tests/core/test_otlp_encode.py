@@ -332,7 +332,7 @@ class _Collect(SpanProcessor):
     def on_end(self, span: Any) -> None:
         self.ended.append(span)
 
-    def on_slim_end(self, span: Any) -> None:
+    def on_slim_end(self, span: Any, size: int = 0, dropped: Any = None) -> None:
         self.ended.append(span)
 
     def shutdown(self) -> None:

@@ -42,7 +42,7 @@ from obskit._export._budget import (
     span_size,
 )
 from obskit._export._exit import _flush_at_multiprocessing_exit
-from obskit._export._slim import SlimSpan, slim_span_size
+from obskit._export._slim import SlimSpan
 from obskit._log import install_sdk_log_filter, log_once
 
 __all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
@@ -159,15 +159,9 @@ class SpanQueue(SpanProcessor):
             size = 0
         self._enqueue(span, size, dropped)
 
-    def on_slim_end(self, span: SlimSpan) -> None:
-        """`on_end` for a span from obskit's own recorder (always sampled, no copy)."""
-        dropped = None
-        try:
-            size = slim_span_size(span)
-        except NotEncodable:
-            size, dropped = 0, "encode_error"
-        except Exception:
-            size = 0
+    def on_slim_end(self, span: SlimSpan, size: int, dropped: str | None) -> None:
+        """`on_end` for a span from obskit's own recorder: always sampled, not copied, its
+        size estimated once by the span (`_export/_slim.slim_span_size`) for every queue."""
         self._enqueue(span, size, dropped)  # type: ignore[arg-type]
 
     def _enqueue(self, span: ReadableSpan, size: int, dropped: str | None) -> None:

@@ -33,7 +33,13 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext, Status, StatusCode
 
-from obskit._export._budget import _FIELD_OVERHEAD, _SPAN_OVERHEAD, _attributes_size, _text_size
+from obskit._export._budget import (
+    _FIELD_OVERHEAD,
+    _SPAN_OVERHEAD,
+    NotEncodable,
+    _attributes_size,
+    _text_size,
+)
 
 __all__ = ["ENABLED", "SlimSink", "SlimSpan", "sink_for", "slim_span_size"]
 
@@ -330,8 +336,15 @@ class SlimSpan:
         held = self._attributes
         if type(held) is not dict:
             held._immutable = True  # type: ignore[union-attr]
+        dropped = None
+        try:
+            size = slim_span_size(self)
+        except NotEncodable:
+            size, dropped = 0, "encode_error"
+        except Exception:  # as SpanQueue.on_end: a span it cannot measure counts as small
+            size = 0
         for queue in self._sink.queues:
-            queue.on_slim_end(self)
+            queue.on_slim_end(self, size, dropped)
 
     def __enter__(self) -> SlimSpan:
         return self
@@ -443,7 +456,10 @@ trace_api.Span.register(SlimSpan)
 
 def slim_span_size(span: SlimSpan) -> int:
     """`_budget.span_size(span)` read from the slots (the same estimate, fewer copies)."""
-    size = _SPAN_OVERHEAD + _text_size(span._name) + _attributes_size(span._attributes)
+    name = span._name
+    size = _SPAN_OVERHEAD + (len(name) if name.isascii() else _text_size(name))
+    if span._attributes:
+        size += _attributes_size(span._attributes)
     if span._events:
         for event in span._events:
             size += _FIELD_OVERHEAD + _text_size(event.name) + _attributes_size(event.attributes)
