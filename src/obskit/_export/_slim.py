@@ -447,6 +447,13 @@ class SlimSpan:
             instrumentation_scope=sink.instrumentation_scope,
         )
 
+    _readable_span = readable  # the SDK span's name for the same thing
+
+    def to_json(self, indent: int | None = 4) -> str:
+        """The SDK's JSON rendering of this span (as `ReadableSpan.to_json`)."""
+        text: str = self.readable().to_json(indent)
+        return text
+
     def __repr__(self) -> str:
         return f'SlimSpan(name="{self._name}", context={self._context})'
 
