@@ -454,8 +454,8 @@ class SlimSpan:
         text: str = self.readable().to_json(indent)
         return text
 
-    def __repr__(self) -> str:
-        return f'SlimSpan(name="{self._name}", context={self._context})'
+    def __repr__(self) -> str:  # as the SDK's spans show in logs
+        return f'_Span(name="{self._name}", context={self._context})'
 
 
 trace_api.Span.register(SlimSpan)
