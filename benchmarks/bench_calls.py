@@ -74,12 +74,12 @@ def own_recorder(provider: TracerProvider) -> Iterator[None]:
     `provider` must be used by no other case: a recipe binds (and reads the switch) when
     the provider it sees changes.
     """
-    _slim.ENABLED = True
+    switch, _slim.ENABLED = _slim.ENABLED, True
     try:
         with routed(provider):
             yield
     finally:
-        _slim.ENABLED = False
+        _slim.ENABLED = switch
 
 
 @contextlib.contextmanager

@@ -101,13 +101,13 @@ class Providers:
     @contextlib.contextmanager
     def own_recorder(self) -> Iterator[None]:
         """Sampled, with obskit's own span recorder switched on (internal switch)."""
-        _slim.ENABLED = True
+        switch, _slim.ENABLED = _slim.ENABLED, True
         previous = _providers.set_current(self.own, self.meter_provider)
         try:
             yield
         finally:
             _providers.restore(previous)
-            _slim.ENABLED = False
+            _slim.ENABLED = switch
 
 
 # --- obskit's side ------------------------------------------------------------------------

@@ -373,11 +373,11 @@ def _twins(limits: Any = None) -> tuple[Any, Any, _Collect, _SameIds]:
     collect = _Collect()
     provider.add_span_processor(collect)  # type: ignore[arg-type]
     tracer = provider.get_tracer("obskit", "0.1.0", "https://opentelemetry.io/schemas/1.37.0")
-    _slim.ENABLED = True
+    switch, _slim.ENABLED = _slim.ENABLED, True
     try:
         sink = _slim.sink_for(provider, tracer)
     finally:
-        _slim.ENABLED = False
+        _slim.ENABLED = switch
     assert sink is not None
     return tracer, sink, collect, ids
 

@@ -23,11 +23,11 @@ from obskit._export._slim import SlimSpan
 
 @pytest.fixture
 def slim_on() -> Iterator[None]:
-    _slim.ENABLED = True
+    switch, _slim.ENABLED = _slim.ENABLED, True
     try:
         yield
     finally:
-        _slim.ENABLED = False
+        _slim.ENABLED = switch
         obskit.shutdown(timeout=2)
 
 
