@@ -130,3 +130,29 @@ def test_drops_are_counted_for_slim_spans(slim_on: None, monkeypatch: pytest.Mon
     assert counts["too_large"] == 1
     assert counts["encode_error"] + counts["queue_full"] == 3
     assert queue.pending <= 2
+
+
+def test_threads_setting_attributes_keep_the_limit_and_the_dropped_count(slim_on: None) -> None:
+    import threading
+
+    telemetry = obskit.configure(service_name="slim", exporters=["memory"], runtime=False)
+    threads, per_thread = 8, 100
+    start = threading.Barrier(threads)
+    with obskit.span("shared") as handle:
+        shared = handle.span
+        assert type(shared) is SlimSpan
+
+        def write(n: int) -> None:
+            start.wait(timeout=30)
+            for i in range(per_thread):
+                shared.set_attribute(f"t{n}.k{i}", i)
+
+        workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert not any(worker.is_alive() for worker in workers)
+    (span,) = telemetry.info["memory_spans"].get_finished_spans()
+    assert len(span.attributes) == 128  # the SDK's default count limit
+    assert span.dropped_attributes == threads * per_thread - 128

@@ -8,7 +8,8 @@ obskit's provider -- spans stay the SDK's, unchanged.
 
 A `SlimSpan` keeps what an SDK span keeps, under the same private field names (so
 `_encoder._encode_sdk_span` reads it as it reads an SDK span and writes the same bytes),
-but without the SDK span's per-span lock, its `BoundedAttributes`/`BoundedList`
+but without the SDK span's own lock (one module lock, held for a few dict operations,
+serves every slim span), its `BoundedAttributes`/`BoundedList`
 containers (a plain dict; events and links only when there are some) and the
 `ReadableSpan` copy made at `end()`. Anything outside the plain case takes the SDK's own
 rules: a value that needs cleaning, a key that is not a non-empty string, or an attribute
@@ -49,7 +50,10 @@ ENABLED = False
 
 _sdk_logger = logging.getLogger(_sdk_trace.__name__)  # the SDK's warnings, word for word
 _UNSET = Status(StatusCode.UNSET)  # ReadableSpan's default status object
-_end_lock = threading.Lock()  # end() hands a span to the queues exactly once
+# One lock for every slim span, held for a few dict operations: end() hands a span to the
+# queues exactly once, and attributes, events, links and status change as under the SDK
+# span's own lock (the limits hold and nothing is lost with threads writing at once).
+_lock = threading.Lock()
 _SIMPLE = frozenset((bool, int, float))
 _SAMPLED = trace_api.TraceFlags.SAMPLED
 _RANDOM = trace_api.TraceFlags.RANDOM_TRACE_ID
@@ -198,55 +202,59 @@ class SlimSpan:
         return self._end_time is None
 
     def set_attribute(self, key: str, value: Any) -> None:
-        if self._end_time is not None:
-            _sdk_logger.warning("Setting attribute on ended span.")
-            return
-        held = self._attributes
-        if type(held) is dict and type(key) is str and key:
-            kind = type(value)
-            limit = self._sink.max_value_length
-            if kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit)):
-                if key in held:
-                    del held[key]  # the SDK moves a key set again to the end
-                    held[key] = value
-                    return
-                maximum = self._sink.max_attributes
-                if maximum is None or len(held) < maximum:
-                    held[key] = value
-                    return
-        self._bounded()[key] = value
+        with _lock:
+            if self._end_time is None:
+                held = self._attributes
+                if type(held) is dict and type(key) is str and key:
+                    kind = type(value)
+                    limit = self._sink.max_value_length
+                    if kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit)):
+                        if key in held:
+                            del held[key]  # the SDK moves a key set again to the end
+                            held[key] = value
+                            return
+                        maximum = self._sink.max_attributes
+                        if maximum is None or len(held) < maximum:
+                            held[key] = value
+                            return
+                self._bounded()[key] = value
+                return
+        _sdk_logger.warning("Setting attribute on ended span.")
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        if self._end_time is not None:
-            _sdk_logger.warning("Setting attribute on ended span.")
-            return
-        held = self._attributes
-        if type(held) is dict:
-            limit = self._sink.max_value_length
-            maximum = self._sink.max_attributes
-            items = list(attributes.items())
-            for index, (key, value) in enumerate(items):
-                kind = type(value)
-                if not (
-                    type(key) is str
-                    and key
-                    and (
-                        kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit))
-                    )
-                    and (key in held or maximum is None or len(held) < maximum)
-                ):
-                    attributes = dict(items[index:])  # the rest by the SDK's rules
-                    break
-                held.pop(key, None)
-                held[key] = value
-            else:
+        with _lock:
+            if self._end_time is None:
+                held = self._attributes
+                if type(held) is dict:
+                    limit = self._sink.max_value_length
+                    maximum = self._sink.max_attributes
+                    items = list(attributes.items())
+                    for index, (key, value) in enumerate(items):
+                        kind = type(value)
+                        if not (
+                            type(key) is str
+                            and key
+                            and (
+                                kind in _SIMPLE
+                                or (kind is str and (limit is None or len(value) <= limit))
+                            )
+                            and (key in held or maximum is None or len(held) < maximum)
+                        ):
+                            attributes = dict(items[index:])  # the rest by the SDK's rules
+                            break
+                        held.pop(key, None)
+                        held[key] = value
+                    else:
+                        return
+                self._bounded()._set_items(attributes)
                 return
-        self._bounded()._set_items(attributes)
+        _sdk_logger.warning("Setting attribute on ended span.")
 
     def _bounded(self) -> BoundedAttributes:
+        """The attributes in the SDK's own container from now on (called under `_lock`)."""
         held = self._attributes
         if type(held) is dict:
-            # From here on, the SDK's own container: its cleaning, eviction and counts.
+            # From here on: the SDK's cleaning, eviction and dropped count.
             bounded = BoundedAttributes(
                 self._sink.max_attributes,
                 immutable=False,
@@ -259,59 +267,65 @@ class SlimSpan:
     def add_event(
         self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None
     ) -> None:
-        if self._end_time is not None:
-            _sdk_logger.warning("Tried calling %s on an ended span.", "_add_event")
-            return
         sink = self._sink
         bounded = BoundedAttributes(
             sink.max_event_attributes, attributes, max_value_len=sink.max_length, immutable=True
         )
         event = Event(name=name, attributes=bounded, timestamp=timestamp)
-        events = self._events
-        if events is None:
-            self._events = events = BoundedList(sink.max_events)
-        events.append(event)
+        with _lock:
+            if self._end_time is None:
+                events = self._events
+                if events is None:
+                    self._events = events = BoundedList(sink.max_events)
+                events.append(event)
+                return
+        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_event")
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
         if not _sdk_trace._is_valid_link(context, attributes):
-            return
-        if self._end_time is not None:
-            _sdk_logger.warning("Tried calling %s on an ended span.", "_add_link")
             return
         sink = self._sink
         bounded = BoundedAttributes(
             sink.max_link_attributes, attributes, max_value_len=sink.max_length, immutable=True
         )
-        links = self._links
-        if links is None:
-            self._links = links = BoundedList(sink.max_links)
-        links.append(trace_api.Link(context=context, attributes=bounded))
+        link = trace_api.Link(context=context, attributes=bounded)
+        with _lock:
+            if self._end_time is None:
+                links = self._links
+                if links is None:
+                    self._links = links = BoundedList(sink.max_links)
+                links.append(link)
+                return
+        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_link")
 
     def update_name(self, name: str) -> None:
-        if self._end_time is not None:
-            _sdk_logger.warning("Tried calling %s on an ended span.", "update_name")
-            return
-        self._name = name
+        with _lock:
+            if self._end_time is None:
+                self._name = name
+                return
+        _sdk_logger.warning("Tried calling %s on an ended span.", "update_name")
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        if self._end_time is not None:
+        ignored = None
+        with _lock:
+            if self._end_time is not None:
+                ignored = "ended"
+            elif self._status.status_code is StatusCode.OK:
+                pass  # an OK status is final
+            elif isinstance(status, Status):
+                if status.status_code is not StatusCode.UNSET:
+                    if description is not None:
+                        ignored = "description"
+                    self._status = status
+            elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
+                self._status = Status(status, description)
+        if ignored == "ended":
             _sdk_logger.warning("Tried calling %s on an ended span.", "set_status")
-            return
-        if self._status.status_code is StatusCode.OK:
-            return  # an OK status is final
-        if isinstance(status, Status):
-            if status.status_code is StatusCode.UNSET:
-                return
-            if description is not None:
-                _sdk_logger.warning(
-                    "Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
-                    description,
-                )
-            self._status = status
-        elif isinstance(status, StatusCode):
-            if status is StatusCode.UNSET:
-                return
-            self._status = Status(status, description)
+        elif ignored == "description":
+            _sdk_logger.warning(
+                "Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
+                description,
+            )
 
     def record_exception(
         self,
@@ -324,18 +338,18 @@ class SlimSpan:
         _sdk_trace.Span.record_exception(self, exception, attributes, timestamp, escaped)  # type: ignore[arg-type]
 
     def end(self, end_time: int | None = None) -> None:
-        with _end_lock:
+        with _lock:
             if self._end_time is not None:
                 ended = True
             else:
                 ended = False
                 self._end_time = end_time if end_time is not None else _sdk_trace.time_ns()  # type: ignore[attr-defined]
+                held = self._attributes
+                if type(held) is not dict:
+                    held._immutable = True  # type: ignore[union-attr]
         if ended:
             _sdk_logger.warning("Calling end() on an ended span.")
             return
-        held = self._attributes
-        if type(held) is not dict:
-            held._immutable = True  # type: ignore[union-attr]
         dropped = None
         try:
             size = slim_span_size(self)
