@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 import obskit
 from obskit import _providers, _scrub
+from obskit._export import _slim
 from obskit._export._queue import SpanQueue
 
 try:
@@ -64,6 +65,21 @@ def routed(provider: TracerProvider | None, *, disabled: bool = False) -> Iterat
         yield
     finally:
         _providers.restore(previous)
+
+
+@contextlib.contextmanager
+def own_recorder(provider: TracerProvider) -> Iterator[None]:
+    """Route obskit to `provider` with obskit's own span recorder switched on.
+
+    `provider` must be used by no other case: a recipe binds (and reads the switch) when
+    the provider it sees changes.
+    """
+    switch, _slim.ENABLED = _slim.ENABLED, True
+    try:
+        with routed(provider):
+            yield
+    finally:
+        _slim.ENABLED = switch
 
 
 @contextlib.contextmanager
@@ -133,6 +149,20 @@ def span_cases(ratio: float) -> dict[str, Case]:
         "raw OTel SDK @start_as_current_span": Case("raw(1)", ns, context=lambda: routed(provider)),
         "obskit @traced": Case("g(1)", ns, context=lambda: routed(provider)),
     }
+    if ratio == 1.0:
+        # obskit's own span recorder (internal switch, off by default): its own provider,
+        # built the same way, so the recipes bind to it with the switch on.
+        own = sdk_provider(ratio)
+        ns["span"] = obskit.span
+        cases["obskit @traced, obskit's recorder"] = Case(
+            "g(1)", ns, context=lambda: own_recorder(own)
+        )
+        cases["with obskit.span"] = Case(
+            "with span('f'):\n    f(1)", ns, context=lambda: routed(provider)
+        )
+        cases["with obskit.span, obskit's recorder"] = Case(
+            "with span('f'):\n    f(1)", ns, context=lambda: own_recorder(own)
+        )
     if ratio == 0.0:
         cases["raw OTel SDK, child of unsampled parent"] = Case(
             "raw(1)", ns, context=lambda: inside(provider, "bench", sampled=False)

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
 from obskit import _providers, btree, pipeline, query, raft
+from obskit._export import _slim
 from obskit._export._queue import SpanQueue
 
 try:
@@ -76,6 +77,7 @@ class Providers:
         )
         self.unsampled = self._tracer_provider(0.0)
         self.sampled = self._tracer_provider(1.0)
+        self.own = self._tracer_provider(1.0)  # for obskit's own span recorder only
 
     @staticmethod
     def _tracer_provider(ratio: float) -> TracerProvider:
@@ -95,6 +97,17 @@ class Providers:
             yield
         finally:
             _providers.restore(previous)
+
+    @contextlib.contextmanager
+    def own_recorder(self) -> Iterator[None]:
+        """Sampled, with obskit's own span recorder switched on (internal switch)."""
+        switch, _slim.ENABLED = _slim.ENABLED, True
+        previous = _providers.set_current(self.own, self.meter_provider)
+        try:
+            yield
+        finally:
+            _providers.restore(previous)
+            _slim.ENABLED = switch
 
 
 # --- obskit's side ------------------------------------------------------------------------
@@ -391,6 +404,10 @@ def row_cases(row: str, providers: Providers) -> dict[str, Case]:
         sdk = sdk_ops(tracer_provider, providers.meter_provider, sampled)
         cases[f"obskit {suffix}"] = Case("op()", {"op": ours[row]}, context=context)
         cases[f"raw SDK {suffix}"] = Case("op()", {"op": sdk[row]}, context=context)
+    if row.startswith("query lifecycle"):
+        cases["obskit sampled, obskit's recorder"] = Case(
+            "op()", {"op": obskit_ops(True)[row]}, context=providers.own_recorder
+        )
     return cases
 
 

@@ -18,7 +18,9 @@ exporter never runs, per span, for obskit's `SpanQueue` and the SDK's BatchSpanP
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
+import random
 import subprocess
 import sys
 import time
@@ -26,11 +28,13 @@ import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from obskit._export import _slim
 from obskit._export._encoder import encode_request
 from obskit._export._otlp import _fast_http_span_exporter
 from obskit._export._queue import SpanQueue
@@ -70,6 +74,33 @@ def make_spans(count: int) -> list[ReadableSpan]:
     return spans
 
 
+class _Keep:
+    """Collects the spans obskit's recorder ends (stands in for a SpanQueue)."""
+
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+
+    def on_slim_end(self, span: Any, size: int = 0, dropped: Any = None) -> None:
+        self.spans.append(span)
+
+
+def make_slim_spans(count: int) -> list[Any]:
+    """`count` finished spans of obskit's own recorder, shaped as `make_spans` makes them."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    keep = _Keep()
+    sink = _slim.SlimSink(provider.get_tracer("bench"), (keep,))
+    flags = trace_api.TraceFlags(
+        trace_api.TraceFlags.SAMPLED | trace_api.TraceFlags.RANDOM_TRACE_ID
+    )
+    for i in range(count):
+        attributes = {"db.system.name": "btree", "btree.index": "main", "n": i}
+        sink.start(
+            "btree.get", None, trace_api.SpanKind.INTERNAL, attributes, None,
+            random.getrandbits(128), random.getrandbits(64), flags,
+        ).end()  # fmt: skip
+    return keep.spans
+
+
 def _sdk_encode(spans: Sequence[ReadableSpan]) -> bytes:
     data: bytes = encode_spans(spans).SerializeToString()
     return data
@@ -92,6 +123,8 @@ class _Counting(SpanExporter):
     def __init__(self, inner: SpanExporter) -> None:
         self.inner = inner
         self.delivered = 0
+        # As the wrapped exporter: obskit's takes the recorder's spans as they are.
+        self._obskit_fast = getattr(inner, "_obskit_fast", False)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         result = self.inner.export(spans)
@@ -124,8 +157,12 @@ def export_rate(spans: Sequence[ReadableSpan], sdk: bool = False) -> dict[str, f
             max_queue_bytes=1 << 31,
         )
         started = time.perf_counter()
-        for span in spans:
-            queue.on_end(span)
+        if spans and type(spans[0]) is _slim.SlimSpan:  # as SlimSpan.end() hands them over
+            for span in spans:
+                queue.on_slim_end(span, _slim.slim_span_size(span), None)  # type: ignore[arg-type]
+        else:
+            for span in spans:
+                queue.on_end(span)
         queue.flush(60.0)
         elapsed = time.perf_counter() - started
         counts = queue.accounting.snapshot()
@@ -149,6 +186,14 @@ class _Never(SpanExporter):
         pass
 
 
+def _slim_start(sink: _slim.SlimSink, flags: trace_api.TraceFlags, name: str) -> Any:
+    """A root span of obskit's own recorder, started as the recipes start one."""
+    return sink.start(
+        name, None, trace_api.SpanKind.INTERNAL, None, None,
+        random.getrandbits(128), random.getrandbits(64), flags,
+    )  # fmt: skip
+
+
 def retained_bytes(count: int) -> dict[str, float]:
     """Bytes allocated per span while `count` spans sit in each processor's queue."""
     results: dict[str, float] = {}
@@ -163,17 +208,23 @@ def retained_bytes(count: int) -> dict[str, float]:
             schedule_delay_millis=3.6e6,
         ),
     }
+    makers["obskit SpanQueue, obskit's recorder"] = makers["obskit SpanQueue"]
     for name, make in makers.items():
         provider = TracerProvider(shutdown_on_exit=False)
         processor = make()
         provider.add_span_processor(processor)
         tracer = provider.get_tracer("bench")
-        tracer.start_span("warm").end()
+        start: Any = tracer.start_span
+        if name.endswith("obskit's recorder"):
+            start = functools.partial(
+                _slim_start, _slim.SlimSink(tracer, (processor,)), trace_api.TraceFlags(1)
+            )
+        start("warm").end()
         gc.collect()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         for _ in range(count):
-            tracer.start_span("btree.get").end()
+            start("btree.get").end()
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
@@ -192,6 +243,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "encode_spans_per_second": encode_rate(spans),
         "obskit_encode_spans_per_second": encode_rate(spans, encode=encode_request),
         "export": export_rate(spans),
+        "export_own_recorder": export_rate(make_slim_spans(len(spans))),
         "export_sdk_exporter": export_rate(spans, sdk=True),
         "retained_bytes_per_span": retained_bytes(2_000 if quick else 10_000),
     }

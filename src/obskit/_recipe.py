@@ -21,6 +21,7 @@ from opentelemetry.util.types import AttributeValue
 from obskit import _providers
 from obskit._context import current_span_context
 from obskit._errors import record_exception
+from obskit._export import _slim
 from obskit._log import log_once
 from obskit._sampling import (
     _NO_STATE,
@@ -56,6 +57,7 @@ class SpanRecipe:
         "_ids",
         "_provider",
         "_root_flags",
+        "_sink",
         "_tracer",
         "attributes",
         "expected",
@@ -86,6 +88,7 @@ class SpanRecipe:
         self._bound = _UNKNOWN_SAMPLER
         self._ids: Any = None
         self._root_flags = trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT)
+        self._sink: _slim.SlimSink | None = None  # obskit's own recorder, when it applies
 
     def tracer(self) -> trace_api.Tracer | None:
         """The tracer of the current provider, or None when obskit is off."""
@@ -101,6 +104,7 @@ class SpanRecipe:
     def _bind(self, provider: trace_api.TracerProvider) -> None:
         tracer = provider.get_tracer(self.scope, _VERSION, _SCHEMA_URL)
         self._bound = _UNKNOWN_SAMPLER
+        self._sink = None
         ids = getattr(tracer, "id_generator", None)
         bound = _root_bound(provider)
         if bound != _UNKNOWN_SAMPLER and ids is not None:
@@ -117,6 +121,7 @@ class SpanRecipe:
                 tracer, self._bound = own, bound
                 # The SDK's RandomIdGenerator is random.getrandbits behind two frames.
                 self._ids = None if type(ids) is RandomIdGenerator else ids
+                self._sink = _slim.sink_for(provider, own)
             except Exception:
                 log_once("tracer-copy", "fast sampling is unavailable", exc_info=True)
         self._tracer = tracer
@@ -151,6 +156,14 @@ class SpanRecipe:
             merged = {**self.attributes, **attributes()} if attributes else self.attributes
             if parent[4]:  # a trace state to carry over: the real sampler does that
                 return tracer.start_span(self.name, None, self.kind, merged or None)
+            sink = self._sink
+            if sink is not None and sink.multi._span_processors is sink.processors:  # live()
+                ids = self._ids
+                return sink.start(
+                    self.name, parent, self.kind, merged, None, parent[0],
+                    (getrandbits(64) or 1) if ids is None else int(ids.generate_span_id()),
+                    _CHILD_FLAGS[parent[3] & _RANDOM],
+                )  # fmt: skip
             _preset.trace_id = -1  # sampled parent: ParentBased samples, skip asking it
             try:
                 return tracer.start_span(self.name, None, self.kind, merged or None)
@@ -168,6 +181,13 @@ class SpanRecipe:
                 )
             )
         merged = {**self.attributes, **attributes()} if attributes else self.attributes
+        sink = self._sink
+        if sink is not None and sink.multi._span_processors is sink.processors:  # live()
+            return sink.start(
+                self.name, None, self.kind, merged, None, trace_id,
+                (getrandbits(64) or 1) if ids is None else int(ids.generate_span_id()),
+                _CHILD_FLAGS[self._root_flags & _RANDOM],
+            )  # fmt: skip
         _preset.trace_id = trace_id
         try:
             return tracer.start_span(self.name, None, self.kind, merged or None)
@@ -193,11 +213,11 @@ class SpanRecipe:
                 parent = current_span_context()
             else:
                 parent = trace_api.get_current_span(context).get_span_context()
-            if not parent.is_valid:
+            if not parent[5]:  # is_valid (SpanContext is a tuple; properties cost ~40 ns)
                 if ratio is not None and random.random() >= ratio:
                     return _unsampled_child(context)
                 return self._start_root(tracer, attributes, context, name, links)
-            if not parent.trace_flags.sampled:
+            if not parent[3] & 1:  # trace_flags.sampled
                 return trace_api.NonRecordingSpan(parent)
             if not parent[4]:  # a sampled parent, no trace state: ParentBased samples
                 if ratio is not None and random.random() >= ratio:
@@ -205,6 +225,12 @@ class SpanRecipe:
                 if callable(attributes):
                     attributes = attributes()
                 merged = {**self.attributes, **attributes} if attributes else self.attributes
+                sink = self._sink
+                if sink is not None and sink.live():
+                    return sink.start(
+                        name or self.name, parent, self.kind, merged, links, parent[0],
+                        self._span_id(), _CHILD_FLAGS[parent[3] & _RANDOM],
+                    )  # fmt: skip
                 _preset.trace_id = -1  # skip re-asking the sampler (~0.5 us), as start_here
                 try:
                     return tracer.start_span(
@@ -242,6 +268,12 @@ class SpanRecipe:
         if callable(attributes):
             attributes = attributes()
         merged = {**self.attributes, **attributes} if attributes else self.attributes
+        sink = self._sink
+        if sink is not None and sink.live():
+            return sink.start(
+                name or self.name, None, self.kind, merged, links, trace_id, self._span_id(),
+                _CHILD_FLAGS[self._root_flags & _RANDOM],
+            )  # fmt: skip
         _preset.trace_id = trace_id  # the SDK's sampler will agree: same id, same bound
         try:
             return tracer.start_span(name or self.name, context, self.kind, merged or None, links)
@@ -263,11 +295,27 @@ class SpanRecipe:
         if self._bound < 0:
             return self.start(tracer, None, context, links=links)
         ids = self._ids
-        _preset.trace_id = (getrandbits(128) or 1) if ids is None else ids.generate_trace_id()
+        trace_id = (getrandbits(128) or 1) if ids is None else ids.generate_trace_id()
+        sink = self._sink
+        if sink is not None and sink.live():
+            if context is None:
+                parent = current_span_context()
+            else:
+                parent = trace_api.get_current_span(context).get_span_context()
+            if not parent.is_valid:
+                return sink.start(
+                    self.name, None, self.kind, self.attributes, links, trace_id,
+                    self._span_id(), _CHILD_FLAGS[self._root_flags & _RANDOM],
+                )  # fmt: skip
+        _preset.trace_id = trace_id
         try:
             return tracer.start_span(self.name, context, self.kind, self.attributes or None, links)
         finally:
             _preset.trace_id = 0
+
+    def _span_id(self) -> int:
+        ids = self._ids
+        return (getrandbits(64) or 1) if ids is None else int(ids.generate_span_id())
 
     def finish(self, span: trace_api.Span, exc: BaseException | None) -> None:
         """End the span, recording `exc` unless it is one of the expected exceptions."""
@@ -305,6 +353,12 @@ def _unsampled_child(context: context_api.Context | None) -> trace_api.Span:
 
 
 _NOT_SAMPLED = trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT)
+# A sampled span's flags, by its (root's or parent's) random-trace-id bit, as the SDK sets them.
+_RANDOM = trace_api.TraceFlags.RANDOM_TRACE_ID
+_CHILD_FLAGS = {
+    0: trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED),
+    _RANDOM: trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED | _RANDOM),
+}
 
 
 _recipes: dict[tuple[str, SpanKind, str], SpanRecipe] = {}

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
@@ -313,3 +313,279 @@ def test_the_http_exporter_falls_back_to_the_sdk_encoder() -> None:
             exporter.shutdown()
     assert received.name == "fallback"
     assert dict(received.attributes or {}) == {"ok": 1}
+
+
+# --- spans from obskit's own recorder (obskit._export._slim) ---------------------------
+# Each scenario runs the same calls on an SDK span and on a slim span of the same tracer,
+# with the same ids and a frozen clock, and compares the bytes both encoders write.
+
+
+class _Collect(SpanProcessor):
+    """A processor shaped like obskit's SpanQueue: collects SDK and slim spans at end."""
+
+    def __init__(self) -> None:
+        self.ended: list[Any] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: Any) -> None:
+        self.ended.append(span)
+
+    def on_slim_end(self, span: Any, size: int = 0, dropped: Any = None) -> None:
+        self.ended.append(span)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+class _SameIds:
+    """An id generator handing out the ids the slim span is given too."""
+
+    trace_id = 0
+    span_id = 0
+
+    def generate_trace_id(self) -> int:
+        return self.trace_id
+
+    def generate_span_id(self) -> int:
+        return self.span_id
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
+def _twins(limits: Any = None) -> tuple[Any, Any, _Collect, _SameIds]:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    from obskit._export import _slim
+
+    ids = _SameIds()
+    provider = TracerProvider(
+        resource=Resource({"service.name": "twins"}),
+        id_generator=ids,  # type: ignore[arg-type]
+        shutdown_on_exit=False,
+        span_limits=limits or SpanLimits(max_attribute_length=4096),
+    )
+    collect = _Collect()
+    provider.add_span_processor(collect)  # type: ignore[arg-type]
+    tracer = provider.get_tracer("obskit", "0.1.0", "https://opentelemetry.io/schemas/1.37.0")
+    switch, _slim.ENABLED = _slim.ENABLED, True
+    try:
+        sink = _slim.sink_for(provider, tracer)
+    finally:
+        _slim.ENABLED = switch
+    assert sink is not None
+    return tracer, sink, collect, ids
+
+
+_PARENTS = [
+    None,
+    SpanContext(7, 8, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+    SpanContext(9, 10, is_remote=True, trace_flags=TraceFlags(0x03)),
+]
+
+
+def _both(
+    script: Any,
+    *,
+    attributes: dict[str, Any] | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    links: Any = None,
+    limits: Any = None,
+    parent: Any = None,
+) -> tuple[Any, Any]:
+    """(SDK span, slim span) after `script(span)` on each; both ended, same ids and times."""
+    from opentelemetry.trace import NonRecordingSpan, set_span_in_context
+
+    from obskit._recipe import _CHILD_FLAGS
+    from obskit.testing import frozen_span_clock
+
+    tracer, sink, collect, ids = _twins(limits)
+    ids.trace_id = parent.trace_id if parent is not None else 0x1234
+    ids.span_id = 0x55
+    context = set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
+    flags = _CHILD_FLAGS[(parent.trace_flags if parent is not None else 0x02) & 0x02]
+    with frozen_span_clock():
+        sdk = tracer.start_span("op", context, kind, attributes, links() if links else None)
+        script(sdk)
+        sdk.end()
+    with frozen_span_clock():
+        slim = sink.start(
+            "op", parent, kind, attributes, links() if links else None, ids.trace_id, 0x55, flags
+        )
+        script(slim)
+        slim.end()
+    readable, ended_slim = collect.ended
+    assert ended_slim is slim
+    assert slim.get_span_context() == sdk.get_span_context()
+    assert slim.get_span_context().trace_flags == sdk.get_span_context().trace_flags
+    return readable, slim
+
+
+def _assert_twins(readable: Any, slim: Any) -> None:
+    from obskit._export._budget import span_size
+    from obskit._export._slim import slim_span_size
+
+    expected = encode_spans([readable]).SerializeToString()
+    assert encode_request([slim]) == expected  # obskit's encoder, slim span
+    assert encode_spans([slim]).SerializeToString() == expected  # the SDK's, on its properties
+    assert encode_request([slim.readable()]) == expected  # the ReadableSpan built for exporters
+    assert encode_request([readable, slim]) == encode_spans([readable, slim]).SerializeToString()
+    assert slim_span_size(slim) == span_size(readable) == span_size(slim)
+    assert dict(slim.attributes) == dict(readable.attributes)
+    assert slim.dropped_attributes == readable.dropped_attributes
+    assert slim.dropped_events == readable.dropped_events
+    assert slim.dropped_links == readable.dropped_links
+
+
+@pytest.mark.parametrize("parent", _PARENTS)
+@pytest.mark.parametrize("kind", list(SpanKind))
+def test_slim_spans_encode_like_sdk_spans_every_attribute_type(parent: Any, kind: SpanKind) -> None:
+    start = {f"start.{i}": value for i, value in enumerate(_VALUES)}
+
+    def script(span: Any) -> None:
+        for i, value in enumerate(_VALUES):
+            span.set_attribute(f"set.{i}", value)
+        span.set_attribute("start.3", "set again: moves to the end")
+        span.set_attributes({"many.a": 1, "many.b": [1, 2], "many.c": "x"})
+
+    _assert_twins(*_both(script, attributes=start, kind=kind, parent=parent))
+
+
+def test_slim_spans_events_links_status_and_names_like_sdk_spans() -> None:
+    rng = random.Random(12)
+    contexts = [_context(rng, remote=rng.random() < 0.5) for _ in range(3)]
+
+    def links() -> list[Link]:
+        return [
+            Link(contexts[0], {"link.n": 1, "link.s": "v"}),
+            Link(contexts[1]),
+            Link(trace_api_invalid(), {}),  # invalid and bare: the SDK leaves it out
+            Link(trace_api_invalid(), {"kept": True}),  # invalid with attributes: kept
+        ]
+
+    def script(span: Any) -> None:
+        span.add_event("first", {"e.int": 3, "e.list": ("a", "b"), "e.float": 0.5})
+        span.add_event("", None, timestamp=123)
+        span.add_link(contexts[2], {"late": "link"})
+        span.add_link(trace_api_invalid())  # ignored by both
+        span.update_name("renamed ü")
+        span.set_status(Status(StatusCode.ERROR, "boom"))
+        span.set_status(StatusCode.UNSET)  # ignored
+        span.set_status(StatusCode.OK)
+        span.set_status(StatusCode.ERROR, "after OK: ignored")
+
+    _assert_twins(*_both(script, links=links, kind=SpanKind.SERVER))
+
+
+def trace_api_invalid() -> Any:
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    return INVALID_SPAN_CONTEXT
+
+
+@pytest.mark.parametrize("error", [True, False])
+def test_slim_spans_record_exceptions_like_sdk_spans(error: bool) -> None:
+    from obskit._errors import record_exception
+
+    def raised() -> BaseException:
+        try:
+            raise ValueError("password=hunter2 in 'literal' ü")
+        except ValueError as exc:
+            return exc
+
+    exc = raised()
+
+    def script(span: Any) -> None:
+        record_exception(span, exc, error=error)  # obskit's: scrubbed, then status
+        span.record_exception(KeyError("k"), {"extra": 1}, timestamp=5, escaped=True)  # OTel's
+
+    readable, slim = _both(script)
+    _assert_twins(readable, slim)
+    message = dict(slim.events[0].attributes)["exception.message"]
+    assert "hunter2" not in message  # scrubbing applies to slim spans too
+    assert slim.status.status_code is (StatusCode.ERROR if error else StatusCode.UNSET)
+
+
+def test_slim_spans_as_context_managers_record_like_sdk_spans() -> None:
+    from obskit.testing import frozen_span_clock
+
+    tracer, sink, collect, ids = _twins()
+    ids.trace_id, ids.span_id = 0x99, 0x98
+    flags = TraceFlags(0x03)
+    starts = [
+        lambda: tracer.start_span("cm"),
+        lambda: sink.start("cm", None, SpanKind.INTERNAL, None, None, 0x99, 0x98, flags),
+    ]
+    for start in starts:  # one source line raising for both: the same stack trace
+        with frozen_span_clock():
+            span = start()
+            with pytest.raises(RuntimeError), span:
+                raise RuntimeError("in block")
+    readable, slim = collect.ended
+    assert type(slim).__name__ == "SlimSpan"
+    _assert_twins(readable, slim)
+    assert slim.status.status_code is StatusCode.ERROR
+
+
+def test_slim_spans_limits_and_dropped_counts_like_sdk_spans(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    limits = SpanLimits(
+        max_span_attributes=3,
+        max_attribute_length=5,
+        max_events=2,
+        max_links=1,
+        max_event_attributes=1,
+        max_link_attributes=1,
+    )
+    rng = random.Random(13)
+    contexts = [_context(rng) for _ in range(3)]
+
+    def links() -> list[Link]:
+        return [Link(c, {"a": 1, "b": 2}) for c in contexts]
+
+    def script(span: Any) -> None:
+        span.set_attribute("long", "longer than five")  # truncated
+        span.set_attribute("n", 1)
+        span.set_attribute("m", 2)  # evicts the oldest
+        span.set_attribute("", 3)  # invalid key: dropped and counted
+        span.set_attributes({"x": "abcdefgh", "y": 1})
+        for i in range(4):
+            span.add_event(f"e{i}", {"p": i, "q": i})
+        span.add_link(contexts[0], {"c": 1})
+
+    with caplog.at_level(logging.WARNING):
+        readable, slim = _both(script, attributes={"s1": 1, "s2": "too long here"}, links=links,
+                               limits=limits)  # fmt: skip
+    _assert_twins(readable, slim)
+    assert slim.dropped_attributes > 0
+    assert slim.dropped_events == 2
+    assert slim.dropped_links == 3
+
+
+def test_slim_spans_ignore_calls_after_end_like_sdk_spans(caplog: pytest.LogCaptureFixture) -> None:
+    def script(span: Any) -> None:
+        span.set_attribute("before", 1)
+
+    readable, slim = _both(script)
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.sdk.trace"):
+        slim.set_attribute("after", 1)
+        slim.set_attributes({"after": 2})
+        slim.add_event("after")
+        slim.set_status(StatusCode.ERROR)
+        slim.update_name("after")
+        slim.end()  # a second end: warned, not queued again
+    assert not slim.is_recording()
+    assert len(slim._sink.queues[0].ended) == 2  # the SDK span and the slim one, once each
+    assert dict(slim.attributes) == {"before": 1}
+    assert slim.name == "op"
+    assert not slim.events
+    assert slim.status.status_code is StatusCode.UNSET
+    _assert_twins(readable, slim)

@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from obskit._export._slim import SlimSpan
 from obskit._export._wire import _FIXED64, Unsupported, _attributes, _field, _varint
 from obskit._log import log_once
 
@@ -178,6 +179,8 @@ _DIRECT = frozenset(
     if all(getattr(cls, p, None) is getattr(ReadableSpan, p) for p in _PROPERTIES)
     and getattr(cls, "get_span_context", None) in _CONTEXT_GETTERS
 )
+# obskit's own recorder keeps the SDK span's fields under the same names (_export/_slim).
+_DIRECT = _DIRECT | {SlimSpan}
 
 
 def _encode_span(span: ReadableSpan) -> bytes:

@@ -258,6 +258,8 @@ def _fast_grpc_span_exporter() -> type[SpanExporter]:
             )
 
     class FastGrpcSpanExporter(GrpcSpanExporter):  # type: ignore[misc]
+        _obskit_fast = True  # encodes with serialize_spans (reads obskit's slim spans too)
+
         def _initialize_channel_and_stub(self) -> None:
             super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
             self._client = BytesTraceServiceStub(self._channel)  # type: ignore[assignment]

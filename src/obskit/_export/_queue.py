@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -41,6 +42,7 @@ from obskit._export._budget import (
     span_size,
 )
 from obskit._export._exit import _flush_at_multiprocessing_exit
+from obskit._export._slim import SlimSpan
 from obskit._log import install_sdk_log_filter, log_once
 
 __all__ = ["DROP_REASONS", "SpanAccounting", "SpanQueue"]
@@ -155,6 +157,14 @@ class SpanQueue(SpanProcessor):
             size, dropped = 0, "encode_error"
         except Exception:  # a foreign span type we cannot measure: treat it as small
             size = 0
+        self._enqueue(span, size, dropped)
+
+    def on_slim_end(self, span: SlimSpan, size: int, dropped: str | None) -> None:
+        """`on_end` for a span from obskit's own recorder: always sampled, not copied, its
+        size estimated once by the span (`_export/_slim.slim_span_size`) for every queue."""
+        self._enqueue(span, size, dropped)  # type: ignore[arg-type]
+
+    def _enqueue(self, span: ReadableSpan, size: int, dropped: str | None) -> None:
         with self._lock:
             self.accounting.ended += 1
             if self._stopping:
@@ -328,6 +338,10 @@ class SpanQueue(SpanProcessor):
 
     def _export(self, batch: list[ReadableSpan]) -> bool:
         try:
+            if not getattr(self._exporter, "_obskit_fast", False):
+                # Spans from obskit's recorder reach any other exporter as ReadableSpans.
+                spans: list[Any] = batch
+                batch = [s.readable() if type(s) is SlimSpan else s for s in spans]
             return self._exporter.export(batch) == SpanExportResult.SUCCESS
         except Exception:
             log_once(f"export:{self.name}", "exporting %d spans failed", len(batch), exc_info=True)

@@ -1,0 +1,517 @@
+"""obskit's own span recorder: a slim span written straight into obskit's span queues.
+
+Used only where obskit owns the providers (its `configure()` built the tracer provider and
+every span processor on it is one of obskit's `SpanQueue`s) and only while the internal
+switch `ENABLED` is on; it is OFF by default (docs/performance.md, "Not there yet").
+Anywhere else -- a host's own SDK setup, the testing capture, an extra processor added to
+obskit's provider -- spans stay the SDK's, unchanged.
+
+A `SlimSpan` keeps what an SDK span keeps, under the same private field names (so
+`_encoder._encode_sdk_span` reads it as it reads an SDK span and writes the same bytes),
+but without the SDK span's own lock (one module lock, held for a few dict operations,
+serves every slim span), its `BoundedAttributes`/`BoundedList`
+containers (a plain dict; events and links only when there are some) and the
+`ReadableSpan` copy made at `end()`. Anything outside the plain case takes the SDK's own
+rules: a value that needs cleaning, a key that is not a non-empty string, or an attribute
+beyond the count limit turns the dict into the SDK's `BoundedAttributes` (same cleaning,
+eviction, dropped count and warnings from then on); events and links use the SDK's
+`Event`, `Link` and `BoundedList`. An exporter that is not obskit's OTLP exporter gets a
+real `ReadableSpan`, built at export time (`readable()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk import trace as _sdk_trace
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import SpanContext, Status, StatusCode
+
+from obskit._export._budget import (
+    _FIELD_OVERHEAD,
+    _SPAN_OVERHEAD,
+    NotEncodable,
+    _attributes_size,
+    _text_size,
+)
+
+__all__ = ["ENABLED", "SlimSink", "SlimSpan", "sink_for", "slim_span_size"]
+
+#: The internal switch: obskit's slim recorder is used only while this is True (read when a
+#: span recipe binds to a provider, i.e. set it before `obskit.configure()`).
+ENABLED = False
+
+_sdk_logger = logging.getLogger(_sdk_trace.__name__)  # the SDK's warnings, word for word
+_UNSET = Status(StatusCode.UNSET)  # ReadableSpan's default status object
+# One lock for every slim span, held for a few dict operations: end() hands a span to the
+# queues exactly once, and attributes, events, links and status change as under the SDK
+# span's own lock (the limits hold and nothing is lost with threads writing at once).
+_lock = threading.Lock()
+_SIMPLE = frozenset((bool, int, float))
+_SAMPLED = trace_api.TraceFlags.SAMPLED
+_RANDOM = trace_api.TraceFlags.RANDOM_TRACE_ID
+_NO_STATE = trace_api.DEFAULT_TRACE_STATE
+
+
+class SlimSink:
+    """Where slim spans of one SDK tracer go: its resource, scope, limits and queues."""
+
+    __slots__ = (
+        "instrumentation_info",
+        "instrumentation_scope",
+        "max_attributes",
+        "max_event_attributes",
+        "max_events",
+        "max_length",
+        "max_link_attributes",
+        "max_links",
+        "max_value_length",
+        "multi",
+        "processors",
+        "queues",
+        "resource",
+    )
+
+    def __init__(self, tracer: Any, queues: tuple[Any, ...]) -> None:
+        limits = tracer._span_limits
+        self.resource = tracer.resource
+        self.instrumentation_scope = tracer._instrumentation_scope
+        self.instrumentation_info = tracer.instrumentation_info
+        self.max_attributes = limits.max_span_attributes
+        self.max_value_length = limits.max_span_attribute_length
+        self.max_length = limits.max_attribute_length
+        self.max_events = limits.max_events
+        self.max_links = limits.max_links
+        self.max_event_attributes = limits.max_event_attributes
+        self.max_link_attributes = limits.max_link_attributes
+        self.queues = queues
+        self.multi = tracer.span_processor
+        self.processors = self.multi._span_processors
+
+    def live(self) -> bool:
+        """Whether the provider's processors are still exactly the queues bound here."""
+        return self.multi._span_processors is self.processors
+
+    def start(
+        self,
+        name: str,
+        parent: SpanContext | None,
+        kind: trace_api.SpanKind,
+        attributes: Mapping[str, Any] | None,
+        links: Any,
+        trace_id: int,
+        span_id: int,
+        flags: trace_api.TraceFlags,
+    ) -> trace_api.Span:
+        """A sampled `SlimSpan` with these ids, started now (`parent` None for a root)."""
+        span = SlimSpan.__new__(SlimSpan)
+        span._name = name
+        span._context = tuple.__new__(
+            SpanContext, (trace_id, span_id, False, flags, _NO_STATE, True)
+        )
+        span._parent = parent
+        span._kind = kind
+        span._sink = self
+        span._attributes = self._attributes(attributes) if attributes else {}
+        span._events = None
+        span._links = self._links(links) if links else None
+        span._status = _UNSET
+        span._end_time = None
+        span._start_time = _sdk_trace.time_ns()  # type: ignore[attr-defined]
+        return span  # type: ignore[return-value]  # a virtual subclass of trace_api.Span
+
+    def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any] | BoundedAttributes:
+        limit = self.max_value_length
+        if self.max_attributes is None or len(attributes) <= self.max_attributes:
+            for key, value in attributes.items():
+                kind = type(value)
+                if not (
+                    type(key) is str
+                    and key
+                    and (
+                        kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit))
+                    )
+                ):
+                    break
+            else:
+                return dict(attributes)
+        return BoundedAttributes(
+            self.max_attributes, attributes, immutable=False, max_value_len=limit
+        )
+
+    def _links(self, links: Sequence[Any]) -> BoundedList[Any] | None:
+        valid = []
+        for link in links:
+            if link and _sdk_trace._is_valid_link(link.context, link.attributes):
+                link._attributes = BoundedAttributes(
+                    self.max_link_attributes,
+                    link.attributes,
+                    max_value_len=self.max_length,
+                    immutable=True,
+                )
+                valid.append(link)
+        return BoundedList.from_seq(self.max_links, valid)
+
+
+class SlimSpan:
+    """A sampled span recorded by obskit itself (see the module docstring).
+
+    Behaves as the SDK's span does through the OpenTelemetry `Span` API, and reads as a
+    `ReadableSpan` (same properties) for whoever gets it from obskit's queues.
+    """
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_end_time",
+        "_events",
+        "_kind",
+        "_links",
+        "_name",
+        "_parent",
+        "_sink",
+        "_start_time",
+        "_status",
+    )
+
+    _attributes: dict[str, Any] | BoundedAttributes
+    _context: SpanContext
+    _end_time: int | None
+    _events: BoundedList[Any] | None
+    _kind: trace_api.SpanKind
+    _links: BoundedList[Any] | None
+    _name: str
+    _parent: SpanContext | None
+    _sink: SlimSink
+    _start_time: int
+    _status: Status
+
+    # --- the Span API -------------------------------------------------------------
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        with _lock:
+            if self._end_time is None:
+                held = self._attributes
+                if type(held) is dict and type(key) is str and key:
+                    kind = type(value)
+                    limit = self._sink.max_value_length
+                    if kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit)):
+                        if key in held:
+                            del held[key]  # the SDK moves a key set again to the end
+                            held[key] = value
+                            return
+                        maximum = self._sink.max_attributes
+                        if maximum is None or len(held) < maximum:
+                            held[key] = value
+                            return
+                self._bounded()[key] = value
+                return
+        _sdk_logger.warning("Setting attribute on ended span.")
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        with _lock:
+            if self._end_time is None:
+                held = self._attributes
+                if type(held) is dict:
+                    limit = self._sink.max_value_length
+                    maximum = self._sink.max_attributes
+                    items = list(attributes.items())
+                    for index, (key, value) in enumerate(items):
+                        kind = type(value)
+                        if not (
+                            type(key) is str
+                            and key
+                            and (
+                                kind in _SIMPLE
+                                or (kind is str and (limit is None or len(value) <= limit))
+                            )
+                            and (key in held or maximum is None or len(held) < maximum)
+                        ):
+                            attributes = dict(items[index:])  # the rest by the SDK's rules
+                            break
+                        held.pop(key, None)
+                        held[key] = value
+                    else:
+                        return
+                self._bounded()._set_items(attributes)
+                return
+        _sdk_logger.warning("Setting attribute on ended span.")
+
+    def _bounded(self) -> BoundedAttributes:
+        """The attributes in the SDK's own container from now on (called under `_lock`)."""
+        held = self._attributes
+        if type(held) is dict:
+            # From here on: the SDK's cleaning, eviction and dropped count.
+            bounded = BoundedAttributes(
+                self._sink.max_attributes,
+                immutable=False,
+                max_value_len=self._sink.max_value_length,
+            )
+            bounded._dict.update(held)  # already clean: no second pass, same order
+            self._attributes = held = bounded
+        return held  # type: ignore[return-value]
+
+    def add_event(
+        self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None
+    ) -> None:
+        sink = self._sink
+        bounded = BoundedAttributes(
+            sink.max_event_attributes, attributes, max_value_len=sink.max_length, immutable=True
+        )
+        event = Event(name=name, attributes=bounded, timestamp=timestamp)
+        with _lock:
+            if self._end_time is None:
+                events = self._events
+                if events is None:
+                    self._events = events = BoundedList(sink.max_events)
+                events.append(event)
+                return
+        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_event")
+
+    def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
+        if not _sdk_trace._is_valid_link(context, attributes):
+            return
+        sink = self._sink
+        bounded = BoundedAttributes(
+            sink.max_link_attributes, attributes, max_value_len=sink.max_length, immutable=True
+        )
+        link = trace_api.Link(context=context, attributes=bounded)
+        with _lock:
+            if self._end_time is None:
+                links = self._links
+                if links is None:
+                    self._links = links = BoundedList(sink.max_links)
+                links.append(link)
+                return
+        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_link")
+
+    def update_name(self, name: str) -> None:
+        with _lock:
+            if self._end_time is None:
+                self._name = name
+                return
+        _sdk_logger.warning("Tried calling %s on an ended span.", "update_name")
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        ignored = None
+        with _lock:
+            if self._end_time is not None:
+                ignored = "ended"
+            elif self._status.status_code is StatusCode.OK:
+                pass  # an OK status is final
+            elif isinstance(status, Status):
+                if status.status_code is not StatusCode.UNSET:
+                    if description is not None:
+                        ignored = "description"
+                    self._status = status
+            elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
+                self._status = Status(status, description)
+        if ignored == "ended":
+            _sdk_logger.warning("Tried calling %s on an ended span.", "set_status")
+        elif ignored == "description":
+            _sdk_logger.warning(
+                "Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
+                description,
+            )
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        # The SDK's own method, run on this span: the same event, word for word.
+        _sdk_trace.Span.record_exception(self, exception, attributes, timestamp, escaped)  # type: ignore[arg-type]
+
+    def end(self, end_time: int | None = None) -> None:
+        with _lock:
+            if self._end_time is not None:
+                ended = True
+            else:
+                ended = False
+                self._end_time = end_time if end_time is not None else _sdk_trace.time_ns()  # type: ignore[attr-defined]
+                held = self._attributes
+                if type(held) is not dict:
+                    held._immutable = True  # type: ignore[union-attr]
+        if ended:
+            _sdk_logger.warning("Calling end() on an ended span.")
+            return
+        dropped = None
+        try:
+            size = slim_span_size(self)
+        except NotEncodable:
+            size, dropped = 0, "encode_error"
+        except Exception:  # as SpanQueue.on_end: a span it cannot measure counts as small
+            size = 0
+        for queue in self._sink.queues:
+            queue.on_slim_end(self, size, dropped)
+
+    def __enter__(self) -> SlimSpan:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        # As the SDK span used as a context manager (record_exception and
+        # set_status_on_exception are on for tracers obskit binds).
+        if exc_val is not None and self.is_recording():
+            self.record_exception(exc_val, escaped=True)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        self.end()
+
+    # --- the ReadableSpan view --------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def context(self) -> SpanContext:
+        return self._context
+
+    @property
+    def parent(self) -> SpanContext | None:
+        return self._parent
+
+    @property
+    def kind(self) -> trace_api.SpanKind:
+        return self._kind
+
+    @property
+    def start_time(self) -> int:
+        return self._start_time
+
+    @property
+    def end_time(self) -> int | None:
+        return self._end_time
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        return MappingProxyType(self._attributes)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return tuple(self._events) if self._events else ()
+
+    @property
+    def links(self) -> tuple[trace_api.Link, ...]:
+        return tuple(self._links) if self._links else ()
+
+    @property
+    def dropped_attributes(self) -> int:
+        return getattr(self._attributes, "dropped", 0)
+
+    @property
+    def dropped_events(self) -> int:
+        return self._events.dropped if self._events is not None else 0
+
+    @property
+    def dropped_links(self) -> int:
+        return self._links.dropped if self._links is not None else 0
+
+    @property
+    def resource(self) -> Any:
+        return self._sink.resource
+
+    @property
+    def instrumentation_scope(self) -> Any:
+        return self._sink.instrumentation_scope
+
+    @property
+    def instrumentation_info(self) -> Any:
+        return self._sink.instrumentation_info
+
+    def readable(self) -> ReadableSpan:
+        """The SDK `ReadableSpan` of this (ended) span, for exporters that need one."""
+        sink = self._sink
+        return ReadableSpan(
+            name=self._name,
+            context=self._context,
+            parent=self._parent,
+            resource=sink.resource,
+            attributes=self._attributes,
+            events=self._events if self._events is not None else BoundedList(sink.max_events),
+            links=self._links if self._links is not None else BoundedList(sink.max_links),
+            kind=self._kind,
+            status=self._status,
+            start_time=self._start_time,
+            end_time=self._end_time,
+            instrumentation_info=sink.instrumentation_info,
+            instrumentation_scope=sink.instrumentation_scope,
+        )
+
+    _readable_span = readable  # the SDK span's name for the same thing
+
+    def to_json(self, indent: int | None = 4) -> str:
+        """The SDK's JSON rendering of this span (as `ReadableSpan.to_json`)."""
+        text: str = self.readable().to_json(indent)
+        return text
+
+    def __repr__(self) -> str:  # as the SDK's spans show in logs
+        return f'_Span(name="{self._name}", context={self._context})'
+
+
+trace_api.Span.register(SlimSpan)
+
+
+def slim_span_size(span: SlimSpan) -> int:
+    """`_budget.span_size(span)` read from the slots (the same estimate, fewer copies)."""
+    name = span._name
+    size = _SPAN_OVERHEAD + (len(name) if name.isascii() else _text_size(name))
+    if span._attributes:
+        size += _attributes_size(span._attributes)
+    if span._events:
+        for event in span._events:
+            size += _FIELD_OVERHEAD + _text_size(event.name) + _attributes_size(event.attributes)
+    if span._links:
+        for link in span._links:
+            size += _SPAN_OVERHEAD // 2 + _attributes_size(link.attributes)
+    description = span._status.description
+    if description:
+        size += _text_size(description)
+    return size
+
+
+def sink_for(provider: Any, tracer: Any) -> SlimSink | None:
+    """A sink for `tracer` when every processor of `provider` is one of obskit's queues.
+
+    None (the SDK path) when the switch is off, the provider or tracer is not the SDK's
+    (or has the SDK's experimental tracer metrics on), or any processor is someone else's.
+    """
+    if not ENABLED:
+        return None
+    try:
+        multi = tracer.span_processor
+        processors = multi._span_processors
+        if (
+            not processors
+            or provider._active_span_processor is not multi
+            or type(tracer._tracer_metrics).__name__ != "NoOpTracerMetrics"
+            or not tracer._is_enabled()
+            or not all(callable(getattr(p, "on_slim_end", None)) for p in processors)
+        ):
+            return None
+        return SlimSink(tracer, tuple(processors))
+    except Exception:  # not the SDK's shapes: keep the SDK path
+        return None
