@@ -245,11 +245,14 @@ def _clean_key(key: object) -> str | None:
 
 
 def clean_attributes(
-    attributes: Mapping[Any, object] | None, limit: int = MAX_ATTRIBUTES
+    attributes: Mapping[Any, object] | None,
+    limit: int = MAX_ATTRIBUTES,
+    source: str = "attribute",
 ) -> dict[str, AttributeValue]:
     """A clean copy of `attributes`: bad keys and None values skipped, the first `limit` kept.
 
-    Keys and values that look secret are redacted (obskit._scrub).
+    Keys and values that look secret are redacted (obskit._scrub), counted under `source`
+    (``metric`` for a hot-instrument binding).
 
     Examples:
         >>> clean_attributes({"db.rows": 3, "bad": None, 1: "x"})
@@ -271,7 +274,7 @@ def clean_attributes(
         clean = clean_value(value)
         if clean is not None:
             cleaned[name] = clean
-    return scrub_attributes(cleaned)
+    return scrub_attributes(cleaned, source)
 
 
 def _clean_metric_value(value: object) -> bool:

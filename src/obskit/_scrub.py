@@ -66,7 +66,14 @@ DEFAULT_PATTERNS: Final[tuple[str, ...]] = (
 #: Where a redaction happened: the `source` attribute of obskit.scrubbing.redactions.
 REDACTION_SOURCES: Final = ("attribute", "exception", "metric", "query_literal")
 _MAX_CACHED = 4096
+#: At most this many items of a sequence of strings are scanned (obskit's cleaning caps
+#: attribute arrays at the same number, so nothing recorded is left unscanned).
+MAX_SCANNED_ITEMS = 128
 _UNKNOWN: Any = object()
+_KEEP: Any = object()  # a metric cache decision: the value is recorded as it is
+# What a redaction leaves behind: a value that is exactly this is not redacted again
+# (hot-instrument bindings are scrubbed when bound and seen again at every collection).
+_REDACTED = re.compile(r"\[REDACTED: [^\]\n]{1,64}\]")
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,10 @@ class _Rules:
             else None
         )
         self.keys: dict[str, str | None] = {}  # key -> matched pattern or None
-        self.metric_values: dict[tuple[str, object], object] = {}
+        # (key, type, value) -> (the value to record instead, or _KEEP; redactions made).
+        # Keyed by type too: 1, 1.0 and True are equal and hash alike, yet are different
+        # attribute values.
+        self.metric_values: dict[tuple[str, type, object], tuple[object, int]] = {}
 
     def key_label(self, key: str) -> str | None:
         label = self.keys.get(key, _UNKNOWN)
@@ -191,7 +201,12 @@ class _Rules:
         return label  # type: ignore[no-any-return]
 
     def decide(self, key: str, value: object, label: str, source: str) -> object:
-        """The value to record for a match: the callback's answer, else the redaction."""
+        """The value to record for a match: the callback's answer, else the redaction.
+
+        A value that is already a redaction marker is returned as it is, not counted.
+        """
+        if type(value) is str and value[:10] == "[REDACTED:" and _REDACTED.fullmatch(value):
+            return value
         callback = self.callback
         if callback is not None:
             try:
@@ -202,7 +217,8 @@ class _Rules:
                 answer = None
             if answer is not None and type(answer) in (str, bool, int, float):
                 return answer
-        count(source)
+        if source:  # "" when the caller counts (the metric cache counts every record)
+            count(source)
         return f"[REDACTED: {label}]"
 
     def find(self, text: str) -> list[tuple[int, int, str]] | None:
@@ -269,12 +285,26 @@ class _Rules:
         label = self.key_label(key)
         if label is not None:
             return self.decide(key, value, label, source)
+        return self.value(key, value, source)
+
+    def value(self, key: str, value: Any, source: str) -> Any:
+        """`value` (a string or a sequence of strings) with secret-looking parts redacted;
+        `value` itself when nothing was."""
         kind = type(value)
         if kind is str:
             return self.scan(key, value, source)
-        if kind is tuple and value and type(value[0]) is str:
-            return tuple(self.scan(key, item, source) for item in value)
+        if (kind is tuple or kind is list) and value:
+            return self.scan_items(key, value, source)
         return value
+
+    def scan_items(self, key: str, items: tuple[Any, ...] | list[Any], source: str) -> Any:
+        """A sequence with its strings scanned (at most MAX_SCANNED_ITEMS are kept)."""
+        if len(items) > MAX_SCANNED_ITEMS:
+            items = items[:MAX_SCANNED_ITEMS]
+        clean = [self.scan(key, item, source) if type(item) is str else item for item in items]
+        if all(new is old for new, old in zip(clean, items, strict=True)):
+            return items
+        return tuple(clean)
 
 
 _rules = _Rules(ScrubbingOptions())
@@ -352,11 +382,31 @@ def scrub_attributes(attributes: dict[str, Any], source: str = "attribute") -> d
     return attributes
 
 
+def _markers(value: object) -> int:
+    """How many redaction markers `value` (a string or a tuple of strings) holds."""
+    if type(value) is str:
+        return value.count("[REDACTED: ")
+    if type(value) is tuple:
+        return sum(item.count("[REDACTED: ") for item in value if type(item) is str)
+    return 0
+
+
+def _metric_value(rules: _Rules, key: object, value: object) -> tuple[object, int]:
+    """(what to record instead of `value`, redactions made), or (_KEEP, 0) if unchanged."""
+    if type(key) is not str:
+        return _KEEP, 0
+    clean = rules.pair(key, value, "")  # not counted here: counted per record by the caller
+    if clean is value or (type(clean) is type(value) and clean == value):
+        return _KEEP, 0
+    return clean, max(_markers(clean) - _markers(value), 0)
+
+
 def metric_attributes(attributes: Mapping[str, Any] | None) -> Any:
     """Metric attributes with the same rules; the same object back when nothing changed.
 
-    Results are cached per (key, value): metric attribute values are low-cardinality by
-    design, so a record costs a dict lookup per attribute.
+    Decisions are cached per (key, type, value): metric attribute values are
+    low-cardinality by design, so a record costs a dict lookup per attribute. Every
+    record of a redacted value counts as a redaction; an unchanged one never does.
     """
     rules = _rules
     if not rules.enabled or not attributes:
@@ -366,20 +416,22 @@ def metric_attributes(attributes: Mapping[str, Any] | None) -> Any:
         cache = rules.metric_values
         for key, value in attributes.items():
             try:
-                pair = (key, value)
-                clean = cache.get(pair, _UNKNOWN)
+                entry: tuple[str, type, object] | None = (key, type(value), value)
+                decided = cache.get(entry, None)  # type: ignore[arg-type]
             except TypeError:  # an unhashable value (a list): decided every time
-                pair, clean = None, _UNKNOWN
-            if clean is _UNKNOWN:
-                clean = rules.pair(key, value, "metric") if type(key) is str else value
-                if pair is not None and len(cache) < _MAX_CACHED:
-                    cache[pair] = clean
-            elif clean is not value:
-                count("metric")
-            if clean is not value:
-                if changed is None:
-                    changed = dict(attributes)
-                changed[key] = clean
+                entry, decided = None, None
+            if decided is None:
+                decided = _metric_value(rules, key, value)
+                if entry is not None and len(cache) < _MAX_CACHED:
+                    cache[entry] = decided
+            clean, redactions = decided
+            if clean is _KEEP:
+                continue
+            if redactions:
+                count("metric", redactions)
+            if changed is None:
+                changed = dict(attributes)
+            changed[key] = clean
         return attributes if changed is None else changed
     except Exception:
         log_once("scrub-metric", "scrubbing metric attributes failed", exc_info=True)
@@ -419,8 +471,8 @@ class KeyPolicy:
             self._label = rules.key_label(self.key) if rules.enabled else None
         if self._label is not None:
             return rules.decide(self.key, value, self._label, "attribute")
-        if type(value) is str and rules.enabled:
-            return rules.scan(self.key, value, "attribute")
+        if rules.enabled:
+            return rules.value(self.key, value, "attribute")  # strings and their sequences
         return value
 
 
