@@ -36,6 +36,7 @@ __all__ = [
     "ScrubbingOptions",
     "count",
     "current",
+    "find_secrets",
     "install",
     "metric_attributes",
     "observations",
@@ -308,6 +309,7 @@ class _Rules:
 
 
 _rules = _Rules(ScrubbingOptions())
+_DEFAULT_RULES = _rules  # for text obskit keeps itself, even with scrubbing off
 _counts = dict.fromkeys(REDACTION_SOURCES, 0)
 _count_lock = threading.Lock()
 
@@ -368,6 +370,22 @@ def scrub_text(text: str, key: str = "exception.message", source: str = "excepti
     if not rules.enabled:
         return text
     return rules.scan(key, text, source)
+
+
+def find_secrets(text: str) -> list[tuple[int, int, str]] | None:
+    """(start, end, what) of each secret-looking part of `text` in order, or None.
+
+    For text obskit keeps and shows itself (`Pipeline.recent_errors()`): the rules in
+    force (with their extra patterns), or the default rules when scrubbing is off. The
+    callback is not asked and nothing is counted: the caller removes every part found.
+
+    Examples:
+        >>> text = "Authorization: Basic dXNlcjpwYXNz"
+        >>> [text[start:end] for start, end, _ in find_secrets(text)]
+        ['Basic dXNlcjpwYXNz']
+    """
+    rules = _rules
+    return (rules if rules.enabled else _DEFAULT_RULES).find(text)
 
 
 def scrub_attributes(attributes: dict[str, Any], source: str = "attribute") -> dict[str, Any]:
