@@ -8,8 +8,9 @@ descriptions, and to metric attribute values:
   replaced by ``[REDACTED: <what matched>]``; keys are decided once and cached (static
   keys at decoration time, see `KeyPolicy`);
 * a string value is scanned by one precompiled regex for ``<pattern> = value`` /
-  ``<pattern>: value`` pairs, JSON web tokens, PEM private keys, US social security
-  numbers and card numbers (Luhn-checked); only the secret part is replaced.
+  ``<pattern>: value`` pairs, ``Bearer``/``Basic`` credentials, JSON web tokens, PEM
+  private keys, US social security numbers and card numbers (Luhn-checked); only the
+  secret part is replaced; a sequence of strings has each string scanned.
 
 Redactions are counted in `obskit.scrubbing.redactions` (by `source`). A callback may keep
 or replace a value; if it raises, the value is redacted (and the error logged once).
@@ -83,7 +84,8 @@ class ScrubMatch:
 
     `value` is the whole attribute value when the key matched, else the secret part
     found inside a string. `pattern` is the matched text (e.g. ``password``), or
-    ``jwt``, ``private key``, ``ssn``, ``credit card`` for values recognised by shape.
+    ``bearer``, ``basic``, ``jwt``, ``private key``, ``ssn``, ``credit card`` for values
+    recognised by shape.
 
     Examples:
         >>> import obskit
@@ -154,6 +156,9 @@ _PRIVATE_KEY = re.compile(
     r"-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)"
 )
 # US social security numbers and card numbers (13-19 digits, Luhn-checked).
+# An HTTP auth scheme followed by its credential, wherever it appears (a header quoted in
+# an error message without a key obskit knows); the credential must look like one.
+_SCHEME = re.compile(r"\b(?P<scheme>bearer|basic)[ \t]+(?P<cred>[\w+/.~-]{8,}={0,2})", re.I)
 _NUMBERS = re.compile(r"[0-9](?:(?P<ssn>[0-9]{2}-[0-9]{2}-[0-9]{4})|(?:[ -]?[0-9]){12,18})")
 _WORDISH = re.compile(r"[\w-]")
 
@@ -236,6 +241,11 @@ class _Rules:
                 self._key_values(self.kv_extra, text, found)
         else:
             self._key_values(self.kv_any, text, found)
+        if ("bearer" in lower or "basic" in lower) and _SCHEME.search(text) is not None:
+            for match in _SCHEME.finditer(text):
+                credential = match.group("cred")
+                if any(c.isdigit() or c.isupper() or c in "+/=" for c in credential):
+                    found.append((*match.span("cred"), match.group("scheme").lower()))
         if _JWT.search(text) is not None:
             found.extend((*m.span(), "jwt") for m in _JWT.finditer(text))
         if _PRIVATE_KEY.search(text) is not None:

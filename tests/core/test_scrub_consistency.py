@@ -8,6 +8,7 @@ every collection.
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.metrics import Observation
 
 import obskit
@@ -111,3 +112,23 @@ def test_a_redaction_marker_is_kept_as_it_is_but_a_longer_value_is_not() -> None
     assert _scrub.scrub_pair("password", marker, "metric") == marker
     assert _scrub._counts["metric"] == before
     assert _scrub.scrub_pair("password", f"{marker} {SECRET}") == marker  # not a way around
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("upstream said: Bearer abcDEF123456", "upstream said: Bearer [REDACTED: bearer]"),
+        ("sent Authorization Basic dXNlcjpwYXNz", "sent Authorization Basic [REDACTED: basic]"),
+        ("basic authentication required", "basic authentication required"),  # words
+        ("Bearer realm=api", "Bearer realm=api"),
+    ],
+)
+def test_a_scheme_credential_is_redacted_without_a_key(obskit_capture, text, expected) -> None:
+    @obskit.traced("call")
+    def call() -> None:
+        raise ConnectionError(text)
+
+    with pytest.raises(ConnectionError):
+        call()
+    (event,) = obskit_capture.one("call").events
+    assert event.attributes["exception.message"] == expected
