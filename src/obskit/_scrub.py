@@ -383,7 +383,8 @@ def scrub_text(text: str, key: str = "exception.message", source: str = "excepti
 
 
 def find_secrets(text: str) -> list[tuple[int, int, str]] | None:
-    """(start, end, what) of each secret-looking part of `text` in order, or None.
+    """(start, end, what) of each secret-looking part of `text` in order (not
+    overlapping), or None.
 
     For text obskit keeps and shows itself (`Pipeline.recent_errors()`): the rules in
     force (with their extra patterns), or the default rules when scrubbing is off. The
@@ -395,7 +396,14 @@ def find_secrets(text: str) -> list[tuple[int, int, str]] | None:
         ['Basic dXNlcjpwYXNz']
     """
     rules = _rules
-    return (rules if rules.enabled else _DEFAULT_RULES).find(text)
+    found = (rules if rules.enabled else _DEFAULT_RULES).find(text)
+    if found is None:
+        return None
+    parts: list[tuple[int, int, str]] = []
+    for part in found:
+        if not parts or part[0] >= parts[-1][1]:  # not inside a part already found
+            parts.append(part)
+    return parts
 
 
 def scrub_attributes(attributes: dict[str, Any], source: str = "attribute") -> dict[str, Any]:
