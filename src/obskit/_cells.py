@@ -89,7 +89,7 @@ class _Bindings:
         self._lock = threading.Lock()
 
     def get(self, attributes: Mapping[str, object] | None, make: Any) -> Any:
-        clean = clean_attributes(attributes)
+        clean = clean_attributes(attributes, source="metric")
         key = _key(clean)
         found = self._bound.get(key)
         if found is None:

@@ -22,6 +22,7 @@ import reprlib
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -245,11 +246,14 @@ def _clean_key(key: object) -> str | None:
 
 
 def clean_attributes(
-    attributes: Mapping[Any, object] | None, limit: int = MAX_ATTRIBUTES
+    attributes: Mapping[Any, object] | None,
+    limit: int = MAX_ATTRIBUTES,
+    source: str = "attribute",
 ) -> dict[str, AttributeValue]:
     """A clean copy of `attributes`: bad keys and None values skipped, the first `limit` kept.
 
-    Keys and values that look secret are redacted (obskit._scrub).
+    Keys and values that look secret are redacted (obskit._scrub), counted under `source`
+    (``metric`` for a hot-instrument binding).
 
     Examples:
         >>> clean_attributes({"db.rows": 3, "bad": None, 1: "x"})
@@ -271,7 +275,7 @@ def clean_attributes(
         clean = clean_value(value)
         if clean is not None:
             cleaned[name] = clean
-    return scrub_attributes(cleaned)
+    return scrub_attributes(cleaned, source)
 
 
 def _clean_metric_value(value: object) -> bool:
@@ -332,11 +336,13 @@ _MAX_SLOW_CLASSES = 256
 
 
 class _LastMessage(threading.local):
-    # The last exception rendered on this thread and its message: an exception crossing
-    # several traced layers is rendered once, not once per layer. Exceptions cannot be
-    # weakly referenced and ids are reused at once (an id check alone matched a fresh
-    # exception), so it is held: one exception per thread, until the next is rendered.
-    entry: tuple[BaseException, str] | None = None
+    # The last exception rendered on this thread, weakly referenced, and its message: an
+    # exception crossing several traced layers is rendered once, not once per layer.
+    # Never the exception itself: it holds its traceback, whose frames hold every local
+    # (a socket, a buffer) of the functions it passed through. Ids alone are reused at
+    # once (a fresh exception matched), so an exception that cannot be weakly referenced
+    # (built-in types, classes with __slots__) is not remembered but rendered again.
+    entry: tuple[weakref.ref[BaseException], str] | None = None
 
 
 _last_message = _LastMessage()
@@ -346,11 +352,13 @@ def exception_message(exc: BaseException) -> str:
     """`str(exc)`, bounded and guarded: never raises, never renders huge arguments.
 
     An exception class that keeps `BaseException.__str__` is rendered from its arguments
-    here (a 10 MB bytes argument would otherwise be turned into a 40 MB string); a class
-    with its own `__str__` is trusted only under a guard, at most once per exception
-    (the last one rendered on each thread is remembered: nested traced layers recording
-    the same exception reuse its message), and a class whose `__str__` took longer than
-    `SLOW_STR_SECONDS` is shown by name from then on.
+    here (a 10 MB bytes argument would otherwise be turned into a 40 MB string), and a
+    `KeyError` from its key's bounded repr; a class with its own `__str__` is trusted
+    only under a guard, at most once per exception (the last one rendered on each thread
+    is remembered by a weak reference, so nested traced layers recording the same
+    exception reuse its message while the exception, its traceback and their frames are
+    never kept alive), and a class whose `__str__` took longer than `SLOW_STR_SECONDS`
+    is shown by name from then on.
 
     Examples:
         >>> exception_message(ValueError(b"x" * 10_000_000))
@@ -366,8 +374,10 @@ def exception_message(exc: BaseException) -> str:
                 only = args[0]
                 return clean_text(only) if type(only) is str else safe_repr(only)
             return safe_repr(args)
+        if kind.__str__ is KeyError.__str__ and len(exc.args) == 1:
+            return safe_repr(exc.args[0])  # what KeyError shows, without the key's __repr__
         last = _last_message.entry
-        if last is not None and last[0] is exc:
+        if last is not None and last[0]() is exc:
             return last[1]
         if kind in _slow_str_classes:
             message = f"<{kind.__name__}: __str__ too slow to render>"
@@ -377,7 +387,10 @@ def exception_message(exc: BaseException) -> str:
             slow = time.perf_counter() - started > SLOW_STR_SECONDS
             if slow and len(_slow_str_classes) < _MAX_SLOW_CLASSES:
                 _slow_str_classes.add(kind)
-        _last_message.entry = (exc, message)
+        try:
+            _last_message.entry = (weakref.ref(exc), message)
+        except TypeError:  # not weakly referenceable: rendered again by the next layer
+            _last_message.entry = None
         return message
     except Exception:
         return f"<unprintable {kind.__qualname__}>"

@@ -8,8 +8,9 @@ descriptions, and to metric attribute values:
   replaced by ``[REDACTED: <what matched>]``; keys are decided once and cached (static
   keys at decoration time, see `KeyPolicy`);
 * a string value is scanned by one precompiled regex for ``<pattern> = value`` /
-  ``<pattern>: value`` pairs, JSON web tokens, PEM private keys, US social security
-  numbers and card numbers (Luhn-checked); only the secret part is replaced.
+  ``<pattern>: value`` pairs, ``Bearer``/``Basic`` credentials, JSON web tokens, PEM
+  private keys, US social security numbers and card numbers (Luhn-checked); only the
+  secret part is replaced; a sequence of strings has each string scanned.
 
 Redactions are counted in `obskit.scrubbing.redactions` (by `source`). A callback may keep
 or replace a value; if it raises, the value is redacted (and the error logged once).
@@ -36,6 +37,7 @@ __all__ = [
     "ScrubbingOptions",
     "count",
     "current",
+    "find_secrets",
     "install",
     "metric_attributes",
     "observations",
@@ -66,7 +68,14 @@ DEFAULT_PATTERNS: Final[tuple[str, ...]] = (
 #: Where a redaction happened: the `source` attribute of obskit.scrubbing.redactions.
 REDACTION_SOURCES: Final = ("attribute", "exception", "metric", "query_literal")
 _MAX_CACHED = 4096
+#: At most this many items of a sequence of strings are scanned (obskit's cleaning caps
+#: attribute arrays at the same number, so nothing recorded is left unscanned).
+MAX_SCANNED_ITEMS = 128
 _UNKNOWN: Any = object()
+_KEEP: Any = object()  # a metric cache decision: the value is recorded as it is
+# What a redaction leaves behind: a value that is exactly this is not redacted again
+# (hot-instrument bindings are scrubbed when bound and seen again at every collection).
+_REDACTED = re.compile(r"\[REDACTED: [^\]\n]{1,64}\]")
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,8 @@ class ScrubMatch:
 
     `value` is the whole attribute value when the key matched, else the secret part
     found inside a string. `pattern` is the matched text (e.g. ``password``), or
-    ``jwt``, ``private key``, ``ssn``, ``credit card`` for values recognised by shape.
+    ``bearer``, ``basic``, ``jwt``, ``private key``, ``ssn``, ``credit card`` for values
+    recognised by shape.
 
     Examples:
         >>> import obskit
@@ -146,6 +156,9 @@ _PRIVATE_KEY = re.compile(
     r"-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)"
 )
 # US social security numbers and card numbers (13-19 digits, Luhn-checked).
+# An HTTP auth scheme followed by its credential, wherever it appears (a header quoted in
+# an error message without a key obskit knows); the credential must look like one.
+_SCHEME = re.compile(r"\b(?P<scheme>bearer|basic)[ \t]+(?P<cred>[\w+/.~-]{8,}={0,2})", re.I)
 _NUMBERS = re.compile(r"[0-9](?:(?P<ssn>[0-9]{2}-[0-9]{2}-[0-9]{4})|(?:[ -]?[0-9]){12,18})")
 _WORDISH = re.compile(r"[\w-]")
 
@@ -179,7 +192,10 @@ class _Rules:
             else None
         )
         self.keys: dict[str, str | None] = {}  # key -> matched pattern or None
-        self.metric_values: dict[tuple[str, object], object] = {}
+        # (key, type, value) -> (the value to record instead, or _KEEP; redactions made).
+        # Keyed by type too: 1, 1.0 and True are equal and hash alike, yet are different
+        # attribute values.
+        self.metric_values: dict[tuple[str, type, object], tuple[object, int]] = {}
 
     def key_label(self, key: str) -> str | None:
         label = self.keys.get(key, _UNKNOWN)
@@ -191,7 +207,12 @@ class _Rules:
         return label  # type: ignore[no-any-return]
 
     def decide(self, key: str, value: object, label: str, source: str) -> object:
-        """The value to record for a match: the callback's answer, else the redaction."""
+        """The value to record for a match: the callback's answer, else the redaction.
+
+        A value that is already a redaction marker is returned as it is, not counted.
+        """
+        if type(value) is str and value[:10] == "[REDACTED:" and _REDACTED.fullmatch(value):
+            return value
         callback = self.callback
         if callback is not None:
             try:
@@ -202,7 +223,8 @@ class _Rules:
                 answer = None
             if answer is not None and type(answer) in (str, bool, int, float):
                 return answer
-        count(source)
+        if source:  # "" when the caller counts (the metric cache counts every record)
+            count(source)
         return f"[REDACTED: {label}]"
 
     def find(self, text: str) -> list[tuple[int, int, str]] | None:
@@ -219,6 +241,11 @@ class _Rules:
                 self._key_values(self.kv_extra, text, found)
         else:
             self._key_values(self.kv_any, text, found)
+        if ("bearer" in lower or "basic" in lower) and _SCHEME.search(text) is not None:
+            for match in _SCHEME.finditer(text):
+                credential = match.group("cred")
+                if any(c.isdigit() or c.isupper() or c in "+/=" for c in credential):
+                    found.append((*match.span("cred"), match.group("scheme").lower()))
         if _JWT.search(text) is not None:
             found.extend((*m.span(), "jwt") for m in _JWT.finditer(text))
         if _PRIVATE_KEY.search(text) is not None:
@@ -269,15 +296,30 @@ class _Rules:
         label = self.key_label(key)
         if label is not None:
             return self.decide(key, value, label, source)
+        return self.value(key, value, source)
+
+    def value(self, key: str, value: Any, source: str) -> Any:
+        """`value` (a string or a sequence of strings) with secret-looking parts redacted;
+        `value` itself when nothing was."""
         kind = type(value)
         if kind is str:
             return self.scan(key, value, source)
-        if kind is tuple and value and type(value[0]) is str:
-            return tuple(self.scan(key, item, source) for item in value)
+        if (kind is tuple or kind is list) and value:
+            return self.scan_items(key, value, source)
         return value
+
+    def scan_items(self, key: str, items: tuple[Any, ...] | list[Any], source: str) -> Any:
+        """A sequence with its strings scanned (at most MAX_SCANNED_ITEMS are kept)."""
+        if len(items) > MAX_SCANNED_ITEMS:
+            items = items[:MAX_SCANNED_ITEMS]
+        clean = [self.scan(key, item, source) if type(item) is str else item for item in items]
+        if all(new is old for new, old in zip(clean, items, strict=True)):
+            return items
+        return tuple(clean)
 
 
 _rules = _Rules(ScrubbingOptions())
+_DEFAULT_RULES = _rules  # for text obskit keeps itself, even with scrubbing off
 _counts = dict.fromkeys(REDACTION_SOURCES, 0)
 _count_lock = threading.Lock()
 
@@ -340,6 +382,30 @@ def scrub_text(text: str, key: str = "exception.message", source: str = "excepti
     return rules.scan(key, text, source)
 
 
+def find_secrets(text: str) -> list[tuple[int, int, str]] | None:
+    """(start, end, what) of each secret-looking part of `text` in order (not
+    overlapping), or None.
+
+    For text obskit keeps and shows itself (`Pipeline.recent_errors()`): the rules in
+    force (with their extra patterns), or the default rules when scrubbing is off. The
+    callback is not asked and nothing is counted: the caller removes every part found.
+
+    Examples:
+        >>> text = "Authorization: Basic dXNlcjpwYXNz"
+        >>> [text[start:end] for start, end, _ in find_secrets(text)]
+        ['Basic dXNlcjpwYXNz']
+    """
+    rules = _rules
+    found = (rules if rules.enabled else _DEFAULT_RULES).find(text)
+    if found is None:
+        return None
+    parts: list[tuple[int, int, str]] = []
+    for part in found:
+        if not parts or part[0] >= parts[-1][1]:  # not inside a part already found
+            parts.append(part)
+    return parts
+
+
 def scrub_attributes(attributes: dict[str, Any], source: str = "attribute") -> dict[str, Any]:
     """Scrub a dict of clean attributes in place, and return it."""
     rules = _rules
@@ -352,11 +418,31 @@ def scrub_attributes(attributes: dict[str, Any], source: str = "attribute") -> d
     return attributes
 
 
+def _markers(value: object) -> int:
+    """How many redaction markers `value` (a string or a tuple of strings) holds."""
+    if type(value) is str:
+        return value.count("[REDACTED: ")
+    if type(value) is tuple:
+        return sum(item.count("[REDACTED: ") for item in value if type(item) is str)
+    return 0
+
+
+def _metric_value(rules: _Rules, key: object, value: object) -> tuple[object, int]:
+    """(what to record instead of `value`, redactions made), or (_KEEP, 0) if unchanged."""
+    if type(key) is not str:
+        return _KEEP, 0
+    clean = rules.pair(key, value, "")  # not counted here: counted per record by the caller
+    if clean is value or (type(clean) is type(value) and clean == value):
+        return _KEEP, 0
+    return clean, max(_markers(clean) - _markers(value), 0)
+
+
 def metric_attributes(attributes: Mapping[str, Any] | None) -> Any:
     """Metric attributes with the same rules; the same object back when nothing changed.
 
-    Results are cached per (key, value): metric attribute values are low-cardinality by
-    design, so a record costs a dict lookup per attribute.
+    Decisions are cached per (key, type, value): metric attribute values are
+    low-cardinality by design, so a record costs a dict lookup per attribute. Every
+    record of a redacted value counts as a redaction; an unchanged one never does.
     """
     rules = _rules
     if not rules.enabled or not attributes:
@@ -366,20 +452,22 @@ def metric_attributes(attributes: Mapping[str, Any] | None) -> Any:
         cache = rules.metric_values
         for key, value in attributes.items():
             try:
-                pair = (key, value)
-                clean = cache.get(pair, _UNKNOWN)
+                entry: tuple[str, type, object] | None = (key, type(value), value)
+                decided = cache.get(entry, None)  # type: ignore[arg-type]
             except TypeError:  # an unhashable value (a list): decided every time
-                pair, clean = None, _UNKNOWN
-            if clean is _UNKNOWN:
-                clean = rules.pair(key, value, "metric") if type(key) is str else value
-                if pair is not None and len(cache) < _MAX_CACHED:
-                    cache[pair] = clean
-            elif clean is not value:
-                count("metric")
-            if clean is not value:
-                if changed is None:
-                    changed = dict(attributes)
-                changed[key] = clean
+                entry, decided = None, None
+            if decided is None:
+                decided = _metric_value(rules, key, value)
+                if entry is not None and len(cache) < _MAX_CACHED:
+                    cache[entry] = decided
+            clean, redactions = decided
+            if clean is _KEEP:
+                continue
+            if redactions:
+                count("metric", redactions)
+            if changed is None:
+                changed = dict(attributes)
+            changed[key] = clean
         return attributes if changed is None else changed
     except Exception:
         log_once("scrub-metric", "scrubbing metric attributes failed", exc_info=True)
@@ -419,8 +507,8 @@ class KeyPolicy:
             self._label = rules.key_label(self.key) if rules.enabled else None
         if self._label is not None:
             return rules.decide(self.key, value, self._label, "attribute")
-        if type(value) is str and rules.enabled:
-            return rules.scan(self.key, value, "attribute")
+        if rules.enabled:
+            return rules.value(self.key, value, "attribute")  # strings and their sequences
         return value
 
 

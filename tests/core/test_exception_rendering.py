@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 import obskit
@@ -76,3 +79,30 @@ def test_distinct_exceptions_are_each_rendered(obskit_capture) -> None:
         with pytest.raises(Counted):
             inner()
     assert Counted.calls == 2
+
+
+class Resource:
+    """Stands for a socket or buffer a failing function holds in a local variable."""
+
+
+@pytest.mark.parametrize("kind", [Counted, KeyError, OSError])
+def test_a_rendered_exception_and_its_frames_are_not_kept(obskit_capture, kind) -> None:
+    held: list[weakref.ref[Resource]] = []
+
+    @obskit.traced("holds")
+    def holds() -> None:
+        resource = Resource()
+        held.append(weakref.ref(resource))
+        raise kind("k")
+
+    @obskit.traced("calls")
+    def calls() -> None:
+        holds()
+
+    try:
+        calls()
+    except kind:
+        pass
+    gc.collect()
+    assert held[0]() is None  # the frame's local was released
+    assert obskit_capture.one("holds").events[0].attributes["exception.message"]

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import obskit
 from obskit import pipeline
 from obskit.pipeline import Record, _age
 from obskit.pipeline._names import RECENT_ERRORS
@@ -187,7 +188,19 @@ def test_an_unprintable_exception_is_kept_without_raising() -> None:
         ("timeout: connection refused", "timeout: connection refused"),  # no value: kept
         ("bad password hunter2 for user", "bad password ? for user"),
         ("password: s3cr3t", "password: ?"),
-        ("Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", "Authorization: ? ?"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", "Authorization: ?"),
+        # obskit's scrubbing runs first; scheme words take the credential with them
+        ("Authorization: Basic dXNlcjpwYXNz", "Authorization: ?"),
+        ("token: Bearer abcdefgh", "token: ?"),
+        ("Bearer abcdefgh rejected", "Bearer ? rejected"),
+        ("the password is hunter2", "the password is ?"),
+        ("The Password Is Hunter2", "The Password Is ?"),
+        ("api key: sk_live_abcdef", "api key: ?"),
+        ("private key hunter2", "private key ?"),
+        ("session abcdEF1234 expired", "session ? expired"),
+        ("cookie sid_9f8e7d rejected", "cookie ? rejected"),
+        ("session closed by peer", "session closed by peer"),  # a word, not a value
+        ("basic check failed", "basic check failed"),
         ("login failed user=alice token=abc", "login failed user=? token=?"),
         ("no account for bob@example.com", "no account for ?"),
         ("row 42 has 'x'\nsecond line with secrets", "row ? has ?"),
@@ -195,3 +208,32 @@ def test_an_unprintable_exception_is_kept_without_raising() -> None:
 )
 def test_messages_are_sanitised(message: str, kept: str) -> None:
     assert sanitise(message) == kept
+
+
+def test_messages_follow_configured_patterns_and_stay_clean_with_scrubbing_off(
+    obskit_capture,
+) -> None:
+    options = obskit.ScrubbingOptions(extra_patterns=["tenant[-_]key"])
+    obskit.configure(exporters=["memory"], scrubbing=options)
+    assert sanitise("rejected tenant_key: tk-alpha") == "rejected tenant_key: ?"
+    obskit.configure(exporters=["memory"], scrubbing=False)
+    assert sanitise("Authorization: Basic dXNlcjpwYXNz") == "Authorization: ?"
+    assert sanitise("token: Bearer abcdefgh") == "token: ?"
+
+
+def test_recent_errors_hold_no_credential(obskit_capture) -> None:
+    calls = pipeline.Pipeline("calls", on_error="skip")
+
+    @calls.processor("send")
+    def send(header):
+        raise PermissionError(f"upstream refused {header}")
+
+    for header in ("Authorization: Basic dXNlcjpwYXNz", "token: Bearer abcdefgh"):
+        send(header)
+    kept = repr(calls.recent_errors())
+    assert "dXNlcjpwYXNz" not in kept
+    assert "abcdefgh" not in kept
+    assert [e["message"] for e in calls.recent_errors()] == [
+        "upstream refused Authorization: ?",
+        "upstream refused token: ?",
+    ]
