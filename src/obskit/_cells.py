@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from obskit import _cardinality
+from obskit import _cardinality, _providers
 from obskit._sanitize import clean_attributes
 
 _OVERFLOW = {_cardinality.OVERFLOW_ATTRIBUTE: True}
@@ -103,6 +103,9 @@ class _Bindings:
                         found = self._bound.get(key)
                     if found is None:
                         found = self._bound[key] = make(clean)
+            # A new binding (rare): follow a provider the host set meanwhile. Outside the
+            # lock, which the provider-change listeners take.
+            _providers.notice_host()
         return found
 
     def all(self) -> list[Any]:

@@ -107,6 +107,7 @@ class BoundCounter:
             self._cells.append(cell)
         self._local.cell = cell
         _on_thread_end(self._local, lambda: self._retire(cell))
+        _notice_host()  # a thread's first record here: has the host set a provider?
         return cell
 
     def _retire(self, cell: list[int | float]) -> None:
@@ -201,6 +202,7 @@ class BoundHistogram:
             self._cells.append(cell)
         self._local.cell = cell
         _on_thread_end(self._local, lambda: self._retire(cell))
+        _notice_host()  # a thread's first record here: has the host set a provider?
         return cell
 
     def _retire(self, cell: _HistogramCell) -> None:
@@ -256,6 +258,7 @@ class BoundHistogram:
 
 
 _time_ns = time.time_ns
+_notice_host = _providers.notice_host
 
 
 def _exemplars(bound: BoundHistogram) -> list[Exemplar]:
@@ -479,4 +482,5 @@ def _cached(key: tuple[str, str, str], make: Any) -> Any:
         found = _instruments.get(key)
         if found is None:
             found = _instruments[key] = make()
-        return found
+    _notice_host()  # outside the lock: the listeners take it (via _on_provider_change)
+    return found
