@@ -52,8 +52,12 @@ def _key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
 HotExemplar = tuple[float, int, Any]
 
 
+def _no_span() -> None:
+    return None  # a dead weak reference's answer: matches no span
+
+
 class _HistogramCell:
-    __slots__ = ("context", "counts", "exemplars", "max", "min", "span", "sum")
+    __slots__ = ("context", "counts", "current", "exemplars", "max", "min", "seen", "sum")
 
     def __init__(self, buckets: int) -> None:
         self.counts = [0] * buckets
@@ -62,9 +66,12 @@ class _HistogramCell:
         self.max = float("-inf")
         # The last exemplar per bucket, written only by the owning thread.
         self.exemplars: list[HotExemplar | None] = [None] * buckets
-        # The span current at the last record and its context if sampled (else None), so
-        # a run of records inside one span reads its sampling flag once.
-        self.span: object = None
+        # What identifies the last record's span without keeping it alive: a weak
+        # reference to it (the current span) or its SpanContext (a span passed in); and
+        # that context if sampled (else None), so a run of records inside one span reads
+        # its sampling flag once.
+        self.current: Any = _no_span
+        self.seen: object = None
         self.context: Any = None
 
 
