@@ -35,7 +35,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
-from obskit import _metrics, _providers
+from obskit import _metrics, _providers, _scrub
 from obskit._cells import (
     HotExemplar,
     _Bindings,
@@ -151,10 +151,14 @@ class BoundHistogram:
         1
     """
 
-    __slots__ = ("_base", "_bounds", "_cells", "_local", "_lock", "attributes")
+    __slots__ = ("_base", "_bounds", "_cells", "_exported", "_local", "_lock", "attributes")
 
     def __init__(self, attributes: dict[str, Any], bounds: tuple[float, ...]) -> None:
         self.attributes = attributes
+        # The attributes as exported, and the scrubbing generation they were derived
+        # under: rules installed after binding apply at the next collection, as they do
+        # to hot counters (whose observations are scrubbed at each collection).
+        self._exported: tuple[int, Any] = (-1, attributes)
         self._base: tuple[list[int], float] = ([0] * (len(bounds) + 1), 0)
         self._bounds = bounds
         self._local = threading.local()
@@ -235,6 +239,15 @@ class BoundHistogram:
             retired.min, retired.max = min(retired.min, cell.min), max(retired.max, cell.max)
             retired.exemplars = newest_exemplars([retired, cell], len(self._bounds) + 1)
             self._cells.remove(cell)
+
+    def exported_attributes(self) -> Any:
+        """The attribute set to export: scrubbed again when the rules changed since."""
+        generation = _scrub.generation()
+        seen, exported = self._exported
+        if seen != generation:  # at collection, once per rules change: not per record
+            exported = _scrub.metric_attributes(self.attributes)
+            self._exported = (generation, exported)
+        return exported
 
     def exemplars(self) -> list[HotExemplar | None]:
         """Per bucket, the newest exemplar any thread kept (None where there is none)."""
@@ -405,18 +418,29 @@ class HotHistogram:
             log_once("hot-record", "recording into %s failed", self.name, exc_info=True)
 
     def metric(self, now: int) -> Metric | None:
-        points = []
+        # Bound sets that the current scrubbing rules make equal export as one point.
+        merged: dict[frozenset[Any], list[Any]] = {}
         for bound in self._bindings.all():
             counts, total, low, high = bound.snapshot()
-            count = sum(counts)
-            if not count:
+            if not sum(counts):
                 continue
-            points.append(
-                HistogramDataPoint(
-                    dict(bound.attributes), self.start_time, now, count, total, counts,
-                    self.bounds, low, high, _exemplars(bound),
-                )
-            )  # fmt: skip
+            attributes = bound.exported_attributes()
+            key = frozenset(attributes.items())
+            found = merged.get(key)
+            if found is None:
+                merged[key] = [attributes, counts, total, low, high, _exemplars(bound)]
+            else:
+                found[1] = [a + b for a, b in zip(found[1], counts, strict=True)]
+                found[2] += total
+                found[3], found[4] = min(found[3], low), max(found[4], high)
+                found[5] = [*found[5], *_exemplars(bound)]
+        points = [
+            HistogramDataPoint(
+                dict(attributes), self.start_time, now, sum(counts), total, counts,
+                self.bounds, low, high, exemplars,
+            )
+            for attributes, counts, total, low, high, exemplars in merged.values()
+        ]  # fmt: skip
         if not points:
             return None
         data = HistogramData(points, AggregationTemporality.CUMULATIVE)
