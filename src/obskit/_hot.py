@@ -417,7 +417,9 @@ class HotHistogram:
         except Exception:
             log_once("hot-record", "recording into %s failed", self.name, exc_info=True)
 
-    def metric(self, now: int) -> Metric | None:
+    def metric(self, now: int, delta: dict[Any, Any] | None = None) -> Metric | None:
+        """This histogram's points: cumulative, or (with a reader's `delta` state: what
+        each series reported last time) the change since that reader's last collection."""
         # Bound sets that the current scrubbing rules make equal export as one point.
         merged: dict[frozenset[Any], list[Any]] = {}
         for bound in self._bindings.all():
@@ -434,17 +436,61 @@ class HotHistogram:
                 found[2] += total
                 found[3], found[4] = min(found[3], low), max(found[4], high)
                 found[5] = [*found[5], *_exemplars(bound)]
-        points = [
-            HistogramDataPoint(
-                dict(attributes), self.start_time, now, sum(counts), total, counts,
-                self.bounds, low, high, exemplars,
-            )
-            for attributes, counts, total, low, high, exemplars in merged.values()
-        ]  # fmt: skip
+        points = []
+        for key, (attributes, counts, total, low, high, exemplars) in merged.items():
+            start = self.start_time
+            if delta is not None:
+                counts, total, low, high, exemplars, start = self._since_last(
+                    delta, key, now, counts, total, low, high, exemplars
+                )
+                if not sum(counts):
+                    continue  # nothing recorded in this interval: no point, as the SDK
+            points.append(
+                HistogramDataPoint(
+                    dict(attributes), start, now, sum(counts), total, counts,
+                    self.bounds, low, high, exemplars,
+                )
+            )  # fmt: skip
         if not points:
             return None
-        data = HistogramData(points, AggregationTemporality.CUMULATIVE)
+        temporality = (
+            AggregationTemporality.CUMULATIVE if delta is None else AggregationTemporality.DELTA
+        )
+        data = HistogramData(points, temporality)
         return Metric(self.name, self.description, self.unit, data)
+
+    def _since_last(
+        self,
+        delta: dict[Any, Any],
+        key: frozenset[Any],
+        now: int,
+        counts: list[int],
+        total: float,
+        low: float,
+        high: float,
+        exemplars: list[Exemplar],
+    ) -> tuple[list[int], float, float, float, list[Exemplar], int]:
+        """A series' change since the reader's last collection (at collection time only)."""
+        series = (self.scope, self.name, key)
+        last = delta.get(series)
+        delta[series] = (counts, total, now)
+        if last is None:
+            return counts, total, low, high, exemplars, self.start_time
+        last_counts, last_total, last_time = last
+        changed = [a - b for a, b in zip(counts, last_counts, strict=True)]
+        if min(changed) < 0:  # the totals restarted (another provider came in meanwhile)
+            return counts, total, low, high, exemplars, self.start_time
+        # The cells keep one min and max since the series started: bound them by the
+        # buckets that received values in this interval (an estimate, never exact).
+        used = [index for index, count in enumerate(changed) if count]
+        if used:
+            bounds = self.bounds
+            if used[0] > 0:
+                low = max(low, bounds[used[0] - 1])
+            if used[-1] < len(bounds):
+                high = min(high, bounds[used[-1]])
+        recent = [e for e in exemplars if e.time_unix_nano > last_time]
+        return changed, total - last_total, low, high, recent, last_time
 
     def _rebase(self) -> None:
         self.start_time = time.time_ns()
