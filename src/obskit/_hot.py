@@ -40,8 +40,8 @@ from obskit._cells import (
     HotExemplar,
     _Bindings,
     _HistogramCell,
-    _on_thread_end,
     _no_span,
+    _on_thread_end,
     _remove_identical,
     newest_exemplars,
 )
@@ -299,6 +299,8 @@ _weakref = weakref.ref
 def _sampled(span: Any) -> Any:
     context = span.get_span_context()
     return context if context.trace_flags & 1 else None
+
+
 _notice_host = _providers.notice_host
 
 

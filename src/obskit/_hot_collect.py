@@ -27,10 +27,17 @@ _hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose collect is wr
 # Per reader that prefers delta histograms: what each series reported last time.
 _last_reported: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
-try:  # the key readers file their histogram temporality under
-    from opentelemetry.sdk.metrics._internal.instrument import _Histogram as _SDK_HISTOGRAM
-except ImportError:  # pragma: no cover - another SDK layout: cumulative, as before
-    _SDK_HISTOGRAM = None
+
+def _sdk_histogram_class() -> Any:
+    """The key readers file their histogram temporality under (None: unknown SDK)."""
+    try:
+        from opentelemetry.sdk.metrics._internal.instrument import _Histogram
+    except ImportError:  # another SDK layout: cumulative points, as before
+        return None
+    return _Histogram
+
+
+_SDK_HISTOGRAM = _sdk_histogram_class()
 
 
 def _delta_state(reader: Any) -> dict[Any, Any] | None:
