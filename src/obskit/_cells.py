@@ -57,7 +57,10 @@ def _no_span() -> None:
 
 
 class _HistogramCell:
-    __slots__ = ("context", "counts", "current", "exemplars", "max", "min", "seen", "sum")
+    __slots__ = (
+        "counts", "current", "current_sampled", "exemplars", "max", "min", "sampled", "seen",
+        "sum",
+    )  # fmt: skip
 
     def __init__(self, buckets: int) -> None:
         self.counts = [0] * buckets
@@ -66,13 +69,14 @@ class _HistogramCell:
         self.max = float("-inf")
         # The last exemplar per bucket, written only by the owning thread.
         self.exemplars: list[HotExemplar | None] = [None] * buckets
-        # What identifies the last record's span without keeping it alive: a weak
-        # reference to it (the current span) or its SpanContext (a span passed in); and
-        # that context if sampled (else None), so a run of records inside one span reads
-        # its sampling flag once.
+        # What identifies the last record's span without keeping it alive, and its
+        # context if sampled (else None), so a run of records inside one span reads its
+        # sampling flag once: a weak reference to the last current span, and the
+        # SpanContext of the last span passed in.
         self.current: Any = _no_span
+        self.current_sampled: Any = None
         self.seen: object = None
-        self.context: Any = None
+        self.sampled: Any = None
 
 
 def newest_exemplars(cells: list[_HistogramCell], buckets: int) -> list[HotExemplar | None]:
