@@ -10,7 +10,8 @@ and readers sum all cells. The work is done at collection time, as prometheus_cl
   sums the cells, so they export through every reader (Prometheus, OTLP) unchanged;
 * histograms have no observable form in OpenTelemetry, so their cumulative points are
   added to what each metric reader of the current meter provider collects (the reader's
-  collect callback is wrapped once per reader). Points are cumulative. Each thread's cell
+  collect callback is wrapped once per reader). Points are cumulative, or deltas for a
+  reader that prefers delta temporality for histograms. Each thread's cell
   keeps the last exemplar per bucket, taken only when the current span is sampled, and a
   point carries the newest exemplar of each bucket. Measured per record (2-core VM):
   +0.05 us without a span (one context read), +0.08 us in an unsampled span, +0.2 us in
