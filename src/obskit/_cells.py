@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from obskit import _cardinality
+from obskit import _cardinality, _providers
 from obskit._sanitize import clean_attributes
 
 _OVERFLOW = {_cardinality.OVERFLOW_ATTRIBUTE: True}
@@ -52,8 +52,15 @@ def _key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
 HotExemplar = tuple[float, int, Any]
 
 
+def _no_span() -> None:
+    return None  # a dead weak reference's answer: matches no span
+
+
 class _HistogramCell:
-    __slots__ = ("context", "counts", "exemplars", "max", "min", "span", "sum")
+    __slots__ = (
+        "counts", "current", "current_sampled", "exemplars", "max", "min", "sampled", "seen",
+        "sum",
+    )  # fmt: skip
 
     def __init__(self, buckets: int) -> None:
         self.counts = [0] * buckets
@@ -62,10 +69,14 @@ class _HistogramCell:
         self.max = float("-inf")
         # The last exemplar per bucket, written only by the owning thread.
         self.exemplars: list[HotExemplar | None] = [None] * buckets
-        # The span current at the last record and its context if sampled (else None), so
-        # a run of records inside one span reads its sampling flag once.
-        self.span: object = None
-        self.context: Any = None
+        # What identifies the last record's span without keeping it alive, and its
+        # context if sampled (else None), so a run of records inside one span reads its
+        # sampling flag once: a weak reference to the last current span, and the
+        # SpanContext of the last span passed in.
+        self.current: Any = _no_span
+        self.current_sampled: Any = None
+        self.seen: object = None
+        self.sampled: Any = None
 
 
 def newest_exemplars(cells: list[_HistogramCell], buckets: int) -> list[HotExemplar | None]:
@@ -103,6 +114,9 @@ class _Bindings:
                         found = self._bound.get(key)
                     if found is None:
                         found = self._bound[key] = make(clean)
+            # A new binding (rare): follow a provider the host set meanwhile. Outside the
+            # lock, which the provider-change listeners take.
+            _providers.notice_host()
         return found
 
     def all(self) -> list[Any]:

@@ -10,6 +10,7 @@ import weakref
 from typing import Any, cast
 
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
     Metric,
     MetricsData,
     ResourceMetrics,
@@ -23,6 +24,31 @@ from obskit._log import log_once
 _histograms: list[Any] = []  # the HotHistogram objects (obskit._hot) made so far
 _registry_lock = threading.Lock()
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose collect is wrapped
+# Per reader that prefers delta histograms: what each series reported last time.
+_last_reported: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _sdk_histogram_class() -> Any:
+    """The key readers file their histogram temporality under (None: unknown SDK)."""
+    try:
+        from opentelemetry.sdk.metrics._internal.instrument import _Histogram
+    except ImportError:  # another SDK layout: cumulative points, as before
+        return None
+    return _Histogram
+
+
+_SDK_HISTOGRAM = _sdk_histogram_class()
+
+
+def _delta_state(reader: Any) -> dict[Any, Any] | None:
+    """The reader's last reported totals if it prefers delta histograms, else None."""
+    temporalities = getattr(reader, "_instrument_class_temporality", None)
+    if not temporalities or temporalities.get(_SDK_HISTOGRAM) != AggregationTemporality.DELTA:
+        return None
+    state = _last_reported.get(reader)
+    if state is None:
+        state = _last_reported[reader] = {}
+    return state
 
 
 # The meter provider the totals count for. It changes only when another provider comes
@@ -31,16 +57,23 @@ _hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose collect is wr
 _based_on: list[Any] = [None]
 
 
-def _with_histograms(data: MetricsData | None, provider: Any) -> MetricsData | None:
-    """`data` plus the hot histograms' points, when `provider` is the one they count for."""
+def _with_histograms(
+    data: MetricsData | None, provider: Any, reader: Any = None
+) -> MetricsData | None:
+    """`data` plus the hot histograms' points, when `provider` is the one they count for.
+
+    Points are cumulative, or the change since this reader's last collection when the
+    reader prefers delta temporality for histograms.
+    """
     if provider is not _based_on[0]:
         return data  # a provider replaced by another: it reports only its own instruments
     with _registry_lock:
         histograms = list(_histograms)
     now = time.time_ns()
+    delta = _delta_state(reader)
     by_scope: dict[str, list[Metric]] = {}
     for histogram in histograms:
-        metric = histogram.metric(now)
+        metric = histogram.metric(now, delta)
         if metric is not None:
             by_scope.setdefault(histogram.scope, []).append(metric)
     if not by_scope:
@@ -81,7 +114,7 @@ def _hook_current_provider() -> None:
         ) -> MetricsData | None:
             data: MetricsData | None = _original(metric_reader, timeout_millis=timeout_millis)
             try:
-                return _with_histograms(data, provider)
+                return _with_histograms(data, provider, metric_reader)
             except Exception:
                 log_once("hot-collect", "adding hot histograms failed", exc_info=True)
                 return data

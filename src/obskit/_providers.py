@@ -30,6 +30,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.util.types import Attributes
 
+from obskit._log import log_once
+
 __all__ = [
     "State",
     "current_meter_provider",
@@ -249,6 +251,7 @@ def unpin(token: State) -> None:
 
 
 def _apply() -> None:
+    _host_seen[0] = metrics_internal._METER_PROVIDER  # the listeners below see it
     wanted = _pins[-1] if _pins and not _configured.disabled else _configured
     state.tracer_provider = wanted.tracer_provider
     state.meter_provider = wanted.meter_provider
@@ -264,6 +267,68 @@ def on_change(listener: Callable[[], None]) -> None:
     unlike synchronous instruments they are never "used", so they cannot rebind lazily.
     """
     _listeners.append(listener)
+
+
+# The host's OTel global meter provider when the listeners last ran (see notice_host).
+_host_seen: list[Any] = [None]
+
+
+def notice_host(*, wait: bool = True) -> None:
+    """Run the provider-change listeners if the host set a new OTel global meter provider.
+
+    A host that sets up the SDK itself (`metrics.set_meter_provider(...)`, no
+    `configure()`) changes what `current_meter_provider()` returns without telling
+    obskit; instruments that attach to a provider (observable ones, hot histograms'
+    reader hooks) would stay detached. Called from rare points (a hot instrument made or
+    bound, a thread's first record into a handle) and from the OTel API's own
+    notification when the global is set: a call and an identity compare (~60 ns, 2-core
+    VM) when nothing changed. `wait=False`: give up rather than wait for the routing lock (the API calls
+    us under its own locks); a later rare point catches up.
+    """
+    host = metrics_internal._METER_PROVIDER
+    if host is _host_seen[0]:
+        return
+    if not _lock.acquire(blocking=wait):
+        return
+    try:
+        host = metrics_internal._METER_PROVIDER
+        if host is _host_seen[0]:
+            return
+        _host_seen[0] = host
+        if state.meter_provider is None and not state.disabled:  # the host's is current
+            for listener in _listeners:
+                listener()
+    finally:
+        _lock.release()
+
+
+def _watch_host_global() -> None:
+    """Have the OTel API tell us when the global meter provider is set (if still unset).
+
+    The API hands out proxy meters while no global is set and notifies each one when it
+    is (`on_set_meter_provider`); one such meter, asked for here, is our hook. The API
+    makes it a real (empty) meter of the host's provider, which exports nothing.
+    """
+    try:
+        if metrics_internal._METER_PROVIDER is not None:
+            return
+        meter: Any = metrics_api.get_meter_provider().get_meter("obskit.host-provider")
+        original = getattr(meter, "on_set_meter_provider", None)
+        if original is None:
+            return  # another API version: the rare-point checks still catch up
+
+        def on_set(meter_provider: Any, *, _original: Any = original) -> None:
+            _original(meter_provider)
+            try:
+                notice_host(wait=False)
+            except Exception:
+                log_once("host-provider", "following the host's meter provider failed",
+                         exc_info=True)  # fmt: skip
+
+        meter.on_set_meter_provider = on_set
+    except Exception:
+        log_once("host-provider", "watching the OTel global meter provider failed",
+                 exc_info=True)  # fmt: skip
 
 
 def restore(previous: State) -> None:
@@ -282,3 +347,6 @@ def swapped(
         yield
     finally:
         unpin(token)
+
+
+_watch_host_global()

@@ -337,10 +337,23 @@ def observe_redactions(options: CallbackOptions) -> list[Observation]:
     return [Observation(value, {REDACTION_SOURCE: source}) for source, value in counts.items()]
 
 
+_generation = [0]  # bumped by install(): what was scrubbed under older rules is stale
+
+
 def install(options: ScrubbingOptions | None) -> None:
     """Use `options` from now on (None turns scrubbing off)."""
     global _rules
     _rules = _Rules(options)
+    _generation[0] += 1
+
+
+def generation() -> int:
+    """A number that changes whenever `install` changes the rules.
+
+    Things scrubbed once and kept (a hot instrument's bound attribute set) compare it at
+    collection time and scrub again when it moved.
+    """
+    return _generation[0]
 
 
 def current() -> ScrubbingOptions | None:

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
-from obskit import _scrub, _setup
+from obskit import _cells, _scrub, _setup
 from obskit.testing._deterministic import DeterministicIdGenerator, FakeClock, install_span_clock
 from obskit.testing._metrics import SERVICE_NAME, CapturedMetric, points_from_sdk
 from obskit.testing._query import SpanQueries
@@ -111,6 +111,7 @@ class Capture(SpanQueries):
         self._span_at_start: trace_api.Span = trace_api.INVALID_SPAN
         self._telemetry_at_start: _setup.Telemetry | None = None
         self._scrubbing_at_start = _scrub.current()
+        self._hot_limit_at_start = _cells._limit[0]
 
     def _new_metrics(self) -> tuple[InMemoryMetricReader, MeterProvider]:
         reader = InMemoryMetricReader()
@@ -127,6 +128,7 @@ class Capture(SpanQueries):
         self._span_at_start = trace_api.get_current_span()
         self._telemetry_at_start = _setup.current()
         self._scrubbing_at_start = _scrub.current()
+        self._hot_limit_at_start = _cells._limit[0]
         if self.clock is not None:
             self._replaced_clock = install_span_clock(self.clock)
         self._pin.hold()
@@ -180,6 +182,8 @@ class Capture(SpanQueries):
                 _setup.shutdown()
         finally:
             _scrub.restore(self._scrubbing_at_start)  # configure(scrubbing=...) is per test
+            # ... and so is configure(cardinality_limit=...) for the hot instruments.
+            _cells.set_cardinality_limit(self._hot_limit_at_start)
             self._pin.release()
             if self._replaced_clock is not None:
                 install_span_clock(self._replaced_clock)
