@@ -6,7 +6,9 @@ Run:  python benchmarks/run.py [--quick] [--output docs/performance.md]
 Every target of issues 9 and 12 is a ratio or a budget measured in this same run on this
 same machine; the page gets the machine, versions, date, each table, and PASS/FAIL per
 target.
-The full run takes about two to three minutes on a 2-core machine; --quick about 30 s.
+The full run takes about two to three minutes on a 2-core machine; --quick about 30 s. The
+Raft example's row (bench_raft.py: the 3-process example run 10 times, --quick 6) adds
+about 40 s, --quick about 20 s.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import bench_calls  # noqa: E402
 import bench_domains  # noqa: E402
 import bench_export  # noqa: E402
 import bench_metrics  # noqa: E402
+import bench_raft  # noqa: E402
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
@@ -188,6 +191,8 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     domains = results.get("domains")
     if domains:
         rows.extend(evaluate_domains(domains))
+    if results.get("raft"):
+        rows.append(bench_raft.target(results["raft"]))
     rows.extend(evaluate_recorder(results))
     return rows
 
@@ -385,6 +390,8 @@ def render(results: dict[str, Any]) -> str:
         lines.append(f"| bytes retained per queued span, {name} | {size:,.0f} B |")
     if results.get("domains"):
         lines += render_domains(results["domains"])
+    if results.get("raft"):
+        lines += bench_raft.render(results["raft"])
     runtime = results.get("runtime")
     if runtime:
         lines += ["", "### obskit.runtime GC hook (benchmarks/bench_runtime.py)", ""]
@@ -427,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         ("metrics", bench_metrics),
         ("export", bench_export),
         ("domains", bench_domains),
+        ("raft", bench_raft),
     ):
         print(f"running {name} ...", flush=True)
         results[name] = bench.run(args.quick)

@@ -16,6 +16,12 @@ summary (console); with OTLP variables set, e.g.::
 every write is one trace across three services in Jaeger: `raft.propose` on the leader,
 its AppendEntries CLIENT spans, and each follower's SERVER span as their child.
 The whole run is bounded (about 30 s at most) and every node process is stopped by PID.
+
+Options for benchmarks/bench_raft.py (both off by default): `RAFT_EXAMPLE_FAILOVER=0`
+skips the failover (all three nodes must apply every write instead), and
+`RAFT_EXAMPLE_REPORT=1` makes each node print its CPU time and the writes it committed as
+leader at exit; the example then prints them as one JSON line, `{"raft_example_report":
+{...}}`, last.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ HERE = Path(__file__).resolve().parent
 NODES = ("1", "2", "3")
 WRITES = int(os.environ.get("RAFT_EXAMPLE_WRITES", "300"))
 WRITES_AFTER_FAILOVER = 50
+FAILOVER = os.environ.get("RAFT_EXAMPLE_FAILOVER", "1") != "0"
+REPORT = os.environ.get("RAFT_EXAMPLE_REPORT", "0") == "1"
+REPORT_KEY = "raft_node_report"
 TIME_BUDGET = 30.0  # seconds for the whole run
 # Variables that mean "the user chose exporters or sampling": then the env is left alone.
 _CHOICES = ("OBSKIT_EXPORTERS", "OTEL_TRACES_EXPORTER", "OBSKIT_OTLP_ENDPOINT",
@@ -103,8 +112,12 @@ class Client:
         self.conn.close()
 
 
-def relay(name: str, stream: IO[str]) -> None:
+def relay(name: str, stream: IO[str], reports: dict[str, Any]) -> None:
     for line in stream:
+        if REPORT and line.startswith(f'{{"{REPORT_KEY}"'):
+            report = json.loads(line)[REPORT_KEY]
+            reports[report["id"]] = report
+            continue
         sys.stdout.write(f"[{name}] {line}")
     sys.stdout.flush()
 
@@ -157,30 +170,36 @@ def main() -> int:
         env["OBSKIT_SAMPLE_RATIO"] = "0.01"  # console: print a handful of traces, not 300
     processes: dict[str, subprocess.Popen[str]] = {}
     relays = []
+    reports: dict[str, Any] = {}
+    leader = None
     try:
         for node_id in NODES:
             processes[node_id] = subprocess.Popen(
                 [sys.executable, "-m", "_raftnode", "--id", node_id, "--cluster", cluster,
-                 "--max-seconds", str(TIME_BUDGET + 10)],
+                 "--max-seconds", str(TIME_BUDGET + 10), *(["--report"] if REPORT else [])],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
             print(f"started node {node_id}: pid {processes[node_id].pid}, "
                   f"port {ports[node_id]}", flush=True)  # fmt: skip
             out = processes[node_id].stdout
             assert out is not None
-            relays.append(threading.Thread(target=relay, args=(f"raft-node-{node_id}", out)))
+            relays.append(
+                threading.Thread(target=relay, args=(f"raft-node-{node_id}", out, reports))
+            )
             relays[-1].start()
         leader = wait_for_leader(ports, deadline)
         print(f"leader elected: node {leader}", flush=True)
         latencies = replicate(ports[leader], 0, WRITES, deadline)
         print(f"{WRITES} writes committed through node {leader}", flush=True)
-        print(f"stopping the leader, node {leader} (pid {processes[leader].pid})", flush=True)
-        stop(processes[leader])
-        survivors = {i: p for i, p in ports.items() if i != leader}
-        new_leader = wait_for_leader(survivors, deadline, not_id=leader)
-        print(f"new leader elected: node {new_leader}", flush=True)
-        latencies += replicate(ports[new_leader], WRITES, WRITES_AFTER_FAILOVER, deadline)
-        total = WRITES + WRITES_AFTER_FAILOVER
+        survivors, total = dict(ports), WRITES
+        if FAILOVER:
+            print(f"stopping the leader, node {leader} (pid {processes[leader].pid})", flush=True)
+            stop(processes[leader])
+            survivors = {i: p for i, p in ports.items() if i != leader}
+            new_leader = wait_for_leader(survivors, deadline, not_id=leader)
+            print(f"new leader elected: node {new_leader}", flush=True)
+            latencies += replicate(ports[new_leader], WRITES, WRITES_AFTER_FAILOVER, deadline)
+            total = WRITES + WRITES_AFTER_FAILOVER
         while True:  # followers learn the last commit index with the next heartbeat
             states = [ask(p, {"type": "status"}, deadline.left(0.5)) for p in survivors.values()]
             if all(s and s["applied_index"] >= total and s["keys"] == total for s in states):
@@ -188,14 +207,18 @@ def main() -> int:
             time.sleep(0.05)
         latencies.sort()
         p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
-        print(f"both survivors applied all {total} writes; write latency "
-              f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms", flush=True)  # fmt: skip
+        print(f"{'both survivors' if FAILOVER else 'all three nodes'} applied all {total} "
+              f"writes; write latency p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms",
+              flush=True)  # fmt: skip
         return 0
     finally:
         for process in processes.values():
             stop(process)
         for thread in relays:
             thread.join(timeout=5)
+        if REPORT:
+            summary = {"first_leader": leader, "writes": WRITES, "nodes": reports}
+            print(json.dumps({"raft_example_report": summary}), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ parent process goes away, or after `--max-seconds`, so no node outlives the exam
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -22,6 +23,8 @@ def main() -> int:
     parser.add_argument("--id", required=True)
     parser.add_argument("--cluster", required=True, help="id=host:port,... for every node")
     parser.add_argument("--max-seconds", type=float, default=60.0)
+    parser.add_argument("--report", action="store_true",
+                        help="at exit, print one JSON line: CPU time and writes led")  # fmt: skip
     args = parser.parse_args()
     cluster = {}
     for item in args.cluster.split(","):
@@ -46,6 +49,12 @@ def main() -> int:
     ticker.join(timeout=2)
     if not obskit.shutdown(timeout=5):
         print(f"node {args.id}: some telemetry was not delivered", file=sys.stderr)
+    if args.report:  # read by examples/raft.py (RAFT_EXAMPLE_REPORT=1)
+        first, last = node.write_cpu
+        report = {"id": args.id, "leader_writes": node.leader_writes,
+                  "write_cpu_seconds": max(0.0, last - first),
+                  "cpu_seconds": time.process_time()}  # fmt: skip
+        print(json.dumps({"raft_node_report": report}), flush=True)
     sys.stdout.flush()
     sys.stderr.flush()
     # Skip interpreter teardown: handler threads may still hold sockets to peers.

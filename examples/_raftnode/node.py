@@ -85,6 +85,10 @@ class RaftNode:
         self.stopped = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=2 * len(self.peers) + 2)
         self.journal = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the node)
+        # For --report (benchmarks/bench_raft.py): writes committed as leader, and this
+        # process's CPU time when the first of them arrived and when the last committed.
+        self.leader_writes = 0
+        self.write_cpu = [0.0, 0.0]
         raft.register_state(self.id, self.state)
 
     # -- state ---------------------------------------------------------------------------
@@ -237,6 +241,8 @@ class RaftNode:
             if self.role != "leader":
                 return {"ok": False, "leader": self.leader}
             self.proposing += 1
+            if not self.leader_writes:
+                self.write_cpu[0] = time.process_time()
         try:
             with raft.propose(self.id, term=self.term) as proposal:
                 with self.lock:
@@ -255,6 +261,8 @@ class RaftNode:
                             pass  # one peer down: the quorum may still commit
                     with self.lock:
                         if self.commit_index >= index:
+                            self.leader_writes += 1
+                            self.write_cpu[1] = time.process_time()
                             return {"ok": True, "index": index}
                         if self.role != "leader":
                             proposal.fail("not_leader")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -71,3 +72,31 @@ def test_one_trace_per_write_spans_all_three_nodes(obskit_collector) -> None:
     won = [p for p in obskit_collector.metrics("raft.elections")
            if p.attributes["raft.election.outcome"] == "won"]  # fmt: skip
     assert sum(p.value for p in won) >= 2
+
+
+def test_report_option_gives_leader_cpu_and_writes_without_failover() -> None:
+    """RAFT_EXAMPLE_REPORT / RAFT_EXAMPLE_FAILOVER, as benchmarks/bench_raft.py runs it."""
+    env = {**_clean_env(), "RAFT_EXAMPLE_WRITES": "60", "RAFT_EXAMPLE_FAILOVER": "0",
+           "RAFT_EXAMPLE_REPORT": "1", "OBSKIT_EXPORTERS": "memory"}  # fmt: skip
+    out = _run(env).stdout
+    assert "all three nodes applied all 60 writes" in out
+    assert "stopping the leader" not in out
+    assert "raft_node_report" not in out  # collected by the example, not relayed
+    last = out.strip().splitlines()[-1]
+    report = json.loads(last)["raft_example_report"]
+    assert report["writes"] == 60
+    assert sorted(report["nodes"]) == ["1", "2", "3"]
+    leader = report["nodes"][report["first_leader"]]
+    assert leader["leader_writes"] == 60
+    assert 0 < leader["write_cpu_seconds"] <= leader["cpu_seconds"]
+    for node_id, node in report["nodes"].items():
+        if node_id != report["first_leader"]:
+            assert node["leader_writes"] == 0
+            assert node["write_cpu_seconds"] == 0
+
+
+def test_report_is_off_by_default() -> None:
+    out = _run({**_clean_env(), "RAFT_EXAMPLE_WRITES": "20", "OBSKIT_EXPORTERS": "memory"}).stdout
+    assert "both survivors applied all 70 writes" in out
+    assert "raft_example_report" not in out
+    assert "raft_node_report" not in out
