@@ -7,6 +7,9 @@ what the SDK path gives. Byte equivalence with SDK spans: tests/core/test_otlp_e
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,13 +39,24 @@ def _recorded_type(name: str) -> type:
         return type(handle.span)
 
 
-def test_the_switch_is_off_by_default() -> None:
-    assert _slim.ENABLED is False
-    try:
-        obskit.configure(service_name="slim", exporters=["memory"], runtime=False)
-        assert _recorded_type("sdk") is not SlimSpan
-    finally:
-        obskit.shutdown(timeout=2)
+def test_the_recorder_is_on_by_default_and_the_environment_turns_it_off() -> None:
+    assert _slim.ENABLED is True
+    code = (
+        "import obskit\n"
+        "from obskit._export import _slim\n"
+        "from obskit._export._slim import SlimSpan\n"
+        "obskit.configure(service_name='slim', exporters=['memory'], runtime=False)\n"
+        "with obskit.span('x') as handle:\n"
+        "    kind = type(handle.span)\n"
+        "obskit.shutdown(timeout=2)\n"
+        "print(_slim.ENABLED, kind is SlimSpan)\n"
+    )
+    for value, expected in (("false", "False False"), ("true", "True True")):
+        env = {**os.environ, "OBSKIT_SLIM_SPANS": value}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.stdout.strip() == expected, (value, done.stdout, done.stderr)
 
 
 def test_obskit_spans_are_slim_and_exporters_get_readable_spans(slim_on: None) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import obskit
-from obskit import pipeline
+from obskit import _log, pipeline
 from obskit.pipeline import Record, _age
 from obskit.pipeline._names import RECENT_ERRORS
 from obskit.pipeline._recent import sanitise
@@ -77,6 +77,7 @@ def test_a_clock_behind_the_event_time_records_zero_not_negative(obskit_capture,
 
 
 def test_datetime_event_times_and_bad_extractors_fall_back(obskit_capture, clock, caplog) -> None:
+    _log.reset()  # the warning is logged once per process: an earlier test may have used it
     orders = pipeline.Pipeline("orders", sample_ratio=0.0)
     aware = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     (record,) = orders.records([1], event_time=lambda _: aware)

@@ -22,6 +22,7 @@ real `ReadableSpan`, built at export time (`readable()`).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType, TracebackType
@@ -44,9 +45,15 @@ from obskit._export._budget import (
 
 __all__ = ["ENABLED", "SlimSink", "SlimSpan", "sink_for", "slim_span_size"]
 
-#: The internal switch: obskit's slim recorder is used only while this is True (read when a
-#: span recipe binds to a provider, i.e. set it before `obskit.configure()`).
-ENABLED = False
+#: obskit's slim recorder is used where obskit owns the providers unless the environment
+#: says `OBSKIT_SLIM_SPANS=false` (then every span is the SDK's). Read when a span recipe
+#: binds to a provider: set it before `obskit.configure()`.
+ENABLED = os.environ.get("OBSKIT_SLIM_SPANS", "true").strip().lower() not in {
+    "0",
+    "false",
+    "no",
+    "off",
+}
 
 _sdk_logger = logging.getLogger(_sdk_trace.__name__)  # the SDK's warnings, word for word
 _UNSET = Status(StatusCode.UNSET)  # ReadableSpan's default status object
