@@ -34,7 +34,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from obskit._export import _slim
+from obskit._export import _slim, _slim_sink
 from obskit._export._encoder import encode_request
 from obskit._export._otlp import _fast_http_span_exporter
 from obskit._export._queue import SpanQueue
@@ -88,7 +88,7 @@ def make_slim_spans(count: int) -> list[Any]:
     """`count` finished spans of obskit's own recorder, shaped as `make_spans` makes them."""
     provider = TracerProvider(shutdown_on_exit=False)
     keep = _Keep()
-    sink = _slim.SlimSink(provider.get_tracer("bench"), (keep,))
+    sink = _slim_sink.SlimSink(provider.get_tracer("bench"), (keep,))
     flags = trace_api.TraceFlags(
         trace_api.TraceFlags.SAMPLED | trace_api.TraceFlags.RANDOM_TRACE_ID
     )
@@ -186,7 +186,7 @@ class _Never(SpanExporter):
         pass
 
 
-def _slim_start(sink: _slim.SlimSink, flags: trace_api.TraceFlags, name: str) -> Any:
+def _slim_start(sink: _slim_sink.SlimSink, flags: trace_api.TraceFlags, name: str) -> Any:
     """A root span of obskit's own recorder, started as the recipes start one."""
     return sink.start(
         name, None, trace_api.SpanKind.INTERNAL, None, None,
@@ -217,7 +217,7 @@ def retained_bytes(count: int) -> dict[str, float]:
         start: Any = tracer.start_span
         if name.endswith("obskit's recorder"):
             start = functools.partial(
-                _slim_start, _slim.SlimSink(tracer, (processor,)), trace_api.TraceFlags(1)
+                _slim_start, _slim_sink.SlimSink(tracer, (processor,)), trace_api.TraceFlags(1)
             )
         start("warm").end()
         gc.collect()

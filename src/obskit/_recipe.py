@@ -21,7 +21,7 @@ from opentelemetry.util.types import AttributeValue
 from obskit import _providers
 from obskit._context import current_span_context
 from obskit._errors import record_exception
-from obskit._export import _slim
+from obskit._export import _slim_sink
 from obskit._log import log_once
 from obskit._sampling import (
     _NO_STATE,
@@ -88,7 +88,7 @@ class SpanRecipe:
         self._bound = _UNKNOWN_SAMPLER
         self._ids: Any = None
         self._root_flags = trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT)
-        self._sink: _slim.SlimSink | None = None  # obskit's own recorder, when it applies
+        self._sink: _slim_sink.SlimSink | None = None  # obskit's own recorder, when it applies
 
     def tracer(self) -> trace_api.Tracer | None:
         """The tracer of the current provider, or None when obskit is off."""
@@ -121,7 +121,7 @@ class SpanRecipe:
                 tracer, self._bound = own, bound
                 # The SDK's RandomIdGenerator is random.getrandbits behind two frames.
                 self._ids = None if type(ids) is RandomIdGenerator else ids
-                self._sink = _slim.sink_for(provider, own)
+                self._sink = _slim_sink.sink_for(provider, own)
             except Exception:
                 log_once("tracer-copy", "fast sampling is unavailable", exc_info=True)
         self._tracer = tracer

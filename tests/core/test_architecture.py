@@ -20,7 +20,7 @@ DOMAINS = ("btree", "raft", "query", "pipeline", "runtime")
 # Lowest first. `obskit._export._budget` holds plain numbers and a size estimate that the
 # settings (`_config`) read for their defaults, so it sits at the bottom with the other leaves.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("obskit._log", "obskit._names", "obskit._scrub", "obskit._literals",
+    ("base", ("obskit._log", "obskit._names", "obskit._scrub_rules", "obskit._scrub", "obskit._literals",
               "obskit._sanitize", "obskit._tree", "obskit._cardinality",
               "obskit._export", "obskit._export._budget")),
     ("settings", ("obskit._environment", "obskit._config")),
@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "obskit._providers", "obskit._instruments", "obskit._metrics", "obskit._catalogue",
         "obskit._context", "obskit._errors", "obskit._sampling", "obskit._recipe",
         "obskit._spans", "obskit._prepared", "obskit._wrappers", "obskit._traced",
-        "obskit._timed", "obskit._cells", "obskit._hot_collect", "obskit._hot",
+        "obskit._timed", "obskit._cells", "obskit._hot_collect", "obskit._bound", "obskit._hot",
         "obskit._operation", "obskit._telemetry", "obskit._children", "obskit._setup",
         "obskit.propagation",
     )),

@@ -361,7 +361,7 @@ class _SameIds:
 def _twins(limits: Any = None) -> tuple[Any, Any, _Collect, _SameIds]:
     from opentelemetry.sdk.trace import SpanLimits
 
-    from obskit._export import _slim
+    from obskit._export import _slim, _slim_sink
 
     ids = _SameIds()
     provider = TracerProvider(
@@ -375,7 +375,7 @@ def _twins(limits: Any = None) -> tuple[Any, Any, _Collect, _SameIds]:
     tracer = provider.get_tracer("obskit", "0.1.0", "https://opentelemetry.io/schemas/1.37.0")
     switch, _slim.ENABLED = _slim.ENABLED, True
     try:
-        sink = _slim.sink_for(provider, tracer)
+        sink = _slim_sink.sink_for(provider, tracer)
     finally:
         _slim.ENABLED = switch
     assert sink is not None

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any
 
@@ -43,7 +43,7 @@ from obskit._export._budget import (
     _text_size,
 )
 
-__all__ = ["ENABLED", "SlimSink", "SlimSpan", "sink_for", "slim_span_size"]
+__all__ = ["ENABLED", "SlimSpan", "slim_span_size"]
 
 #: obskit's slim recorder is used where obskit owns the providers unless the environment
 #: says `OBSKIT_SLIM_SPANS=false` (then every span is the SDK's). Read when a span recipe
@@ -65,106 +65,6 @@ _SIMPLE = frozenset((bool, int, float))
 _SAMPLED = trace_api.TraceFlags.SAMPLED
 _RANDOM = trace_api.TraceFlags.RANDOM_TRACE_ID
 _NO_STATE = trace_api.DEFAULT_TRACE_STATE
-
-
-class SlimSink:
-    """Where slim spans of one SDK tracer go: its resource, scope, limits and queues."""
-
-    __slots__ = (
-        "instrumentation_info",
-        "instrumentation_scope",
-        "max_attributes",
-        "max_event_attributes",
-        "max_events",
-        "max_length",
-        "max_link_attributes",
-        "max_links",
-        "max_value_length",
-        "multi",
-        "processors",
-        "queues",
-        "resource",
-    )
-
-    def __init__(self, tracer: Any, queues: tuple[Any, ...]) -> None:
-        limits = tracer._span_limits
-        self.resource = tracer.resource
-        self.instrumentation_scope = tracer._instrumentation_scope
-        self.instrumentation_info = tracer.instrumentation_info
-        self.max_attributes = limits.max_span_attributes
-        self.max_value_length = limits.max_span_attribute_length
-        self.max_length = limits.max_attribute_length
-        self.max_events = limits.max_events
-        self.max_links = limits.max_links
-        self.max_event_attributes = limits.max_event_attributes
-        self.max_link_attributes = limits.max_link_attributes
-        self.queues = queues
-        self.multi = tracer.span_processor
-        self.processors = self.multi._span_processors
-
-    def live(self) -> bool:
-        """Whether the provider's processors are still exactly the queues bound here."""
-        return self.multi._span_processors is self.processors
-
-    def start(
-        self,
-        name: str,
-        parent: SpanContext | None,
-        kind: trace_api.SpanKind,
-        attributes: Mapping[str, Any] | None,
-        links: Any,
-        trace_id: int,
-        span_id: int,
-        flags: trace_api.TraceFlags,
-    ) -> trace_api.Span:
-        """A sampled `SlimSpan` with these ids, started now (`parent` None for a root)."""
-        span = SlimSpan.__new__(SlimSpan)
-        span._name = name
-        span._context = tuple.__new__(
-            SpanContext, (trace_id, span_id, False, flags, _NO_STATE, True)
-        )
-        span._parent = parent
-        span._kind = kind
-        span._sink = self
-        span._attributes = self._attributes(attributes) if attributes else {}
-        span._events = None
-        span._links = self._links(links) if links else None
-        span._status = _UNSET
-        span._end_time = None
-        span._start_time = _sdk_trace.time_ns()  # type: ignore[attr-defined]
-        return span  # type: ignore[return-value]  # a virtual subclass of trace_api.Span
-
-    def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any] | BoundedAttributes:
-        limit = self.max_value_length
-        if self.max_attributes is None or len(attributes) <= self.max_attributes:
-            for key, value in attributes.items():
-                kind = type(value)
-                if not (
-                    type(key) is str
-                    and key
-                    and (
-                        kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit))
-                    )
-                ):
-                    break
-            else:
-                return dict(attributes)
-        return BoundedAttributes(
-            self.max_attributes, attributes, immutable=False, max_value_len=limit
-        )
-
-    def _links(self, links: Sequence[Any]) -> BoundedList[Any] | None:
-        valid = []
-        for link in links:
-            if link and _sdk_trace._is_valid_link(link.context, link.attributes):
-                link._attributes = BoundedAttributes(
-                    self.max_link_attributes,
-                    link.attributes,
-                    max_value_len=self.max_length,
-                    immutable=True,
-                )
-                valid.append(link)
-        return BoundedList.from_seq(self.max_links, valid)
 
 
 class SlimSpan:
@@ -196,7 +96,7 @@ class SlimSpan:
     _links: BoundedList[Any] | None
     _name: str
     _parent: SpanContext | None
-    _sink: SlimSink
+    _sink: Any  # an obskit._export._slim_sink.SlimSink
     _start_time: int
     _status: Status
 
@@ -498,27 +398,3 @@ def slim_span_size(span: SlimSpan) -> int:
     if description:
         size += _text_size(description)
     return size
-
-
-def sink_for(provider: Any, tracer: Any) -> SlimSink | None:
-    """A sink for `tracer` when every processor of `provider` is one of obskit's queues.
-
-    None (the SDK path) when the switch is off, the provider or tracer is not the SDK's
-    (or has the SDK's experimental tracer metrics on), or any processor is someone else's.
-    """
-    if not ENABLED:
-        return None
-    try:
-        multi = tracer.span_processor
-        processors = multi._span_processors
-        if (
-            not processors
-            or provider._active_span_processor is not multi
-            or type(tracer._tracer_metrics).__name__ != "NoOpTracerMetrics"
-            or not tracer._is_enabled()
-            or not all(callable(getattr(p, "on_slim_end", None)) for p in processors)
-        ):
-            return None
-        return SlimSink(tracer, tuple(processors))
-    except Exception:  # not the SDK's shapes: keep the SDK path
-        return None
