@@ -45,9 +45,11 @@ def _node_round(message: dict[str, object]) -> dict[str, object]:
         pass
 
     async def run() -> None:
-        async with raft.log_append("n1", first_index=2, last_index=2):
-            async with raft.server_call(raft.REQUEST_VOTE, {}, node_id="n2") as s:
-                s.response(vote_granted=False)
+        async with (
+            raft.log_append("n1", first_index=2, last_index=2),
+            raft.server_call(raft.REQUEST_VOTE, {}, node_id="n2") as s,
+        ):
+            s.response(vote_granted=False)
 
     asyncio.run(run())
 
@@ -76,7 +78,9 @@ def test_disabled_raft_records_nothing_and_every_method_still_works(
     # The same round with obskit on again: the capture does see it (the checks above
     # could fail), and the operations handed out while off did not break anything.
     on = _node_round(message)
-    assert on["votes"] == 2 and on["handler"] == "handled" and on["same_carrier"]
+    assert on["votes"] == 2
+    assert on["handler"] == "handled"
+    assert on["same_carrier"]
     assert "traceparent" in message
     names = {s.name for s in obskit_capture.spans}
     assert {"raft.propose", "raft.log.append", "raft.apply"} <= names
