@@ -1,8 +1,9 @@
 """The shared no-op Raft operations handed out while obskit is off.
 
 With `obskit.configure(enabled=False)` (or `OBSKIT_ENABLED=false`), or before
-`configure()` with no OpenTelemetry SDK installed by anyone, `obskit._prepared._off()`
-is true and nothing obskit records can reach an exporter. The factories of `obskit.raft`
+`configure()` with no OpenTelemetry SDK installed by anyone,
+`obskit._passthrough.nothing_to_record()` is true: nothing obskit records can reach an
+exporter or a metric reader. The factories of `obskit.raft`
 then return one of these instead of building an operation: a real instance of the
 documented class, made once and already closed, so every public method works and does
 nothing (`commit`, `fail`, `end`, `response`, `set_index`, `set_size`; `inject` returns
