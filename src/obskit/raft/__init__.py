@@ -29,7 +29,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-from obskit._passthrough import nothing_to_record as _off
+from obskit._prepared import _nothing_to_record as _off
 from obskit.raft import _noop
 from obskit.raft._apply import Apply, Snapshot
 from obskit.raft._logwrite import LogWrite

@@ -22,7 +22,7 @@ from obskit import propagation
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._operation import Outcomes
-from obskit._passthrough import nothing_to_record as _off
+from obskit._prepared import _nothing_to_record as _off
 from obskit._spans import SpanHandle, error_type, is_cancelled
 from obskit.raft import _names as n
 from obskit.raft import _state as st

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from obskit._log import log_once
-from obskit._passthrough import nothing_to_record as _off
+from obskit._prepared import _nothing_to_record as _off
 from obskit._sanitize import safe_repr
 from obskit.raft import _names as n
 from obskit.raft import _state as st

@@ -19,7 +19,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
 from obskit._log import log_once
-from obskit._passthrough import nothing_to_record as _off
+from obskit._prepared import _nothing_to_record as _off
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe
 from obskit.raft import _names as n
