@@ -240,3 +240,13 @@ def _off() -> bool:
     return _state.tracer_provider is None and (
         _state.disabled or global_provider is None or global_provider is _providers._TRACER_PROXY
     )
+
+
+def _nothing_to_record() -> bool:
+    """True when neither spans nor metrics could reach anything: the domains' pass-through.
+
+    The domains' context managers (obskit.raft, obskit.query) record metrics as well as
+    spans, and a host may install only an SDK meter provider: `_off()` first (a flag and
+    two identity compares), the meter provider only when that is true.
+    """
+    return _off() and _providers.current_meter_provider() is None

@@ -27,6 +27,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from obskit import propagation as _propagation
+from obskit._prepared import _nothing_to_record
+from obskit.query import _off
 from obskit.query._catalogue import (
     ACTIVE,
     BYTES_READ,
@@ -183,6 +185,9 @@ def lifecycle(
         ...         async with q.phase("execute"):
         ...             q.rows(1, read=500)
     """
+    if dialect in DIALECTS and _nothing_to_record():
+        # obskit is off: a do-nothing lifecycle that only keeps its arguments
+        return _off.off_query(text, system, operation, collection, summary, sanitize, dialect)
     return QueryLifecycle(
         text,
         system=system,
@@ -230,6 +235,8 @@ def fragment(
         ...     f.rows(read=100)
         ...     f.bytes(written=2048)
     """
+    if dialect in DIALECTS and _nothing_to_record():
+        return _off.off_fragment(system)
     return Fragment(
         carrier,
         worker_id=worker_id,

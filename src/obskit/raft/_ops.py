@@ -22,6 +22,7 @@ from obskit import propagation
 from obskit._log import log_once
 from obskit._names import ERROR_TYPE
 from obskit._operation import Outcomes
+from obskit._prepared import _nothing_to_record as _off
 from obskit._spans import SpanHandle, error_type, is_cancelled
 from obskit.raft import _names as n
 from obskit.raft import _state as st
@@ -122,6 +123,8 @@ class Election(_Operation):
         if self.votes_unanswered:
             self._set(n.ELECTION_VOTES_UNANSWERED, self.votes_unanswered)
         elapsed = self._finish(exc)
+        if _off():  # obskit is off: the votes were counted for the caller, nothing recorded
+            return
         metrics = _metrics_of(self._state)
         extra = {n.ELECTION_OUTCOME: outcome}
         metrics.elections.get(outcome, extra).add()

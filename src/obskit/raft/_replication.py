@@ -14,6 +14,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from obskit._log import log_once
+from obskit._prepared import _nothing_to_record as _off
 from obskit._sanitize import safe_repr
 from obskit.raft import _names as n
 from obskit.raft import _state as st
@@ -41,6 +42,8 @@ def record_replication(
         >>> raft.update_state("n1", role="leader", leader_id="n1", last_index=12)
         >>> raft.record_replication("n1", "n2", 9)
     """
+    if _off():
+        return
     try:
         if not _is_index(match_index) or (last_index is not None and not _is_index(last_index)):
             log_once("raft-bad-match", "raft.record_replication: bad index %s / %s",

@@ -19,6 +19,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
 from obskit._log import log_once
+from obskit._prepared import _nothing_to_record as _off
 from obskit._sanitize import clean_text, safe_repr
 from obskit._spans import SpanRecipe
 from obskit.raft import _names as n
@@ -163,6 +164,8 @@ def update_state(
         >>> from obskit import raft
         >>> raft.update_state("n1", term=3, role="leader", leader_id="n1", commit_index=10)
     """
+    if _off():
+        return  # obskit is off: nothing to record
     try:
         state = node(node_id)
         given = _checked({"term": term, "commit_index": commit_index,
@@ -256,6 +259,8 @@ def record_contact(node_id: object, peer_id: object) -> None:
         >>> from obskit import raft
         >>> raft.record_contact("n1", "n2")
     """
+    if _off():
+        return  # obskit is off: nothing to record
     try:
         state, peer = node(node_id), node_key(peer_id)
         state.contacts[peer] = time.monotonic()
