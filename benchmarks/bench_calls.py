@@ -68,13 +68,14 @@ def routed(provider: TracerProvider | None, *, disabled: bool = False) -> Iterat
 
 
 @contextlib.contextmanager
-def own_recorder(provider: TracerProvider) -> Iterator[None]:
-    """Route obskit to `provider` with obskit's own span recorder switched on.
+def own_recorder(provider: TracerProvider, on: bool = True) -> Iterator[None]:
+    """Route obskit to `provider` with obskit's own span recorder on (the default) or off
+    (`OBSKIT_SLIM_SPANS=false`: SDK spans).
 
     `provider` must be used by no other case: a recipe binds (and reads the switch) when
     the provider it sees changes.
     """
-    switch, _slim.ENABLED = _slim.ENABLED, True
+    switch, _slim.ENABLED = _slim.ENABLED, on
     try:
         with routed(provider):
             yield
@@ -150,9 +151,13 @@ def span_cases(ratio: float) -> dict[str, Case]:
         "obskit @traced": Case("g(1)", ns, context=lambda: routed(provider)),
     }
     if ratio == 1.0:
-        # obskit's own span recorder (internal switch, off by default): its own provider,
-        # built the same way, so the recipes bind to it with the switch on.
+        # obskit's own span recorder (the default) and SDK spans (OBSKIT_SLIM_SPANS=false):
+        # each on its own provider, built the same way, so the recipes bind with the switch.
         own = sdk_provider(ratio)
+        sdk_spans = sdk_provider(ratio)
+        cases["obskit @traced, SDK spans"] = Case(
+            "g(1)", ns, context=lambda: own_recorder(sdk_spans, on=False)
+        )
         ns["span"] = obskit.span
         cases["obskit @traced, obskit's recorder"] = Case(
             "g(1)", ns, context=lambda: own_recorder(own)
