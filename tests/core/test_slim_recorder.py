@@ -1,7 +1,7 @@
 """obskit's own span recorder (obskit._export._slim): where it applies, and where it must not.
 
-The recorder is behind an internal switch that is off by default; these tests turn it on
-around `obskit.configure()` and check that what reaches exporters and the span counts is
+The recorder is on by default (`OBSKIT_SLIM_SPANS=false` turns it off); these tests make
+sure it is on around `obskit.configure()` and check that what reaches exporters and the span counts is
 what the SDK path gives. Byte equivalence with SDK spans: tests/core/test_otlp_encode.py.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -169,3 +171,60 @@ def test_threads_setting_attributes_keep_the_limit_and_the_dropped_count(slim_on
     (span,) = telemetry.info["memory_spans"].get_finished_spans()
     assert len(span.attributes) == 128  # the SDK's default count limit
     assert span.dropped_attributes == threads * per_thread - 128
+
+
+def test_a_span_open_when_a_processor_is_added_reaches_it(slim_on: None) -> None:
+    telemetry = obskit.configure(service_name="slim", exporters=["memory"], runtime=False)
+    extra = InMemorySpanExporter()
+    with obskit.span("open") as handle:
+        assert type(handle.span) is SlimSpan
+        telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(extra))  # type: ignore[union-attr]
+    assert [s.name for s in extra.get_finished_spans()] == ["open"]
+    assert [s.name for s in telemetry.info["memory_spans"].get_finished_spans()] == ["open"]
+
+
+def test_slim_spans_take_gc_pause_events_and_weak_references(slim_on: None) -> None:
+    import gc
+    import weakref
+
+    from obskit import runtime
+
+    telemetry = obskit.configure(service_name="slim", exporters=["memory"], runtime=False)
+    runtime.enable()
+    try:
+        with obskit.span("collecting") as handle:
+            assert type(handle.span) is SlimSpan
+            assert weakref.ref(handle.span)() is handle.span
+            gc.collect(0)
+    finally:
+        runtime.disable()
+    (span,) = telemetry.info["memory_spans"].get_finished_spans()
+    assert "obskit.runtime.gc.pause" in [event.name for event in span.events]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_fork_while_the_slim_lock_is_held_leaves_the_child_working(slim_on: None) -> None:
+    obskit.configure(service_name="slim", exporters=["memory"], runtime=False)
+    _slim._lock.acquire()  # as another thread setting an attribute when fork() happens
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: a span must start and end without waiting on the lock
+            try:
+                with obskit.span("child") as handle:
+                    handle.set_attribute("k", "v")
+                os._exit(0)
+            finally:
+                os._exit(1)
+    finally:
+        _slim._lock.release()
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the child hung on the slim recorder's lock")
+        threading.Event().wait(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -61,6 +61,17 @@ _UNSET = Status(StatusCode.UNSET)  # ReadableSpan's default status object
 # queues exactly once, and attributes, events, links and status change as under the SDK
 # span's own lock (the limits hold and nothing is lost with threads writing at once).
 _lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    # A fork while another thread held the lock would leave it held forever in the child.
+    global _lock
+    _lock = threading.Lock()
+    SlimSpan._lock = _lock
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 _SIMPLE = frozenset((bool, int, float))
 _SAMPLED = trace_api.TraceFlags.SAMPLED
 _RANDOM = trace_api.TraceFlags.RANDOM_TRACE_ID
@@ -75,6 +86,7 @@ class SlimSpan:
     """
 
     __slots__ = (
+        "__weakref__",  # as SDK spans: obskit's GC-pause events and hot caches key by span
         "_attributes",
         "_context",
         "_end_time",
@@ -87,6 +99,10 @@ class SlimSpan:
         "_start_time",
         "_status",
     )
+
+    # Not a slot: the one module lock, named as the SDK span's own lock so that obskit's
+    # GC callback (runtime._gc._locks_free) sees when this thread holds it.
+    _lock = _lock
 
     _attributes: dict[str, Any] | BoundedAttributes
     _context: SpanContext
@@ -264,7 +280,16 @@ class SlimSpan:
             size, dropped = 0, "encode_error"
         except Exception:  # as SpanQueue.on_end: a span it cannot measure counts as small
             size = 0
-        for queue in self._sink.queues:
+        sink = self._sink
+        if not sink.live():
+            # A processor was added (or removed) after this span started: hand it to the
+            # provider's processors as the SDK span would, as a ReadableSpan.
+            try:
+                sink.multi.on_end(self.readable())
+            except Exception:
+                _sdk_logger.exception("Exception while ending a span")
+            return
+        for queue in sink.queues:
             queue.on_slim_end(self, size, dropped)
 
     def __enter__(self) -> SlimSpan:
