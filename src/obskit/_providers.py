@@ -312,7 +312,12 @@ def _watch_host_global() -> None:
     try:
         if metrics_internal._METER_PROVIDER is not None:
             return
-        meter: Any = metrics_api.get_meter_provider().get_meter("obskit.host-provider")
+        # The API's proxy itself, not get_meter_provider(): that one installs the provider
+        # named by OTEL_PYTHON_METER_PROVIDER as the global, which would refuse the host's.
+        proxy = getattr(metrics_internal, "_PROXY_METER_PROVIDER", None)
+        if proxy is None:
+            return  # another API version: the rare-point checks still catch up
+        meter: Any = proxy.get_meter("obskit.host-provider")
         original = getattr(meter, "on_set_meter_provider", None)
         if original is None:
             return  # another API version: the rare-point checks still catch up

@@ -6,6 +6,7 @@ the domain modules (each case in a fresh interpreter: the OTel globals can be se
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -75,3 +76,20 @@ def test_domain_metrics_reach_a_provider_the_host_set_itself(order: str) -> None
     assert found.get("pipeline.processing.duration") == 1, found
     # An observable counter of the pipeline's own totals (which count from the start).
     assert found.get("pipeline.records.in", 0) >= 1, found
+
+
+def test_importing_obskit_leaves_the_global_meter_provider_to_the_host() -> None:
+    # With OTEL_PYTHON_METER_PROVIDER set, asking the API for the global provider installs
+    # that one; obskit's import must not, or the host's own set_meter_provider is refused.
+    script = (
+        "import obskit\n"
+        "from opentelemetry import metrics\n"
+        "from opentelemetry.metrics import _internal\n"
+        "print(_internal._METER_PROVIDER is None)\n"
+    )
+    env = {**os.environ, "OTEL_PYTHON_METER_PROVIDER": "sdk_meter_provider"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True", done.stdout
