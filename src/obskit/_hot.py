@@ -39,7 +39,13 @@ from obskit._bound import BoundCounter, BoundHistogram, _exemplars, _notice_host
 from obskit._cells import (
     _Bindings,
 )
-from obskit._hot_collect import _based_on, _histograms, _hook_current_provider, _registry_lock
+from obskit._hot_collect import (
+    _based_on,
+    _histograms,
+    _hook_current_provider,
+    _last_reported,
+    _registry_lock,
+)
 from obskit._log import log_once
 from obskit._sanitize import MAX_NAME_CHARS, clean_text
 
@@ -255,6 +261,9 @@ def _on_provider_change() -> None:
         instruments = list(_instruments.values())
     for instrument in instruments:
         instrument._rebase()
+    # Totals start again from zero: what delta readers reported against the old base is
+    # meaningless now (a provider coming back would otherwise see a too-small change).
+    _last_reported.clear()
     _hook_current_provider()
 
 

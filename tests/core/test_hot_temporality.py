@@ -51,3 +51,38 @@ def test_a_delta_reader_gets_the_change_since_its_last_collection(
     # Another reader of the same provider keeps its own (cumulative) view.
     assert kind == AggregationTemporality.CUMULATIVE
     assert (total.count, total.sum) == (3, 25.5)
+
+
+def test_a_provider_coming_back_reports_only_what_was_recorded_under_it() -> None:
+    from opentelemetry.sdk.metrics import Histogram, MeterProvider
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from obskit import _providers
+
+    def counts(reader: InMemoryMetricReader) -> list[int]:
+        data = reader.get_metrics_data()
+        return [
+            point.count
+            for resource in (data.resource_metrics if data else [])
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == "aba.duration"
+            for point in metric.data.data_points
+        ]
+
+    delta = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})
+    first = MeterProvider(metric_readers=[delta])
+    other = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tracer_provider = TracerProvider()
+    handle = obskit.hot_histogram("aba.duration", buckets=[1.0]).bind({"k": "v"})
+    with _providers.swapped(tracer_provider, first):
+        for _ in range(3):
+            handle.record(0.5)
+        assert counts(delta) == [3]
+    with _providers.swapped(tracer_provider, other):
+        handle.record(0.5)
+    with _providers.swapped(tracer_provider, first):
+        for _ in range(5):
+            handle.record(0.5)
+        assert counts(delta) == [5]

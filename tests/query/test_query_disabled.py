@@ -81,3 +81,17 @@ def test_disabled_query_records_nothing_and_every_method_still_works(
     names = {s.name for s in obskit_capture.spans}
     assert {"SELECT users", "query.plan", "query.fragment"} <= names
     assert obskit_capture.metrics(query.PHASE_DURATION)
+
+
+def test_disabled_phases_and_operators_keep_their_names() -> None:
+    obskit.configure(enabled=False)
+    try:
+        with (
+            query.lifecycle("SELECT 1 FROM t") as q,
+            q.phase("plan") as plan,
+            q.operator("scan") as scan,
+        ):
+            pass
+        assert (plan.name, scan.name) == ("plan", "scan")
+    finally:
+        obskit.shutdown(timeout=2)

@@ -69,8 +69,13 @@ def test_disabled_raft_records_nothing_and_every_method_still_works(
     seen = _node_round(message)
     obskit.shutdown(timeout=2)
     assert obskit_capture.spans == []
-    # (the capture also reports other metrics of the process: look at this domain's)
-    assert [m.name for m in obskit_capture.metrics() if m.name.startswith(("raft.", "rpc."))] == []
+    # (the capture also reports other metrics of the process: look at this domain's; the
+    # state gauges are observed from the node's state, which is kept while off)
+    from obskit.raft import _names
+
+    observed = {i.name for i in _names.CATALOGUE.instruments if i.kind.startswith("observable")}
+    recorded = {m.name for m in obskit_capture.metrics() if m.name.startswith(("raft.", "rpc."))}
+    assert recorded <= observed, recorded - observed
     assert message == {"term": 2}  # no trace context written into the message
     assert seen == {"votes": 2, "proposal_carrier": {}, "same_carrier": True,
                     "append_span": False, "handler": "handled"}  # fmt: skip
@@ -101,3 +106,16 @@ def test_disabled_operations_are_shared_instances_of_the_documented_classes() ->
         assert raft.propose("n1").inject() == {}
     finally:
         obskit.shutdown(timeout=2)
+
+
+def test_state_reported_while_off_is_there_once_obskit_is_on() -> None:
+    from obskit.raft import _state
+
+    obskit.configure(enabled=False)
+    try:
+        raft.update_state("off-n1", term=3, role="leader", leader_id="off-n1", commit_index=10)
+    finally:
+        obskit.shutdown(timeout=2)
+    view = _state.node("off-n1").view()
+    assert (view["term"], view["role"], view["commit_index"]) == (3, "leader", 10)
+    assert _state.node("off-n1").leader_id == "off-n1"

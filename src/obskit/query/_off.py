@@ -32,8 +32,8 @@ __all__ = ["off_fragment", "off_query"]
 class _OffPhase(Phase):
     """A phase that is no span and records nothing."""
 
-    def __init__(self) -> None:  # no parent query: nothing reads it
-        self.name = "off"
+    def __init__(self, name: str) -> None:  # no parent query: nothing reads it
+        self.name = name
         self._reset(_ROOT)
 
     def __enter__(self) -> Phase:
@@ -46,8 +46,8 @@ class _OffPhase(Phase):
 class _OffOperator(Operator):
     """An operator that is no span and records nothing."""
 
-    def __init__(self) -> None:
-        self.name = "off"
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._rows = None
         self._reset(_ROOT)
 
@@ -61,8 +61,18 @@ class _OffOperator(Operator):
         return None
 
 
-_OFF_PHASE = _OffPhase()
-_OFF_OPERATOR = _OffOperator()
+# One shared block per (kind, name), so `.name` is what was asked for; names are checked
+# (check_phase) and bounded, and the cache is capped all the same.
+_off_blocks: dict[tuple[type, str], Any] = {}
+
+
+def _off_block(kind: type, name: str) -> Any:
+    found = _off_blocks.get((kind, name))
+    if found is None:
+        found = kind(name)
+        if len(_off_blocks) < 256:
+            _off_blocks[(kind, name)] = found
+    return found
 
 
 class _OffQuery(QueryLifecycle):
@@ -112,12 +122,10 @@ class _OffQuery(QueryLifecycle):
         return None
 
     def phase(self, name: str) -> Phase:
-        check_phase(name)
-        return _OFF_PHASE
+        return _off_block(_OffPhase, check_phase(name))  # type: ignore[no-any-return]
 
     def operator(self, name: str, *, operator_id: object = None) -> Operator:
-        check_phase(name)
-        return _OFF_OPERATOR
+        return _off_block(_OffOperator, check_phase(name))  # type: ignore[no-any-return]
 
     def cost(self, estimated: object = None, optimized: object = None) -> None:
         return None
@@ -163,8 +171,7 @@ class _OffFragment(Fragment):
         return None
 
     def operator(self, name: str, *, operator_id: object = None) -> Operator:
-        check_phase(name)
-        return _OFF_OPERATOR
+        return _off_block(_OffOperator, check_phase(name))  # type: ignore[no-any-return]
 
     def record_exception(self, exc: BaseException) -> None:
         return None

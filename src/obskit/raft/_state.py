@@ -164,8 +164,9 @@ def update_state(
         >>> from obskit import raft
         >>> raft.update_state("n1", term=3, role="leader", leader_id="n1", commit_index=10)
     """
-    if _off():
-        return  # obskit is off: nothing to record
+    # Off (not configured yet, or disabled): the node's state is still kept, so its
+    # gauges are right once obskit is on; no events, spans or counts are recorded.
+    off = _off()
     try:
         state = node(node_id)
         given = _checked({"term": term, "commit_index": commit_index,
@@ -183,7 +184,9 @@ def update_state(
                 n.TERM: state.term}))  # fmt: skip
         if leader_id is not _UNSET:
             new_leader = None if leader_id is None else node_key(leader_id)
-            if new_leader != state.leader_id:
+            if off:
+                state.leader_id = new_leader
+            elif new_leader != state.leader_id:
                 if state.leader_id == state.id:  # it led until now: that was its last contact
                     _tracking.leader_contact(state.id)
                 state.leader_id = new_leader
@@ -194,7 +197,7 @@ def update_state(
                     _tracking.new_leader(state.id, state.attrs)
             elif new_leader is not None:
                 _tracking.leader_contact(state.id)
-        if events:
+        if events and not off:
             _record_changes(state, events)
     except Exception:
         log_once("raft-update-state", "raft.update_state failed", exc_info=True)
