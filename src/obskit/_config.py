@@ -8,7 +8,7 @@ ValueError, since they are bugs in code the user can fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,7 +176,9 @@ def _names(value: Sequence[str] | str) -> tuple[str, ...]:
     return split(value) if isinstance(value, str) else tuple(n.lower() for n in value)
 
 
-def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
+def _exporters(
+    explicit: ExporterChoice | None, known: Collection[str] | None = None
+) -> dict[str, tuple[str, ...]]:
     if isinstance(explicit, Mapping):
         unknown = sorted(set(explicit) - set(SIGNALS))
         if unknown:
@@ -202,7 +204,6 @@ def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
         base = ("otlp",)
     else:
         base = ("console",)
-    known = _known_exporters()
     chosen = {}
     for signal in SIGNALS:
         var = f"OTEL_{signal.upper()}_EXPORTER"
@@ -214,18 +215,12 @@ def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
         for name in names:
             if name == "none":
                 continue
-            if name not in known:  # from the environment: warn, never raise
+            if known is not None and name not in known:  # from the environment: warn
                 warn_bad(var, name, " | ".join(sorted(known)) + " | none", "nothing for it")
                 continue
             kept.append(name)
         chosen[signal] = tuple(kept)
     return chosen
-
-
-def _known_exporters() -> set[str]:
-    from obskit import exporters  # imports this module: resolved at call time
-
-    return set(exporters.available())
 
 
 def _otlp_vars(name: str, signal: str | None) -> tuple[str, ...]:
@@ -411,8 +406,13 @@ def resolve(
     cardinality_limit: int | None = None,
     options: Mapping[str, Any] | None = None,
     scrubbing: ScrubbingOptions | bool | None = None,
+    known_exporters: Collection[str] | None = None,
 ) -> Settings:
-    """Resolve every setting from arguments and the environment (arguments win)."""
+    """Resolve every setting from arguments and the environment (arguments win).
+
+    `known_exporters`: the exporter names that exist; a name from the environment not
+    among them is warned about and left out (an unknown *argument* raises later).
+    """
     if sample_ratio is not None:
         sample_ratio = check_number("sample_ratio", sample_ratio, 0.0, 1.0)
     if prometheus_port is not None:
@@ -463,7 +463,7 @@ def resolve(
     span_bytes, queue_bytes, batch_bytes = _budgets()
     return Settings(
         service_name=_service_name(service_name, resource),
-        exporters=_exporters(exporters),
+        exporters=_exporters(exporters, known_exporters),
         sample_ratio=ratio,
         sampler=sampler,
         resource=dict(resource or {}),
