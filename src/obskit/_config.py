@@ -150,16 +150,21 @@ def _sampler(explicit_ratio: float | None) -> tuple[str, float]:
     """(sampler name, ratio): sample_ratio= or OBSKIT_SAMPLE_RATIO (parent-based ratio),
     else OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG), else parent-based, all kept."""
     ratio = _first(explicit_ratio, env_number("OBSKIT_SAMPLE_RATIO", 0.0, 1.0))
+    from_otel = _sampler_from_otel()  # read (and warned about) even when overridden
     if ratio is not None:
         return "parentbased_traceidratio", ratio
-    default = ("parentbased_traceidratio", 1.0)  # the same decisions as parentbased_always_on
+    # The default makes the same decisions as parentbased_always_on.
+    return from_otel or ("parentbased_traceidratio", 1.0)
+
+
+def _sampler_from_otel() -> tuple[str, float] | None:
     sampler = env("OTEL_TRACES_SAMPLER")
     if sampler is None:
-        return default
+        return None
     sampler = sampler.lower()
     if sampler not in SAMPLERS:
         warn_bad("OTEL_TRACES_SAMPLER", sampler, " | ".join(SAMPLERS), "parentbased_always_on")
-        return default
+        return None
     if sampler.endswith("always_on"):
         return sampler, 1.0
     if sampler.endswith("always_off"):
@@ -264,14 +269,13 @@ def _compression(protocol: str, signal: str | None = None) -> str:
 def _timeout(explicit: float | None, signal: str | None = None) -> float:
     """Seconds per OTLP export: otlp_timeout= or OBSKIT_OTLP_TIMEOUT (seconds), else the
     OTEL_EXPORTER_OTLP_[<SIGNAL>_]TIMEOUT variables (milliseconds), else 3 s."""
-    found = _first(explicit, env_number("OBSKIT_OTLP_TIMEOUT", 0.001, 3600))
-    if found is not None:
-        return float(found)
-    for var in _otlp_vars("TIMEOUT", signal):
+    from_otel = None
+    for var in _otlp_vars("TIMEOUT", signal):  # all read: a bad value warns even if unused
         millis = env_number(var, 1, 3_600_000)
-        if millis is not None:
-            return millis / 1000.0
-    return 3.0
+        if millis is not None and from_otel is None:
+            from_otel = millis / 1000.0
+    found = _first(explicit, env_number("OBSKIT_OTLP_TIMEOUT", 0.001, 3600), from_otel, 3.0)
+    return float(found)
 
 
 def _signal_url(base: str, signal: str) -> str:
