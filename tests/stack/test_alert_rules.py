@@ -2,11 +2,12 @@
 
 `promtool test rules` evaluates the rule files under examples/stack/prometheus/rules/ over
 synthetic series, one case at a time. A firing case names the alert series it expects
-(all labels, after the rule's `for:`; before it, none); a silent case expects the alert
-never to be even pending. The cases include what broke the first rules: a cache that
-never hits (no hit series at all), two healthy Raft clusters, and two jobs whose workers,
-nodes or processors share names. `test_every_rule_has_a_firing_and_a_silent_case` makes a
-new rule without cases fail the suite.
+(all labels, after the rule's `for:`; before it, none). A silent case expects the alert
+never to fire, and not to be pending at the end (a rate needs two samples, so a rule may
+be pending in the first minute of a series; its `for` covers that). The cases include
+what broke the first rules: a cache that never hits (no hit series at all), two healthy
+Raft clusters, and two jobs whose workers, nodes or processors share names.
+`test_every_rule_has_a_firing_and_a_silent_case` makes a new rule without cases fail.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ RSS, MEMORY_LIMIT = "process_memory_usage_bytes", "obskit_runtime_memory_limit_b
 CPU, CPU_LIMIT = "process_cpu_time_seconds_total", "obskit_runtime_cpu_limit"
 
 
-def _cluster(job: str, name: str, value: float | str, nodes: tuple[str, ...] = NODES) -> list[Series]:
+def _cluster(
+    job: str, name: str, value: float | str, nodes: tuple[str, ...] = NODES
+) -> list[Series]:
     """One series per node of a cluster; `value` is a number or promtool values."""
     text = value if isinstance(value, str) else f"{value}x{MINUTES}"
     return [(f'{name}{{{job},raft_node_id="{node}"}}', text) for node in nodes]
@@ -163,6 +166,7 @@ def _memory(job: str, used: float, limit: float) -> list[Series]:
             gauge(MEMORY_LIMIT, f'{labels},obskit_runtime_limit_source="cgroup"', limit)]  # fmt: skip
 
 
+# fmt: off
 CASES: tuple[Case, ...] = (
     # core
     Case("ObskitSpansDropped", "queue_full", True,
@@ -309,7 +313,7 @@ CASES: tuple[Case, ...] = (
     Case("PipelineQueueNearlyFull", "half_full_in_two_jobs", False,
          _series(*(gauge(name, f"{job},{PIPE}", value) for job in (A, B)
                    for name, value in (("pipeline_queue_size", 50),
-                                       ("pipeline_queue_capacity", 100))))),  # fmt: skip
+                                       ("pipeline_queue_capacity", 100))))),
     Case("PipelineRecordsOld", "records_a_quarter_hour_late", True,
          _series(histogram("pipeline_record_age_seconds", f"{A},{PIPE}", 100, 1000)),
          ({"job": "a", "pipeline_name": "logs", "pipeline_processor": "parse"},)),
@@ -351,11 +355,12 @@ CASES: tuple[Case, ...] = (
          _series(_worker(A, "w1", 90, 10, 0.1), _worker(B, "w1", 100, 0, 0.1),
                  _worker(B, "w2", 100, 0, 3.0)),
          ({"job": "a", "query_worker_id": "w1"}, {"job": "b", "query_worker_id": "w1"},
-          {"job": "b", "query_worker_id": "w2"}), (2, 0, 1)),  # fmt: skip
+          {"job": "b", "query_worker_id": "w2"}), (2, 0, 1)),
     Case("query:worker_health:state", "healthy", False,
          _series(_worker(A, "w1", 100, 0, 0.1), _worker(B, "w1", 100, 0, 0.1)),
          ({"job": "a", "query_worker_id": "w1"}, {"job": "b", "query_worker_id": "w1"}), (0, 0)),
-)  # fmt: skip
+)
+# fmt: on
 
 
 # --- running them --------------------------------------------------------------------------
@@ -384,14 +389,16 @@ def _checks(case: Case, rule: dict[str, Any]) -> list[dict[str, Any]]:
     default = hold + 10 if case.fires else MINUTES - 5
     at = case.at if case.at is not None else default
     if "record" in rule:
-        samples = [{"labels": _selector(case.rule, labels), "value": round(value / STEP) * STEP}
+        samples = [{"labels": _selector("", labels), "value": round(value / STEP) * STEP}
                    for labels, value in zip(case.expect, case.values, strict=True)]  # fmt: skip
-        return [{"expr": f"round({case.rule}, {STEP})", "eval_time": f"{at}m",
+        return [{"expr": f"round({case.rule}, {STEP})", "eval_time": f"{at}m",  # drops the name
                  "exp_samples": samples}]  # fmt: skip
     firing = f'ALERTS{{alertname="{case.rule}",alertstate="firing"}}'
-    if not case.fires:  # never firing, not even pending, from the start to `at`
-        return [{"expr": f'count_over_time(ALERTS{{alertname="{case.rule}"}}[{at}m])',
-                 "eval_time": f"{at}m", "exp_samples": []}]  # fmt: skip
+    if not case.fires:  # never firing from the start to `at`, and not even pending at `at`
+        return [{"expr": f"count_over_time({firing}[{at}m])", "eval_time": f"{at}m",
+                 "exp_samples": []},
+                {"expr": f'ALERTS{{alertname="{case.rule}"}}', "eval_time": f"{at}m",
+                 "exp_samples": []}]  # fmt: skip
     own = {"alertname": case.rule, "alertstate": "firing", **rule["labels"]}
     checks = [{"expr": firing, "eval_time": f"{at}m",
                "exp_samples": [{"labels": _selector("ALERTS", own | labels), "value": 1}

@@ -294,7 +294,9 @@ PANELS: Final = (
     },
     {
         "title": "Page cache hit ratio",
-        "expr": 'sum by (btree_index) (rate(btree_page_reads_total{btree_page_source="cache"}[5m]))'
+        # `or ... * 0`: an index that never hit the cache has no cache series yet: 0%, not nothing.
+        "expr": '(sum by (btree_index) (rate(btree_page_reads_total{btree_page_source="cache"}[5m]))'
+        " or sum by (btree_index) (rate(btree_page_reads_total[5m])) * 0)"
         " / sum by (btree_index) (rate(btree_page_reads_total[5m]))",
         "unit": "percentunit",
     },

@@ -134,22 +134,24 @@ PANELS: Final = (
              "(rate(pipeline_record_age_seconds_bucket[5m])))"},
 )  # fmt: skip
 
+_BY: Final = "job, pipeline_name, pipeline_processor"  # one alert per processor per job
 #: Alert-worthy conditions as PromQL (fire when the expression returns series).
 ALERTS: Final = (
     {"alert": "PipelineErrorRatioHigh", "for": "5m", "severity": "warning",
-     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_errors_total[5m]))"
-             " / sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m]))"
-             " > 0.01",
+     "expr": f"sum by ({_BY}) (rate(pipeline_records_errors_total[5m]))"
+             f" / sum by ({_BY}) (rate(pipeline_records_in_total[5m])) > 0.01",
      "summary": "More than 1% of a processor's records fail"},
     {"alert": "PipelineStalled", "for": "5m", "severity": "critical",
-     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m])) == 0"
-             " and sum by (pipeline_name, pipeline_processor) (pipeline_queue_size) > 0",
+     # A worker that died takes its records_in series with it: count it as taking none.
+     "expr": f"(sum by ({_BY}) (rate(pipeline_records_in_total[5m]))"
+             f" or sum by ({_BY}) (pipeline_queue_size) * 0) == 0"
+             f" and sum by ({_BY}) (pipeline_queue_size) > 0",
      "summary": "Records wait in a queue but the processor takes none"},
     {"alert": "PipelineQueueNearlyFull", "for": "10m", "severity": "warning",
      "expr": "pipeline_queue_size / pipeline_queue_capacity > 0.9",
      "summary": "A bounded queue is over 90% full (backpressure)"},
     {"alert": "PipelineRecordsOld", "for": "10m", "severity": "warning",
-     "expr": "histogram_quantile(0.99, sum by (le, pipeline_name, pipeline_processor) "
+     "expr": f"histogram_quantile(0.99, sum by (le, {_BY}) "
              f"(rate(pipeline_record_age_seconds_bucket[5m]))) > {RECORD_AGE_ALERT_SECONDS}",
      "summary": f"Records reach a processor more than {RECORD_AGE_ALERT_SECONDS} s after "
                 "their event time (p99)",
