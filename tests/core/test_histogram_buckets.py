@@ -9,6 +9,8 @@ multi-second stall lands in a bucket rather than in +Inf.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from obskit import LATENCY_BUCKETS, _alerts
@@ -44,7 +46,7 @@ def test_every_domain_has_duration_histograms() -> None:
 def test_no_bound_more_than_2_5x_the_last(name: str) -> None:
     bounds = DURATIONS[name]
     assert list(bounds) == sorted(set(bounds)), "bounds must strictly increase"
-    gaps = [(low, high) for low, high in zip(bounds, bounds[1:]) if high / low > MAX_STEP + 1e-9]
+    gaps = [(low, high) for low, high in pairwise(bounds) if high / low > MAX_STEP + 1e-9]
     assert not gaps, f"{name}: gaps wider than {MAX_STEP}x: {gaps}"
 
 

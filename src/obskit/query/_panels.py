@@ -80,7 +80,7 @@ PANELS: Final = (
     },
     {
         "title": "Worker health (0 healthy, 1 degraded, 2 critical)",
-        "expr": f"max by (query_worker_id) ({WORKER_HEALTH})",
+        "expr": f"max by (job, query_worker_id) ({WORKER_HEALTH})",
         "unit": "short",
     },
     {
