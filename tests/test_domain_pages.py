@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from obskit import _catalogue
+from obskit import _alert_docs, _catalogue
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_generated_blocks_are_current() -> None:
     stale = _catalogue.refresh_pages(str(DOCS), check=True)
+    stale += _alert_docs.refresh_pages(str(DOCS), check=True)
     assert stale == [], f"stale generated blocks in {stale}: run ./dev docs and commit"
 
 
@@ -37,7 +38,7 @@ def test_every_alert_is_documented_on_its_page_and_in_the_index() -> None:
 
     index = (DOCS / "backends.md").read_text()
     for domain, alerts in _dashboards.all_alerts():
-        name = _catalogue.ALERT_PAGES[domain]
+        name = _alert_docs.ALERT_PAGES[domain]
         page = (DOCS / name).read_text()
         assert re.search(r"^#+ Alerts$", page, re.M), f"{name} has no Alerts heading"
         for alert in alerts:

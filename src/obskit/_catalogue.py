@@ -287,20 +287,21 @@ def render_markdown(catalogues: Sequence[Catalogue] | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-#: Domain pages whose generated block (catalogue, Grafana panels, alerts) `refresh_pages`
-#: rewrites: page name -> module holding CATALOGUE, PANELS and optionally ALERTS.
+#: Domain pages whose generated block (catalogue, Grafana panels) `refresh_pages`
+#: rewrites: page name -> module holding CATALOGUE and PANELS.
 DOMAIN_PAGES = {
     "btree.md": "obskit.btree",
     "query.md": "obskit.query",
     "raft.md": "obskit.raft",
     "pipeline.md": "obskit.pipeline",
 }
-_BLOCK_START = "<!-- generated: catalogue, panels and alerts by `./dev docs`; do not edit -->\n"
+_BLOCK_START = "<!-- generated: catalogue and panels by `./dev docs`; do not edit -->\n"
 _BLOCK_END = "<!-- end generated -->"
 
 
 def render_domain_block(module_name: str) -> str:
-    """The generated part of a domain page: its catalogue tables, panels and alerts."""
+    """The generated part of a domain page: its catalogue tables and panels (its alerts are
+    a block of their own, `obskit._alert_docs`)."""
     import importlib
 
     module = importlib.import_module(module_name)
@@ -315,100 +316,26 @@ def render_domain_block(module_name: str) -> str:
         )
         shown = "<br>".join(f"`{e}`" for e in exprs).replace("|", "\\|")
         lines.append(f"| {panel['title']} | {shown} | {panel.get('unit', '')} |")
-    alerts = render_alerts(module_name.rsplit(".", 1)[-1])
-    if alerts:
-        lines += ["", "### Alerts", "", alerts.rstrip()]
     return "\n".join(lines) + "\n"
 
 
-_TEMPLATE = re.compile(r"\{\{\s*\$(?:labels\.)?(\w+)[^}]*\}\}")
-
-
-def _untemplated(text: str) -> str:
-    """Prometheus' templates as placeholders: "{{ $labels.job }}" -> "*job*",
-    "{{ $value | humanizePercentage }}" -> "*value*"."""
-    return _TEMPLATE.sub(r"*\1*", text)
-
-
-def _alerts_by_domain() -> dict[str, list[Any]]:
-    from obskit import _dashboards  # it reads the catalogues: import it only when rendering
-
-    return dict(_dashboards.all_alerts())
-
-
-def render_alerts(domain: str) -> str:
-    """The alert table of `domain` ("core", "btree", ..., "runtime"): every rule the rule
-    file holds for it, with its condition, threshold, `for`, severity and what to do.
-
-    Examples:
-        >>> render_alerts("core").splitlines()[0].startswith("| Alert | Fires when")
-        True
-    """
-    alerts = _alerts_by_domain().get(domain, [])
-    if not alerts:
-        return ""
-    header = ["Alert", "Fires when", "Threshold", "For", "Severity", "What it means, what to do"]
-    rows = []
-    for alert in alerts:
-        # A compound rule ("a == 0 and b > 0") has its comparisons inside the expression.
-        threshold = f"`{alert.condition}`" if alert.condition else "- (in the expression)"
-        name = f"`{alert.name}`: {_untemplated(alert.summary)}"
-        rows.append((name, f"`{alert.signal}`", threshold, alert.duration, alert.severity,
-                     _untemplated(alert.description)))  # fmt: skip
-    return "\n".join(_table(header, rows))
-
-
-#: The page that documents each domain's alerts (under an "Alerts" heading), for the index.
-ALERT_PAGES = {
-    "core": "reliability.md",
-    "btree": "btree.md",
-    "raft": "raft.md",
-    "query": "query.md",
-    "pipeline": "pipeline.md",
-    "runtime": "runtime.md",
-}
-#: Pages with an alerts-only generated block: page -> domain, or None for the index of all.
-_ALERT_BLOCKS: dict[str, str | None] = {
-    "reliability.md": "core",
-    "runtime.md": "runtime",
-    "backends.md": None,
-}
-_ALERTS_START = "<!-- generated: alerts by `./dev docs`; do not edit -->\n"
-
-
-def render_alert_index() -> str:
-    """Every alert of the rule file: name, where it is documented, summary, `for`, severity."""
-    rows = [(f"[`{alert.name}`]({ALERT_PAGES[domain]}#alerts)", _untemplated(alert.summary),
-             alert.duration, alert.severity)
-            for domain, alerts in _alerts_by_domain().items() for alert in alerts]  # fmt: skip
-    return "\n".join(_table(["Alert", "Fires when", "For", "Severity"], rows))
-
-
 def refresh_pages(docs: str = "docs", *, check: bool = False) -> list[str]:
-    """Rewrite the generated blocks (each domain page's, the alert tables of
-    `_ALERT_BLOCKS`); return the pages that changed.
+    """Rewrite the generated block of each domain page; return the pages that changed.
 
     With `check`, nothing is written: the returned pages are the stale ones.
     """
-    from collections.abc import Callable
-    from functools import partial
+    import re
     from pathlib import Path
 
-    blocks: list[tuple[str, str, Callable[[], str]]] = [
-        (page, _BLOCK_START, partial(render_domain_block, module))
-        for page, module in DOMAIN_PAGES.items()
-    ]
-    blocks += [(page, _ALERTS_START, partial(render_alerts, domain) if domain else render_alert_index)
-               for page, domain in _ALERT_BLOCKS.items()]  # fmt: skip
     stale = []
-    for page, marker, render in blocks:
+    for page, module_name in DOMAIN_PAGES.items():
         path = Path(docs) / page
         text = path.read_text()
-        start = text.find(marker)
-        end = text.find(_BLOCK_END, start)
-        if start < 0 or end < 0:
-            raise ValueError(f"{path} has no generated block starting {marker.strip()}")
-        fresh = text[:start] + marker + render() + text[end:]
+        start = re.search(r"<!-- generated:[^>]*-->\n", text)
+        end = text.find(_BLOCK_END)
+        if start is None or end < 0:
+            raise ValueError(f"{path} has no generated block")
+        fresh = text[: start.start()] + _BLOCK_START + render_domain_block(module_name) + text[end:]
         if fresh != text:
             stale.append(page)
             if not check:

@@ -379,6 +379,12 @@ def _minutes(duration: str) -> int:
     return int(float(duration[:-1]) * units[duration[-1]])
 
 
+def _rounded(value: float) -> float:
+    """`value` as PromQL's round(value, STEP) gives it."""
+    inverse = 1 / STEP
+    return math.floor(value * inverse + 0.5) / inverse
+
+
 def _selector(name: str, labels: dict[str, str]) -> str:
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
@@ -389,7 +395,7 @@ def _checks(case: Case, rule: dict[str, Any]) -> list[dict[str, Any]]:
     default = hold + 10 if case.fires else MINUTES - 5
     at = case.at if case.at is not None else default
     if "record" in rule:
-        samples = [{"labels": _selector("", labels), "value": round(value / STEP) * STEP}
+        samples = [{"labels": _selector("", labels), "value": _rounded(value)}
                    for labels, value in zip(case.expect, case.values, strict=True)]  # fmt: skip
         return [{"expr": f"round({case.rule}, {STEP})", "eval_time": f"{at}m",  # drops the name
                  "exp_samples": samples}]  # fmt: skip
