@@ -81,6 +81,7 @@ def catalogue(session: nox.Session) -> None:
             stdout=out,
         )
     session.run("python", "-c", "import obskit._catalogue as c; c.refresh_pages('docs')")
+    session.run("python", "-c", "import obskit._alert_docs as a; a.refresh_pages('docs')")
 
 
 @nox.session(python=PYTHONS)
