@@ -117,11 +117,21 @@ def figure(results: Any, *path: str) -> Any:
         run.Missing: calls / obskit @traced
     """
     node = results
+    where = getattr(results, "path", ())
     for key in path:
         if not isinstance(node, dict) or key not in node:
-            raise Missing(" / ".join(path))
+            raise Missing(" / ".join((*where, *path)))
         node = node[key]
-    return node
+    # A table remembers where it came from, so a case missing from it is named in full.
+    return _Figures(node, (*where, *path)) if isinstance(node, dict) else node
+
+
+class _Figures(dict):  # type: ignore[type-arg]
+    """A dict of figures that knows its path in the results."""
+
+    def __init__(self, figures: dict[str, Any], path: tuple[str, ...]) -> None:
+        super().__init__(figures)
+        self.path = path
 
 
 def _ns(seconds: float) -> str:
