@@ -46,11 +46,11 @@ def stray_figures(prose: str, block: str) -> list[str]:
     for i, paragraph in enumerate(paragraphs):
         nearby = paragraph + (paragraphs[i - 1] if i and paragraph.lstrip().startswith("|") else "")
         commands = [m for m in COMMAND.finditer(nearby)]
-        if commands and all(
-            m.group(1) is None or (ROOT / m.group(1)).exists() for m in commands
-        ):
+        if commands and all(m.group(1) is None or (ROOT / m.group(1)).exists() for m in commands):
             continue
-        stray += [m.group(0) for m in FIGURE.finditer(paragraph) if _normal(m.group(0)) not in known]
+        stray += [
+            m.group(0) for m in FIGURE.finditer(paragraph) if _normal(m.group(0)) not in known
+        ]
     return stray
 
 
