@@ -93,7 +93,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: writes the results table into docs/performance.md."""
+    """Benchmarks: writes the results into docs/performance.md and docs/images/bench.svg."""
     _install(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
 

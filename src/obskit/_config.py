@@ -177,7 +177,7 @@ def _protocol(explicit: str | None) -> str:
 
 def _compression(protocol: str) -> str:
     # Validated here, once, because the SDK's gRPC exporter raises on an unknown value
-    # and its HTTP exporter logs once per exporter built (research/reliability.md §2.8).
+    # and its HTTP exporter logs once per exporter built (docs/reliability.md, R14).
     accepted = _COMPRESSIONS[protocol]
     for var in (
         "OBSKIT_OTLP_COMPRESSION",

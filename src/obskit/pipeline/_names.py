@@ -3,7 +3,7 @@
 Record counts per processor follow Flink's operator IO metrics (numRecordsIn/Out) and
 Kafka Streams' dropped-records; per-record journeys follow the OpenTelemetry messaging
 idea of a record's creation context (one trace per sampled record, span links where a
-batch joins many). See /docs/pipeline.md and research/domain_conventions.md section 5.
+batch joins many). See docs/pipeline.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """obskit.query's vocabulary: every span, attribute and metric name, declared once.
 
 `db.*` and `error.type` are OpenTelemetry semantic-convention names (the database
-conventions, engine side); `query.*` is obskit's own namespace (research/domain_conventions.md
-section 4: Trino, CockroachDB, ClickHouse, pg_stat_statements).
+conventions, engine side); `query.*` is obskit's own namespace, named after what Trino,
+CockroachDB, ClickHouse and pg_stat_statements report (docs/query.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Metric names learn from etcd (`etcd_server_has_leader`, `leader_changes_seen`,
 `proposals_*`) and hashicorp/raft (`commitTime`, `Stats()` keys), without their mistakes
 (no gauge named `*_total`, the peer is an attribute, not part of the metric key). RPC spans
 and the RPC duration histograms follow the OpenTelemetry RPC conventions. See
-/docs/raft.md and research/domain_conventions.md section 3.
+docs/raft.md.
 """
 
 from __future__ import annotations
