@@ -84,6 +84,7 @@ def catalogue(session: nox.Session) -> None:
             stdout=out,
         )
     session.run("python", "-c", "import obskit._catalogue as c; c.refresh_pages('docs')")
+    session.run("python", "-c", "import obskit._alert_docs as a; a.refresh_pages('docs')")
 
 
 @nox.session(python=PYTHONS)
@@ -95,7 +96,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: writes the results table into docs/performance.md."""
+    """Benchmarks: writes the results into docs/performance.md and docs/images/bench.svg."""
     _install(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
 

@@ -27,11 +27,11 @@ from obskit._export import _slim
 from obskit._export._queue import SpanQueue
 
 try:
-    from benchmarks._harness import Case, compare
+    from benchmarks._harness import Case, Step, compare, run_steps
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Case, compare  # type: ignore[no-redef]
+    from _harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
 
-__all__ = ["run"]
+__all__ = ["SDK_SPANS", "assemble", "run", "steps"]
 
 
 class NullExporter(SpanExporter):
@@ -72,8 +72,8 @@ def own_recorder(provider: TracerProvider, on: bool = True) -> Iterator[None]:
     """Route obskit to `provider` with obskit's own span recorder on (the default) or off
     (`OBSKIT_SLIM_SPANS=false`: SDK spans).
 
-    `provider` must be used by no other case: a recipe binds (and reads the switch) when
-    the provider it sees changes.
+    `provider` must not be shared with a case of the other setting: a recipe binds (and
+    reads the switch) when the provider it sees changes.
     """
     switch, _slim.ENABLED = _slim.ENABLED, on
     try:
@@ -139,34 +139,37 @@ def disabled_cases() -> dict[str, Case]:
     return cases
 
 
+#: The configuration a row names when it says "SDK spans"; rows that do not say it run
+#: obskit's own span recorder, the default.
+SDK_SPANS = "SDK spans (OBSKIT_SLIM_SPANS=false)"
+
+
 def span_cases(ratio: float) -> dict[str, Case]:
-    """Targets 2 and 3: sampled out (ratio 0) or sampled in (ratio 1), raw SDK vs obskit."""
+    """Targets 2 and 3: sampled out (ratio 0) or sampled in (ratio 1), raw SDK vs obskit.
+
+    Each obskit row names one configuration: obskit's own span recorder (the default,
+    switched on explicitly so a stray `OBSKIT_SLIM_SPANS` cannot change what the row
+    measures) or SDK spans, each on a provider of its own (a recipe binds, and reads the
+    switch, when the provider it sees changes).
+    """
     provider = sdk_provider(ratio)
     raw = provider.get_tracer("bench").start_as_current_span("f")(f)
     traced = obskit.traced("f")(f)
-    ns = {"f": f, "raw": raw, "g": traced}
+    ns = {"f": f, "raw": raw, "g": traced, "span": obskit.span}
+    default = lambda: own_recorder(provider)  # noqa: E731 - a context factory per case
     cases = {
         "bare": Case("f(1)", ns),
         "raw OTel SDK @start_as_current_span": Case("raw(1)", ns, context=lambda: routed(provider)),
-        "obskit @traced": Case("g(1)", ns, context=lambda: routed(provider)),
+        "obskit @traced": Case("g(1)", ns, context=default),
     }
     if ratio == 1.0:
-        # obskit's own span recorder (the default) and SDK spans (OBSKIT_SLIM_SPANS=false):
-        # each on its own provider, built the same way, so the recipes bind with the switch.
-        own = sdk_provider(ratio)
         sdk_spans = sdk_provider(ratio)
-        cases["obskit @traced, SDK spans"] = Case(
+        cases["with obskit.span"] = Case("with span('f'):\n    f(1)", ns, context=default)
+        cases[f"obskit @traced, {SDK_SPANS}"] = Case(
             "g(1)", ns, context=lambda: own_recorder(sdk_spans, on=False)
         )
-        ns["span"] = obskit.span
-        cases["obskit @traced, obskit's recorder"] = Case(
-            "g(1)", ns, context=lambda: own_recorder(own)
-        )
-        cases["with obskit.span"] = Case(
-            "with span('f'):\n    f(1)", ns, context=lambda: routed(provider)
-        )
-        cases["with obskit.span, obskit's recorder"] = Case(
-            "with span('f'):\n    f(1)", ns, context=lambda: own_recorder(own)
+        cases[f"with obskit.span, {SDK_SPANS}"] = Case(
+            "with span('f'):\n    f(1)", ns, context=lambda: own_recorder(sdk_spans, on=False)
         )
     if ratio == 0.0:
         cases["raw OTel SDK, child of unsampled parent"] = Case(
@@ -232,18 +235,33 @@ def scrubbing_cases() -> dict[str, Case]:
     }
 
 
+def steps(quick: bool = False) -> list[Step]:
+    """One comparison per table, seconds per call."""
+    repeat = 5 if quick else 15
+    return [
+        Step("disabled", lambda: compare(
+            disabled_cases(), number=100_000 if quick else 200_000, repeat=repeat
+        ), "decorated call, obskit off"),
+        Step("sampled_out", lambda: compare(
+            span_cases(0.0), number=5_000 if quick else 20_000, repeat=repeat
+        ), "decorated call, sampled out"),
+        Step("sampled_in", lambda: compare(
+            span_cases(1.0), number=2_000 if quick else 4_000, repeat=repeat + 6
+        ), "decorated call, sampled in"),
+        Step("scrubbing", lambda: compare(
+            scrubbing_cases(), number=2_000 if quick else 4_000, repeat=repeat + 6
+        ), "scrubbing on and off"),
+    ]  # fmt: skip
+
+
+def assemble(done: dict[str, Any], quick: bool = False) -> dict[str, Any]:
+    """The tables as `steps` produced them."""
+    return done
+
+
 def run(quick: bool = False) -> dict[str, dict[str, float]]:
     """All call-cost tables, seconds per call."""
-    repeat = 5 if quick else 15
-    results = {
-        "disabled": compare(disabled_cases(), number=100_000 if quick else 200_000, repeat=repeat),
-        "sampled_out": compare(span_cases(0.0), number=5_000 if quick else 20_000, repeat=repeat),
-        "sampled_in": compare(span_cases(1.0), number=2_000 if quick else 4_000, repeat=repeat + 6),
-        "scrubbing": compare(
-            scrubbing_cases(), number=2_000 if quick else 4_000, repeat=repeat + 6
-        ),
-    }
-    return results
+    return assemble(run_steps(steps(quick)), quick)
 
 
 def _print(results: dict[str, dict[str, float]]) -> None:

@@ -3,13 +3,17 @@
 Run alone:  python benchmarks/bench_domains.py [--quick]
 
 Every public domain operation (btree get/put/delete/scan, a pipeline step, a Raft client
-and server RPC, propose->commit, a query phase, a whole query lifecycle with 4 phases and
-5 fragments) is timed four ways in one interleaved comparison (benchmarks/_harness.py):
-bare (the same work without telemetry), obskit unsampled and sampled, and the same shape
-written with the raw OpenTelemetry SDK (spans from `start_as_current_span`, metrics from
-SDK instruments with the same attributes). Both sides record into one live SDK meter
-provider with a reader attached and export spans through the same SpanQueue and no-op
-exporter; "unsampled" is ParentBased(TraceIdRatioBased(0)), "sampled" ratio 1.
+and server RPC, propose->commit, a query phase inside an open query lifecycle, a whole
+query lifecycle with 4 phases and 5 fragments) is timed in one interleaved comparison
+(benchmarks/_harness.py): bare (the same work without telemetry), obskit disabled,
+obskit unsampled and sampled, and the same shape written with the raw OpenTelemetry SDK
+(spans from `start_as_current_span`, metrics from SDK instruments with the same
+attributes). Both sides record into one live SDK meter provider with a reader attached
+and export spans through the same SpanQueue and no-op exporter; "unsampled" is
+ParentBased(TraceIdRatioBased(0)), "sampled" ratio 1. obskit's sampled rows use its own
+span recorder (the default); the lifecycle also has a row with SDK spans
+(`OBSKIT_SLIM_SPANS=false`). Every obskit case builds its objects (the query lifecycle of
+the phase row included) under the providers it names, so each measures the path it says.
 
 The whole-workload row runs the examples' pure-Python B+tree (examples/_minidb) with every
 operation decorated and 1% of them traced, against the same tree with its obskit calls
@@ -42,13 +46,24 @@ from obskit._export import _slim
 from obskit._export._queue import SpanQueue
 
 try:
-    from benchmarks._harness import Case, compare
-    from benchmarks.bench_calls import NullExporter
+    from benchmarks._harness import Case, Step, compare, run_steps
+    from benchmarks.bench_calls import SDK_SPANS, NullExporter
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Case, compare  # type: ignore[no-redef]
-    from bench_calls import NullExporter  # type: ignore[no-redef]
+    from _harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
+    from bench_calls import SDK_SPANS, NullExporter  # type: ignore[no-redef]
 
-__all__ = ["ROWS", "run"]
+__all__ = [
+    "CASES",
+    "LIFECYCLE",
+    "ROWS",
+    "WORKLOAD_BARE",
+    "WORKLOAD_TRACED",
+    "Providers",
+    "assemble",
+    "row_cases",
+    "run",
+    "steps",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {i: i for i in range(1000)}
@@ -66,48 +81,74 @@ ROWS = (
     "query phase",
     "query lifecycle, 4 phases + 5 fragments",
 )
+#: The cases of every row, in the order the results table shows them.
+CASES = (
+    "bare",
+    "obskit disabled",
+    "obskit unsampled",
+    "raw SDK unsampled",
+    "obskit sampled",
+    "raw SDK sampled",
+)
+LIFECYCLE = ROWS[-1]
+WORKLOAD_BARE = "B+tree workload, obskit calls as no-ops"
+WORKLOAD_TRACED = "B+tree workload, every operation decorated, 1% traced"
 
 
 class Providers:
-    """An unsampled and a sampled tracer provider, one meter provider with a reader."""
+    """Tracer providers for each configuration, one meter provider with a reader.
 
-    def __init__(self) -> None:
-        self.meter_provider = MeterProvider(
-            metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False
-        )
+    `exporter` makes the span exporter behind every provider's SpanQueue (a no-op one for
+    timing; a test passes one that keeps the spans).
+    """
+
+    def __init__(self, exporter: Callable[[], Any] = NullExporter) -> None:
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader], shutdown_on_exit=False)
+        self.exporter = exporter
         self.unsampled = self._tracer_provider(0.0)
         self.sampled = self._tracer_provider(1.0)
-        self.own = self._tracer_provider(1.0)  # for obskit's own span recorder only
+        # SDK spans get their own provider: a recipe reads the switch when it binds, and
+        # it binds again only when the provider it sees changes.
+        self.sdk_spans = self._tracer_provider(1.0)
 
-    @staticmethod
-    def _tracer_provider(ratio: float) -> TracerProvider:
+    def _tracer_provider(self, ratio: float) -> TracerProvider:
         provider = TracerProvider(
             sampler=ParentBased(TraceIdRatioBased(ratio)), shutdown_on_exit=False
         )
         provider.add_span_processor(
-            SpanQueue(NullExporter, max_queue_size=8192, max_batch_size=512, schedule_delay=0.05)
+            SpanQueue(self.exporter, max_queue_size=8192, max_batch_size=512, schedule_delay=0.05)
         )
         return provider
 
     @contextlib.contextmanager
-    def routed(self, sampled: bool) -> Iterator[None]:
-        tracer_provider = self.sampled if sampled else self.unsampled
+    def routed(self, sampled: bool, recorder: bool = True) -> Iterator[None]:
+        """obskit on, unsampled or sampled; sampled spans from obskit's recorder (the
+        default, switched on explicitly) or, with `recorder=False`, SDK spans."""
+        tracer_provider = self.unsampled
+        if sampled:
+            tracer_provider = self.sampled if recorder else self.sdk_spans
+        switch, _slim.ENABLED = _slim.ENABLED, recorder
         previous = _providers.set_current(tracer_provider, self.meter_provider)
         try:
             yield
         finally:
             _providers.restore(previous)
+            _slim.ENABLED = switch
 
     @contextlib.contextmanager
-    def own_recorder(self) -> Iterator[None]:
-        """Sampled, with obskit's own span recorder switched on (internal switch)."""
-        switch, _slim.ENABLED = _slim.ENABLED, True
-        previous = _providers.set_current(self.own, self.meter_provider)
+    def disabled(self) -> Iterator[None]:
+        """obskit off, as `configure(enabled=False)` leaves it."""
+        previous = _providers.set_current(None, None, disabled=True)
         try:
             yield
         finally:
             _providers.restore(previous)
-            _slim.ENABLED = switch
+
+    def shutdown(self) -> None:
+        for provider in (self.unsampled, self.sampled, self.sdk_spans):
+            provider.shutdown()
+        self.meter_provider.shutdown()
 
 
 # --- obskit's side ------------------------------------------------------------------------
@@ -139,7 +180,15 @@ def parse(line: str) -> str:
     return line
 
 
-def obskit_ops(sampled: bool) -> dict[str, Callable[[], Any]]:
+class Open:
+    """The query lifecycle the "query phase" row's phases run in: made, and entered, by
+    the case's context under the providers the case names (built anywhere else it would
+    be the disabled pass-through)."""
+
+    lifecycle: Any = None
+
+
+def obskit_ops(sampled: bool, open_query: Open) -> dict[str, Callable[[], Any]]:
     table = Table()
     parent = trace_api.set_span_in_context(
         trace_api.NonRecordingSpan(
@@ -166,10 +215,8 @@ def obskit_ops(sampled: bool) -> dict[str, Callable[[], Any]]:
     def propose() -> None:
         raft.propose("n1", term=3).commit(index=4)
 
-    lifecycle = query.lifecycle("SELECT id FROM t", system="bench")
-
     def phase() -> None:
-        with lifecycle.phase("plan"):
+        with open_query.lifecycle.phase("plan"):
             pass
 
     def whole_query() -> None:
@@ -184,9 +231,6 @@ def obskit_ops(sampled: bool) -> dict[str, Callable[[], Any]]:
                         f.rows(10)
             q.rows(50)
 
-    def in_lifecycle() -> Any:
-        return lifecycle
-
     return {
         "btree get": lambda: table.get(5),
         "btree put": lambda: table.put(5, 5),
@@ -198,7 +242,6 @@ def obskit_ops(sampled: bool) -> dict[str, Callable[[], Any]]:
         "raft propose -> commit": propose,
         "query phase": phase,
         "query lifecycle, 4 phases + 5 fragments": whole_query,
-        "_lifecycle": in_lifecycle,
     }
 
 
@@ -382,33 +425,43 @@ def bare_ops() -> dict[str, Callable[[], Any]]:
 
 
 @contextlib.contextmanager
-def _entered(lifecycle: Any, providers: Providers, sampled: bool) -> Iterator[None]:
-    """Route, and hold one query lifecycle open (the parent of the "query phase" row)."""
-    with providers.routed(sampled), lifecycle:
-        yield
+def _in_query(configured: Callable[[], Any], open_query: Open) -> Iterator[None]:
+    """`configured()`, then one query lifecycle made and held open under it."""
+    with configured():
+        lifecycle = query.lifecycle("SELECT id FROM t", system="bench")
+        with lifecycle:
+            open_query.lifecycle = lifecycle
+            try:
+                yield
+            finally:
+                open_query.lifecycle = None
 
 
 def row_cases(row: str, providers: Providers) -> dict[str, Case]:
-    """bare / obskit unsampled / raw SDK unsampled / obskit sampled / raw SDK sampled."""
+    """The cases of `row` (CASES; the lifecycle also with SDK spans), each in its context."""
+    configurations: dict[str, Callable[[], Any]] = {
+        "obskit disabled": providers.disabled,
+        "obskit unsampled": lambda: providers.routed(False),
+        "obskit sampled": lambda: providers.routed(True),
+    }
+    if row == LIFECYCLE:
+        configurations[f"obskit sampled, {SDK_SPANS}"] = lambda: providers.routed(True, False)
     cases = {"bare": Case("op()", {"op": bare_ops()[row]})}
-    for sampled in (False, True):
-        suffix = "sampled" if sampled else "unsampled"
-        ours = obskit_ops(sampled)
-        context: Callable[[], Any]
+    for name, configured in configurations.items():
+        open_query = Open()
+        context = configured
         if row == "query phase":
-            lifecycle = ours["_lifecycle"]()
-            context = lambda lc=lifecycle, s=sampled: _entered(lc, providers, s)  # noqa: E731
-        else:
-            context = lambda s=sampled: providers.routed(s)  # noqa: E731
-        tracer_provider = providers.sampled if sampled else providers.unsampled
-        sdk = sdk_ops(tracer_provider, providers.meter_provider, sampled)
-        cases[f"obskit {suffix}"] = Case("op()", {"op": ours[row]}, context=context)
-        cases[f"raw SDK {suffix}"] = Case("op()", {"op": sdk[row]}, context=context)
-    if row.startswith("query lifecycle"):
-        cases["obskit sampled, obskit's recorder"] = Case(
-            "op()", {"op": obskit_ops(True)[row]}, context=providers.own_recorder
-        )
-    return cases
+            context = lambda c=configured, o=open_query: _in_query(c, o)  # noqa: E731
+        op = obskit_ops(name.startswith("obskit sampled"), open_query)[row]
+        cases[name] = Case("op()", {"op": op}, context=context)
+        if name in ("obskit unsampled", "obskit sampled"):
+            sampled = name == "obskit sampled"
+            tracer_provider = providers.sampled if sampled else providers.unsampled
+            sdk = sdk_ops(tracer_provider, providers.meter_provider, sampled)
+            cases[name.replace("obskit", "raw SDK")] = Case(
+                "op()", {"op": sdk[row]}, context=configured
+            )
+    return {name: cases[name] for name in (*CASES, *configurations) if name in cases}
 
 
 # --- the whole workload ---------------------------------------------------------------------
@@ -486,26 +539,41 @@ def workload_figures(providers: Providers, quick: bool) -> dict[str, float]:
     bare_ns = {"run": _workload, "tree": bare_tree, "keys": keys, "ops": ops}
     traced_ns = {**bare_ns, "tree": traced_tree}
     cases = {
-        "B+tree workload, obskit calls as no-ops": Case(
-            "run(tree, keys, ops)", bare_ns, context=_without_obskit
-        ),
-        "B+tree workload, every operation decorated, 1% traced": Case(
+        WORKLOAD_BARE: Case("run(tree, keys, ops)", bare_ns, context=_without_obskit),
+        WORKLOAD_TRACED: Case(
             "run(tree, keys, ops)", traced_ns, context=lambda: providers.routed(True)
         ),
     }
     return compare(cases, number=1, repeat=3 if quick else 7)
 
 
-def run(quick: bool = False) -> dict[str, Any]:
-    """Every domain row (seconds per operation) and the whole-workload figures."""
+def steps(quick: bool = False) -> list[Step]:
+    """One comparison per row, then the whole workload."""
     providers = Providers()
     repeat = 5 if quick else 11
-    rows = {}
-    for row in ROWS:
-        heavy = row.startswith("query lifecycle")
+
+    def row_step(row: str) -> Step:
+        heavy = row == LIFECYCLE
         number = (200 if quick else 1_000) if heavy else (2_000 if quick else 10_000)
-        rows[row] = compare(row_cases(row, providers), number=number, repeat=repeat)
-    return {"rows": rows, "workload": workload_figures(providers, quick)}
+        return Step(
+            row, lambda: compare(row_cases(row, providers), number=number, repeat=repeat),
+            f"domain row: {row}",
+        )  # fmt: skip
+
+    return [
+        *(row_step(row) for row in ROWS),
+        Step("workload", lambda: workload_figures(providers, quick), "B+tree workload"),
+    ]
+
+
+def assemble(done: dict[str, Any], quick: bool = False) -> dict[str, Any]:
+    """{"rows": {row: {case: seconds}}, "workload": {...}}"""
+    return {"rows": {row: done[row] for row in ROWS if row in done}, "workload": done["workload"]}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Every domain row (seconds per operation) and the whole-workload figures."""
+    return assemble(run_steps(steps(quick)), quick)
 
 
 def _print(results: dict[str, Any]) -> None:

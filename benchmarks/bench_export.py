@@ -2,17 +2,19 @@
 
 Run alone:  python benchmarks/bench_export.py [--quick]
 
-Throughput: spans made by the SDK (a name and three attributes each) are handed to an
-obskit `SpanQueue` feeding an OTLP/HTTP exporter, which posts them to a minimal OTLP
-receiver running in a *separate process* (so the exporting process has its core to
-itself); the figure is spans delivered per second, queue handoff to last acknowledged
-batch, with the drop count. It is measured for the exporter `configure()` builds (the
-SDK's, with obskit's encoder making the body) and for the SDK's exporter unchanged.
-Both encoders alone (a 512-span batch to bytes, what the export thread spends per span
-before any I/O) are timed too.
+Throughput: finished spans (a name and three attributes each) are handed to an obskit
+`SpanQueue` feeding an OTLP/HTTP exporter, which posts them to a minimal OTLP receiver
+running in a *separate process* (so the exporting process has its core to itself); the
+figure is spans delivered per second, queue handoff to last acknowledged batch, with the
+drop count. Three configurations, each named by its row: obskit's recorder's spans
+through the exporter `configure()` builds (the default), SDK spans
+(`OBSKIT_SLIM_SPANS=false`) through the same exporter, and SDK spans through the SDK's own
+OTLP/HTTP exporter. The encoders alone (a 512-span batch to bytes, what the export thread
+spends per span before any I/O) are timed too.
 
 Memory: tracemalloc's count of bytes still allocated while N spans wait in a queue whose
-exporter never runs, per span, for obskit's `SpanQueue` and the SDK's BatchSpanProcessor.
+exporter never runs, per span: obskit's `SpanQueue` holding its recorder's spans (the
+default) or SDK spans, and the SDK's BatchSpanProcessor holding SDK spans.
 """
 
 from __future__ import annotations
@@ -39,7 +41,46 @@ from obskit._export._encoder import encode_request
 from obskit._export._otlp import _fast_http_span_exporter
 from obskit._export._queue import SpanQueue
 
-__all__ = ["encode_rate", "export_rate", "retained_bytes"]
+try:
+    from benchmarks._harness import Step, run_steps
+    from benchmarks.bench_calls import SDK_SPANS
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from _harness import Step, run_steps  # type: ignore[no-redef]
+    from bench_calls import SDK_SPANS  # type: ignore[no-redef]
+
+__all__ = [
+    "BYTES",
+    "ENCODE",
+    "EXPORT",
+    "assemble",
+    "encode_rate",
+    "export_rate",
+    "retained_bytes",
+    "run",
+    "steps",
+]
+
+#: The configuration each row measures, by figure.
+RECORDER = "obskit's recorder's spans (default)"
+ENCODE = {
+    "sdk": "SDK OTLP encoder alone, SDK spans",
+    "obskit_sdk_spans": f"obskit OTLP encoder alone, {SDK_SPANS}",
+    "obskit": f"obskit OTLP encoder alone, {RECORDER}",
+}
+EXPORT = {
+    "obskit": f"SpanQueue -> obskit's OTLP/HTTP exporter -> receiver process, {RECORDER}",
+    "obskit_sdk_spans": (
+        f"SpanQueue -> obskit's OTLP/HTTP exporter -> receiver process, {SDK_SPANS}"
+    ),
+    "sdk_exporter": (
+        "SpanQueue -> the SDK's own OTLP/HTTP exporter (SDK encoder) -> receiver process, SDK spans"
+    ),
+}
+BYTES = {
+    "obskit": f"obskit SpanQueue, {RECORDER}",
+    "obskit_sdk_spans": f"obskit SpanQueue, {SDK_SPANS}",
+    "sdk": "OTel SDK BatchSpanProcessor, SDK spans",
+}
 
 # A tiny OTLP/HTTP receiver: reads each request body and answers 200 with an empty
 # ExportTraceServiceResponse. Counting is done by the exporting side (export results).
@@ -197,25 +238,29 @@ def _slim_start(sink: _slim_sink.SlimSink, flags: trace_api.TraceFlags, name: st
 def retained_bytes(count: int) -> dict[str, float]:
     """Bytes allocated per span while `count` spans sit in each processor's queue."""
     results: dict[str, float] = {}
-    makers = {
-        "obskit SpanQueue": lambda: SpanQueue(
+
+    def queue() -> SpanQueue:
+        return SpanQueue(
             _Never, max_queue_size=count + 1, max_batch_size=count + 1, schedule_delay=3600.0
-        ),
-        "OTel SDK BatchSpanProcessor": lambda: BatchSpanProcessor(
+        )
+
+    makers = {
+        BYTES["obskit"]: queue,
+        BYTES["obskit_sdk_spans"]: queue,
+        BYTES["sdk"]: lambda: BatchSpanProcessor(
             _Never(),
             max_queue_size=count + 10,
             max_export_batch_size=count + 5,
             schedule_delay_millis=3.6e6,
         ),
     }
-    makers["obskit SpanQueue, obskit's recorder"] = makers["obskit SpanQueue"]
     for name, make in makers.items():
         provider = TracerProvider(shutdown_on_exit=False)
         processor = make()
         provider.add_span_processor(processor)
         tracer = provider.get_tracer("bench")
         start: Any = tracer.start_span
-        if name.endswith("obskit's recorder"):
+        if name == BYTES["obskit"]:
             start = functools.partial(
                 _slim_start, _slim_sink.SlimSink(tracer, (processor,)), trace_api.TraceFlags(1)
             )
@@ -236,17 +281,57 @@ def retained_bytes(count: int) -> dict[str, float]:
     return results
 
 
+def steps(quick: bool = False) -> list[Step]:
+    """Encoders alone, the three export configurations, and bytes per queued span."""
+    count = 20_000 if quick else 60_000
+    made: dict[str, Any] = {}
+
+    def sdk_spans() -> list[ReadableSpan]:
+        if "sdk" not in made:
+            made["sdk"] = make_spans(count)
+        return made["sdk"]  # type: ignore[no-any-return]
+
+    def slim_spans() -> list[Any]:
+        if "slim" not in made:
+            made["slim"] = make_slim_spans(count)
+        return made["slim"]  # type: ignore[no-any-return]
+
+    def encoders() -> dict[str, float]:
+        return {
+            ENCODE["sdk"]: encode_rate(sdk_spans()),
+            ENCODE["obskit_sdk_spans"]: encode_rate(sdk_spans(), encode=encode_request),
+            ENCODE["obskit"]: encode_rate(slim_spans(), encode=encode_request),
+        }
+
+    return [
+        Step("encode", encoders, "encoders alone"),
+        Step(EXPORT["obskit"], lambda: export_rate(slim_spans()), "export, recorder's spans"),
+        Step(EXPORT["obskit_sdk_spans"], lambda: export_rate(sdk_spans()), "export, SDK spans"),
+        Step(
+            EXPORT["sdk_exporter"],
+            lambda: export_rate(sdk_spans(), sdk=True),
+            "export, the SDK's exporter",
+        ),
+        Step(
+            "retained_bytes_per_span",
+            lambda: retained_bytes(2_000 if quick else 10_000),
+            "bytes per queued span",
+        ),
+    ]
+
+
+def assemble(done: dict[str, Any], quick: bool = False) -> dict[str, Any]:
+    """{"encode": {row: spans/s}, "export": {row: figures}, "retained_bytes_per_span": ...}"""
+    return {
+        "encode": done["encode"],
+        "export": {name: done[name] for name in EXPORT.values()},
+        "retained_bytes_per_span": done["retained_bytes_per_span"],
+    }
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """All export and memory figures."""
-    spans = make_spans(20_000 if quick else 60_000)
-    return {
-        "encode_spans_per_second": encode_rate(spans),
-        "obskit_encode_spans_per_second": encode_rate(spans, encode=encode_request),
-        "export": export_rate(spans),
-        "export_own_recorder": export_rate(make_slim_spans(len(spans))),
-        "export_sdk_exporter": export_rate(spans, sdk=True),
-        "retained_bytes_per_span": retained_bytes(2_000 if quick else 10_000),
-    }
+    return assemble(run_steps(steps(quick)), quick)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ Each figure is one recorded operation with two attributes, for: the OTel SDK's o
 instruments, obskit's proxy instruments (which forward to the SDK), obskit's hot-path
 instruments (bound once, per-thread cells read at collection), and prometheus_client
 children (labels bound once). All record into a live SDK meter provider with a reader.
+A bound histogram record is also timed inside a sampled span (where it keeps the span as
+its bucket's exemplar) and inside an unsampled one.
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ from typing import Any
 import prometheus_client
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 import obskit
 from obskit import _hot, _providers
 from obskit._timed import timed
 
 try:
-    from benchmarks._harness import Case, compare
+    from benchmarks._harness import Case, Step, compare, run_steps
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Case, compare  # type: ignore[no-redef]
+    from _harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
 
-__all__ = ["run"]
+__all__ = ["assemble", "run", "steps"]
 
 ATTRS = {"db.operation.name": "get", "btree.index": "pk"}
 
@@ -45,6 +49,16 @@ def metered(provider: MeterProvider) -> Iterator[None]:
         yield
     finally:
         _providers.restore(previous)
+
+
+@contextlib.contextmanager
+def in_span(provider: MeterProvider, sampled: bool) -> Iterator[None]:
+    """`metered`, inside a real SDK span that is sampled (recording) or not."""
+    ratio = 1.0 if sampled else 0.0
+    tracer_provider = TracerProvider(sampler=TraceIdRatioBased(ratio), shutdown_on_exit=False)
+    tracer = tracer_provider.get_tracer("bench")
+    with metered(provider), tracer.start_as_current_span("request"):
+        yield
 
 
 def _namespace() -> tuple[dict[str, Any], MeterProvider]:
@@ -93,8 +107,8 @@ def _namespace() -> tuple[dict[str, Any], MeterProvider]:
     return namespace, provider
 
 
-def run(quick: bool = False) -> dict[str, dict[str, float]]:
-    """Seconds per recorded operation (or per decorated call)."""
+def steps(quick: bool = False) -> list[Step]:
+    """Counters, histograms and the metrics-only decorator: one comparison each."""
     ns, provider = _namespace()
     ctx = lambda: metered(provider)  # noqa: E731 - a context factory per case
     repeat = 5 if quick else 15
@@ -109,6 +123,7 @@ def run(quick: bool = False) -> dict[str, dict[str, float]]:
         "obskit hot_counter().bind(attrs).add(1)": Case("hot_bound.add(1)", ns, ctx),
         "prometheus_client child .inc()": Case("prom_child.inc()", ns, ctx),
     }
+    record = "hot_histogram_bound.record(0.0003)"
     histograms = {
         "OTel SDK Histogram.record(v, attrs)": Case(
             "sdk_histogram.record(0.0003, attrs)", ns, ctx, sdk_number
@@ -116,8 +131,12 @@ def run(quick: bool = False) -> dict[str, dict[str, float]]:
         "obskit histogram().record(v, attrs) (proxy to the SDK)": Case(
             "proxy_histogram.record(0.0003, attrs)", ns, ctx, sdk_number
         ),
-        "obskit hot_histogram().bind(attrs).record(v)": Case(
-            "hot_histogram_bound.record(0.0003)", ns, ctx
+        "obskit hot_histogram().bind(attrs).record(v)": Case(record, ns, ctx),
+        "obskit hot_histogram().bind(attrs).record(v), in an unsampled span": Case(
+            record, ns, lambda: in_span(provider, sampled=False)
+        ),
+        "obskit hot_histogram().bind(attrs).record(v), in a sampled span (exemplar)": Case(
+            record, ns, lambda: in_span(provider, sampled=True)
         ),
         "prometheus_client child .observe(v)": Case(
             "prom_histogram_child.observe(0.0003)", ns, ctx
@@ -131,13 +150,24 @@ def run(quick: bool = False) -> dict[str, dict[str, float]]:
         "prometheus_client @Histogram.time()": Case("prom_timed(1)", ns, ctx),
         "obskit @timed (duration histogram + call counter)": Case("obskit_timed(1)", ns, ctx),
     }
-    results = {
-        "counters": compare(counters, number=number, repeat=repeat),
-        "histograms": compare(histograms, number=number, repeat=repeat),
-        "metrics_decorator": compare(decorators, number=number, repeat=repeat),
-    }
-    provider.shutdown()
-    return results
+    return [
+        Step("counters", lambda: compare(counters, number=number, repeat=repeat),
+             "counter, one operation"),
+        Step("histograms", lambda: compare(histograms, number=number, repeat=repeat),
+             "histogram, one value"),
+        Step("metrics_decorator", lambda: compare(decorators, number=number, repeat=repeat),
+             "metrics-only decorator"),
+    ]  # fmt: skip
+
+
+def assemble(done: dict[str, Any], quick: bool = False) -> dict[str, Any]:
+    """The tables as `steps` produced them."""
+    return done
+
+
+def run(quick: bool = False) -> dict[str, dict[str, float]]:
+    """Seconds per recorded operation (or per decorated call)."""
+    return assemble(run_steps(steps(quick)), quick)
 
 
 if __name__ == "__main__":

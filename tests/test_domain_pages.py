@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from obskit import _catalogue
+from obskit import _alert_docs, _catalogue
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_generated_blocks_are_current() -> None:
     stale = _catalogue.refresh_pages(str(DOCS), check=True)
+    stale += _alert_docs.refresh_pages(str(DOCS), check=True)
     assert stale == [], f"stale generated blocks in {stale}: run ./dev docs and commit"
 
 
@@ -28,3 +29,18 @@ def test_worked_example_runs(page: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "trace " in result.stdout or "metrics" in result.stdout, result.stdout
+
+
+def test_every_alert_is_documented_on_its_page_and_in_the_index() -> None:
+    """Each rule of the rule file: a row on its domain's page, under an Alerts heading, and
+    a line in backends.md's index linking there."""
+    from obskit import _dashboards
+
+    index = (DOCS / "backends.md").read_text()
+    for domain, alerts in _dashboards.all_alerts():
+        name = _alert_docs.ALERT_PAGES[domain]
+        page = (DOCS / name).read_text()
+        assert re.search(r"^#+ Alerts$", page, re.M), f"{name} has no Alerts heading"
+        for alert in alerts:
+            assert f"| `{alert.name}`: " in page, f"{alert.name} is not on {name}"
+            assert f"[`{alert.name}`]({name}#alerts)" in index, f"{alert.name} not in backends.md"

@@ -46,7 +46,7 @@ class _Latency(NamedTuple):
     metric: str  # the histogram's Prometheus name
     by: str  # labels of one alert series
     what: str  # for the summary: "<what> p99 above ..."
-    look: str  # what to check, for the description
+    look: str  # what to check: the description's last sentence(s), written out whole
 
 
 def _prometheus(catalogue: Catalogue, name: str) -> str:
@@ -57,25 +57,26 @@ _LATENCY: Final = {
     "query": _Latency(
         "QueryLatencyHigh", "query_p99_seconds",
         _prometheus(query.CATALOGUE, query.DURATION), "db_system_name, db_operation_name",
-        "Query", "query_phase_duration_seconds says which phase (parse, plan, execute) grew; "
-        "the slow query traces in Jaeger show the plan and the fragments."),
+        "Query", "The Time per phase panel (query_phase_duration_seconds) shows which "
+        "phase (parse, plan, execute) grew; the slow query traces in Jaeger show the plan "
+        "and the fragments."),
     "btree": _Latency(
         "BTreeOperationLatencyHigh", "btree_operation_p99_seconds",
         _prometheus(btree.CATALOGUE, btree.OPERATION_DURATION), "btree_index, btree_operation_name",
-        "B+tree operation", "compare btree_page_reads_total by btree_page_source (a falling "
+        "B+tree operation", "Compare btree_page_reads_total by btree_page_source (a falling "
         "cache share means disk reads) and the splits per second; the slow traces in Jaeger "
         "carry the page reads."),
     "raft": _Latency(
         "RaftCommitLatencyHigh", "raft_commit_p99_seconds",
         _prometheus(raft.CATALOGUE, raft.M_COMMIT_DURATION), "raft_node_id",
-        "Raft commit", "a slow follower (rpc_client_call_duration_seconds by raft_peer_id), "
-        "slow disk syncs, or GC pauses on the leader; the raft.propose traces in Jaeger "
-        "show where the time went."),
+        "Raft commit", "Look for a slow follower (rpc_client_call_duration_seconds by "
+        "raft_peer_id), slow disk syncs, or GC pauses on the leader; the raft.propose traces "
+        "in Jaeger show where the time went."),
     "pipeline": _Latency(
         "PipelineStepLatencyHigh", "pipeline_step_p99_seconds",
         _prometheus(pipeline.CATALOGUE, pipeline.M_DURATION), "pipeline_name, pipeline_processor",
-        "Pipeline step", "the processor's downstream (a slow sink), its input sizes, and "
-        "the sampled record journeys in Jaeger."),
+        "Pipeline step", "Check the processor's downstream (a slow sink), its input sizes, "
+        "and the sampled record journeys in Jaeger."),
 }  # fmt: skip
 
 
@@ -97,7 +98,7 @@ def latency_alerts(domain: str) -> list[Alert]:
               f"{spec.what} p99 above {threshold:g} s",
               f"The 99th percentile of {spec.metric} was {{{{ $value | humanizeDuration }}}} "
               f"over 5 minutes (threshold {threshold:g} s, set in obskit._alerts.THRESHOLDS). "
-              f"Check {spec.look}", "10m"),
+              + spec.look, "10m"),
     ]  # fmt: skip
 
 
@@ -177,8 +178,10 @@ def cache_alerts(domain: str) -> list[Alert]:
         return []
     name, by, metric, hit, what, unit = _CACHE[domain]
     floor = THRESHOLDS["cache_hit_ratio_min"]
-    signal = (f"sum by (job, {by}) (rate({metric}{{{hit}}}[10m])) / "
-              f"sum by (job, {by}) (rate({metric}[10m]))")  # fmt: skip
+    reads = f"sum by (job, {by}) (rate({metric}[10m]))"
+    # The hit series appears with the first hit: until then a cache that never hits has no
+    # numerator, so the ratio is computed against the reads times 0 (0% rather than nothing).
+    signal = f"(sum by (job, {by}) (rate({metric}{{{hit}}}[10m])) or {reads} * 0) / {reads}"
     return [
         Alert(name, signal, f"< {floor:g}", f"{what} hit ratio below {floor:.0%}",
               f"Only {{{{ $value | humanizePercentage }}}} of {unit} ({metric}) hit the cache "

@@ -137,6 +137,16 @@ class Instrument:
         """The metric name as Prometheus shows it (histograms add _bucket/_sum/_count)."""
         return prometheus_name(self.name, self.unit, self.kind)
 
+    @property
+    def bucket_bounds(self) -> tuple[float, ...] | None:
+        """A histogram's explicit bucket bounds as exported: its own, else `LATENCY_BUCKETS`
+        for seconds; None for other instruments and for the SDK's default buckets."""
+        if self.kind != "histogram":
+            return None
+        if self.buckets is not None:
+            return tuple(self.buckets)
+        return _metrics.LATENCY_BUCKETS if self.unit == "s" else None
+
 
 @dataclass
 class Catalogue:
@@ -217,6 +227,12 @@ def _code(items: Iterable[str]) -> str:
     return ", ".join(f"`{item}`" for item in items) or "-"
 
 
+def _bounds(bounds: Sequence[float] | None) -> str:
+    if bounds is None:
+        return "the SDK's default"
+    return ", ".join(str(int(b)) if b >= 1000 and b == int(b) else f"{b:g}" for b in bounds)
+
+
 def render_markdown(catalogues: Sequence[Catalogue] | None = None) -> str:
     """docs/catalogue.md: one section per domain with spans, events, attributes, metrics."""
     catalogues = all_catalogues() if catalogues is None else catalogues
@@ -261,23 +277,31 @@ def render_markdown(catalogues: Sequence[Catalogue] | None = None) -> str:
                 [(f"`{i.name}`", i.kind, f"`{i.unit}`", _code(i.attributes),
                   f"`{i.prometheus_name}`", i.description) for i in cat.instruments],
             )  # fmt: skip
+        histograms = [i for i in cat.instruments if i.kind == "histogram"]
+        if histograms:
+            lines += ["### Histogram buckets", ""]
+            lines += _table(
+                ["Histogram", "Unit", "Bucket upper bounds"],
+                [(f"`{i.name}`", f"`{i.unit}`", _bounds(i.bucket_bounds)) for i in histograms],
+            )
     return "\n".join(lines).rstrip() + "\n"
 
 
-#: Domain pages whose generated block (catalogue, Grafana panels, alerts) `refresh_pages`
-#: rewrites: page name -> module holding CATALOGUE, PANELS and optionally ALERTS.
+#: Domain pages whose generated block (catalogue, Grafana panels) `refresh_pages`
+#: rewrites: page name -> module holding CATALOGUE and PANELS.
 DOMAIN_PAGES = {
     "btree.md": "obskit.btree",
     "query.md": "obskit.query",
     "raft.md": "obskit.raft",
     "pipeline.md": "obskit.pipeline",
 }
-_BLOCK_START = "<!-- generated: catalogue, panels and alerts by `./dev docs`; do not edit -->\n"
+_BLOCK_START = "<!-- generated: catalogue and panels by `./dev docs`; do not edit -->\n"
 _BLOCK_END = "<!-- end generated -->"
 
 
 def render_domain_block(module_name: str) -> str:
-    """The generated part of a domain page: its catalogue tables, panels and alerts."""
+    """The generated part of a domain page: its catalogue tables and panels (its alerts are
+    a block of their own, `obskit._alert_docs`)."""
     import importlib
 
     module = importlib.import_module(module_name)
@@ -292,15 +316,6 @@ def render_domain_block(module_name: str) -> str:
         )
         shown = "<br>".join(f"`{e}`" for e in exprs).replace("|", "\\|")
         lines.append(f"| {panel['title']} | {shown} | {panel.get('unit', '')} |")
-    alerts = getattr(module, "ALERTS", ())
-    if alerts:
-        lines += ["", "### Alerts", "", "| Alert | For | Severity | PromQL |", "|---|---|---|---|"]
-        for alert in alerts:
-            expr = alert["expr"].replace("|", "\\|")
-            lines.append(
-                f"| {alert['alert']} ({alert['summary']}) | {alert['for']} | "
-                f"{alert['severity']} | `{expr}` |"
-            )
     return "\n".join(lines) + "\n"
 
 

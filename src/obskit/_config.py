@@ -253,7 +253,7 @@ def _protocol(explicit: str | None, signal: str | None = None) -> str:
 
 def _compression(protocol: str, signal: str | None = None) -> str:
     # Validated here, once, because the SDK's gRPC exporter raises on an unknown value
-    # and its HTTP exporter logs once per exporter built.
+    # and its HTTP exporter logs once per exporter built (docs/reliability.md, R14).
     accepted = _COMPRESSIONS[protocol]
     for var in ("OBSKIT_OTLP_COMPRESSION", *_otlp_vars("COMPRESSION", signal)):
         value = env(var)

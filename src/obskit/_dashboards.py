@@ -167,7 +167,8 @@ def _query_alerts() -> list[Alert]:
     spec = query.CATALOGUE.instruments_by_name
     errors, queries = spec[query.ERRORS], spec[query.DURATION]
     shared = [key for key in queries.attributes if key in errors.attributes]
-    by = ", ".join(key.replace(".", "_") for key in shared if key != _names.ERROR_TYPE)
+    # job first: one alert per program, like the latency and cache alerts.
+    by = ", ".join(["job", *(key.replace(".", "_") for key in shared if key != _names.ERROR_TYPE)])
     ratio = (f"sum by ({by}) (rate({errors.prometheus_name}[5m])) / "
              f"sum by ({by}) (rate({queries.prometheus_name}_count[5m]))")  # fmt: skip
     return [

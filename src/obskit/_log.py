@@ -103,8 +103,8 @@ class RateLimitFilter(logging.Filter):
     """Lets one record per (logger, message template) through per `INTERVAL` seconds.
 
     Installed on the OpenTelemetry SDK's loggers by `configure()`: the SDK logs one line
-    per truncated attribute and per retry (5,000 truncations gave 5,000 lines,
-    research/reliability.md §2.7).
+    per truncated attribute and per retry (5,000 truncations gave 5,000 lines; docs/reliability.md,
+    R8).
     """
 
     def __init__(self) -> None:

@@ -3,7 +3,7 @@
 The OTel SDK (1.45) cleans attribute values recursively with no cycle guard and calls
 `str()` unguarded, so a cyclic list raises RecursionError and an object whose `__str__`
 raises escapes into user code; a lone surrogate in a span name loses the whole export
-batch; values have no length limit (research/reliability.md §2.6-2.7). Everything obskit
+batch; values have no length limit (docs/reliability.md, R8 and R13). Everything obskit
 sets goes through here first:
 
 * strings are capped at `MAX_VALUE_CHARS` and lone surrogates are replaced;

@@ -2,7 +2,7 @@
 
 obskit owns the exit path: providers are built with `shutdown_on_exit=False` and one
 obskit `atexit` hook shuts everything down within `shutdown_timeout` seconds (the SDK's
-own hook waits 30 s against a dead backend, research/reliability.md §1.3).
+own hook waits 30 s against a dead backend; docs/reliability.md, R3 and R4).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ runs that file in a real Prometheus)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -72,3 +73,23 @@ def test_saturation_panels_join_the_runtime_row() -> None:
     rows = dict(_dashboards._rows("raft", "Raft"))
     titles = [panel.title for panel in rows["Process runtime (obskit.runtime)"]]
     assert titles[-2:] == ["CPU used / CPUs available", "Memory used / memory limit"]
+
+
+def test_descriptions_read_as_sentences() -> None:
+    """The latency alerts' advice is a sentence of its own, not glued to a "Check"."""
+    rules = _rules()
+    for name, _, _ in LATENCY.values():
+        advice = rules[name]["annotations"]["description"].split("THRESHOLDS). ", 1)[1]
+        assert advice[0].isupper(), (name, advice)
+    glued = re.compile(r"\bCheck (?:compare|look|check)\b|\bCheck [\w.]+ (?:says|shows)\b")
+    for name, rule in rules.items():
+        assert not glued.search(rule["annotations"]["description"]), name
+
+
+def test_cache_alerts_count_a_missing_hit_series_as_no_hits() -> None:
+    """Until the first hit there is no hit series: the ratio falls back to reads * 0."""
+    for name in ("BTreeCacheHitRatioLow", "QueryCacheHitRatioLow"):
+        signal = _rules()[name]["expr"].rsplit(" < ", 1)[0]
+        hits, reads = signal.split(" or ", 1)
+        assert hits.startswith("(sum by (job, ")
+        assert reads.split(" * 0) / ")[0] == reads.split(" * 0) / ")[1], name

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "obskit.propagation",
     )),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
-    ("top", ("obskit", "obskit._alerts", "obskit._dashboards", "obskit._grafana",
+    ("top", ("obskit", "obskit._alerts", "obskit._alert_docs", "obskit._dashboards", "obskit._grafana",
              "obskit._recording", "obskit.report",
              "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip

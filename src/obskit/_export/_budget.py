@@ -3,7 +3,7 @@
 A span queue bounded only in *spans* is not bounded in memory: 5,000 spans with a 100 KB
 attribute grew RSS by 0.5-1 GiB, and one 8 MiB span made a gRPC collector with the usual
 4 MiB limit reject (and the SDK retry) the whole batch around it
-(research/reliability.md §2.6-2.7). So obskit bounds bytes at three levels:
+(docs/reliability.md, R8 and R9). So obskit bounds bytes at three levels:
 
 * per span (`max_span_bytes`): a bigger span is dropped alone, counted as `too_large`;
 * per queue (`max_queue_bytes`): spans beyond it are dropped as `queue_full`;

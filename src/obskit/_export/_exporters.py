@@ -2,7 +2,7 @@
 
 Every built-in degrades instead of crashing: a bad endpoint, a bad compression value or a
 port already in use logs one warning naming the problem and leaves that exporter out
-(research/reliability.md §2.8: the SDK constructors raise on several of these).
+(the SDK constructors raise on several of these; docs/reliability.md, R14).
 """
 
 from __future__ import annotations

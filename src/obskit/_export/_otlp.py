@@ -119,7 +119,7 @@ class _ForkSafeMetricExporter(MetricExporter):
     The SDK's PeriodicExportingMetricReader restarts its own thread in a forked child
     but keeps exporting through the parent's exporter, whose gRPC channel (or HTTP
     connection pool) is shared with the parent: gRPC children hang on locks the parent's
-    threads held at fork time (research/reliability.md §2.3). The inherited exporter is
+    threads held at fork time (docs/reliability.md, R10). The inherited exporter is
     kept referenced and never closed, since closing it takes the same locks.
     """
 

@@ -1,6 +1,6 @@
 """obskit's batch span processor: bounded, never blocking, and accounting for every span.
 
-Why not the SDK's BatchSpanProcessor (research/reliability.md §1.1, §2): it counts drops
+Why not the SDK's BatchSpanProcessor (docs/reliability.md, R2-R5): it counts drops
 only with an opt-in experimental switch, never counts spans discarded at shutdown,
 `force_flush(timeout)` ignores its timeout and exports in the caller's thread, and its
 `shutdown()` waits 30 s against a dead backend. Here:
@@ -390,8 +390,8 @@ _inherited: list[object] = []
 
 
 #: How long os.fork() waits for an export in flight to finish. gRPC is not fork-safe: a
-#: child forked during a call can find the library's locks held (research/reliability.md
-#: §2.3; with an idle parent 10/10 children were fine, with a busy one 5-8 of 10 hung).
+#: child forked during a call can find the library's locks held (with an idle parent 10/10
+#: children were fine, with a busy one 5-8 of 10 hung; docs/reliability.md, R10).
 #: Local exports finish in milliseconds; against a dead backend the wait gives up.
 FORK_WAIT = 0.25
 _held_for_fork: list[threading.Lock] = []

@@ -1,8 +1,9 @@
 """obskit.btree's vocabulary: every span, event, attribute and metric name, declared once.
 
-Names follow docs/research (InnoDB/WiredTiger for splits and merges, LMDB for tree shape)
-and issue 4 (`btree.index` for the index name). `btree.*` is not an OpenTelemetry
-semantic-convention namespace; `error.type` is the semconv one.
+Names follow InnoDB and WiredTiger for splits and merges and LMDB for tree shape
+(docs/btree.md names the source of each) and issue 4 (`btree.index` for the index name).
+`btree.*` is not an OpenTelemetry semantic-convention namespace; `error.type` is the
+semconv one.
 """
 
 from __future__ import annotations
@@ -93,11 +94,13 @@ DEPTH: Final = "btree.depth"
 NODE_COUNT: Final = "btree.node.count"
 KEY_COUNT: Final = "btree.key.count"
 
-#: Microsecond-scale buckets (research/domain_conventions.md 1.4): an in-memory lookup
-#: takes 1-50 us, a page fault from disk milliseconds.
+#: Microsecond-scale buckets (the OpenTelemetry database duration advice starts at 1 ms, too
+#: coarse here): an in-memory lookup takes 1-50 us, a page fault from disk milliseconds; up
+#: to 10 s, so a stall behind a slow disk or a lock lands in a bucket rather than +Inf. No
+#: bound is over 2.5x the last.
 OPERATION_BUCKETS: Final = (
     1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-    2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 RETURNED_KEYS_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
@@ -294,7 +297,9 @@ PANELS: Final = (
     },
     {
         "title": "Page cache hit ratio",
-        "expr": 'sum by (btree_index) (rate(btree_page_reads_total{btree_page_source="cache"}[5m]))'
+        # `or ... * 0`: an index that never hit the cache has no cache series yet: 0%, not nothing.
+        "expr": '(sum by (btree_index) (rate(btree_page_reads_total{btree_page_source="cache"}[5m]))'
+        " or sum by (btree_index) (rate(btree_page_reads_total[5m])) * 0)"
         " / sum by (btree_index) (rate(btree_page_reads_total[5m]))",
         "unit": "percentunit",
     },

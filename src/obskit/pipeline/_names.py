@@ -3,7 +3,7 @@
 Record counts per processor follow Flink's operator IO metrics (numRecordsIn/Out) and
 Kafka Streams' dropped-records; per-record journeys follow the OpenTelemetry messaging
 idea of a record's creation context (one trace per sampled record, span links where a
-batch joins many). See /docs/pipeline.md and research/domain_conventions.md section 5.
+batch joins many). See docs/pipeline.md.
 """
 
 from __future__ import annotations
@@ -56,10 +56,12 @@ RECENT_ERROR_MESSAGE_CHARS: Final = 200
 #: Alert threshold: records older than this (p99, seconds) when a processor takes them.
 RECORD_AGE_ALERT_SECONDS: Final = 300
 
-#: Record age (event time to processing): 1 ms to 1 day.
+#: Record age (event time to processing): 1 ms to 1 day, no bound more than 2.5x the one
+#: before; above 10 s in clock units (20 s, 30 s, 1 min, 2 min, 5 min, ... 12 h, 1 day).
 AGE_BUCKETS: Final = (
-    1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0,
-    300.0, 900.0, 3600.0, 21600.0, 86400.0,
+    1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    21600.0, 43200.0, 86400.0,
 )  # fmt: skip
 #: Per-record work: 50 us to 10 s.
 PIPELINE_BUCKETS: Final = (
@@ -134,22 +136,24 @@ PANELS: Final = (
              "(rate(pipeline_record_age_seconds_bucket[5m])))"},
 )  # fmt: skip
 
+_BY: Final = "job, pipeline_name, pipeline_processor"  # one alert per processor per job
 #: Alert-worthy conditions as PromQL (fire when the expression returns series).
 ALERTS: Final = (
     {"alert": "PipelineErrorRatioHigh", "for": "5m", "severity": "warning",
-     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_errors_total[5m]))"
-             " / sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m]))"
-             " > 0.01",
+     "expr": f"sum by ({_BY}) (rate(pipeline_records_errors_total[5m]))"
+             f" / sum by ({_BY}) (rate(pipeline_records_in_total[5m])) > 0.01",
      "summary": "More than 1% of a processor's records fail"},
     {"alert": "PipelineStalled", "for": "5m", "severity": "critical",
-     "expr": "sum by (pipeline_name, pipeline_processor) (rate(pipeline_records_in_total[5m])) == 0"
-             " and sum by (pipeline_name, pipeline_processor) (pipeline_queue_size) > 0",
+     # A worker that died takes its records_in series with it: count it as taking none.
+     "expr": f"(sum by ({_BY}) (rate(pipeline_records_in_total[5m]))"
+             f" or sum by ({_BY}) (pipeline_queue_size) * 0) == 0"
+             f" and sum by ({_BY}) (pipeline_queue_size) > 0",
      "summary": "Records wait in a queue but the processor takes none"},
     {"alert": "PipelineQueueNearlyFull", "for": "10m", "severity": "warning",
      "expr": "pipeline_queue_size / pipeline_queue_capacity > 0.9",
      "summary": "A bounded queue is over 90% full (backpressure)"},
     {"alert": "PipelineRecordsOld", "for": "10m", "severity": "warning",
-     "expr": "histogram_quantile(0.99, sum by (le, pipeline_name, pipeline_processor) "
+     "expr": f"histogram_quantile(0.99, sum by (le, {_BY}) "
              f"(rate(pipeline_record_age_seconds_bucket[5m]))) > {RECORD_AGE_ALERT_SECONDS}",
      "summary": f"Records reach a processor more than {RECORD_AGE_ALERT_SECONDS} s after "
                 "their event time (p99)",

@@ -62,7 +62,9 @@ PANELS: Final = (
     },
     {
         "title": "Cache hit ratio",
-        "expr": 'sum by (query_cache_name) (rate(query_cache_lookups_total{query_cache_result="hit"}[5m]))'
+        # `or ... * 0`: a cache that never hit has no hit series yet, and shows 0%, not nothing.
+        "expr": '(sum by (query_cache_name) (rate(query_cache_lookups_total{query_cache_result="hit"}[5m]))'
+        " or sum by (query_cache_name) (rate(query_cache_lookups_total[5m])) * 0)"
         " / sum by (query_cache_name) (rate(query_cache_lookups_total[5m]))",
         "unit": "percentunit",
     },
@@ -78,7 +80,7 @@ PANELS: Final = (
     },
     {
         "title": "Worker health (0 healthy, 1 degraded, 2 critical)",
-        "expr": f"max by (query_worker_id) ({WORKER_HEALTH})",
+        "expr": f"max by (job, query_worker_id) ({WORKER_HEALTH})",
         "unit": "short",
     },
     {
@@ -101,13 +103,15 @@ PANELS: Final = (
 )
 
 _WORKER_COUNT = "query_worker_fragment_duration_seconds_count"
+#: One series per worker per job: two engines (jobs) may both number their workers w1, w2.
+_BY_WORKER = "job, query_worker_id"
 _WORKER_ERROR_RATIO = (
-    f'(sum by (query_worker_id) (rate({_WORKER_COUNT}{{error_type!=""}}[5m]))'
-    f" or sum by (query_worker_id) (rate({_WORKER_COUNT}[5m])) * 0)"
-    f" / sum by (query_worker_id) (rate({_WORKER_COUNT}[5m]))"
+    f'(sum by ({_BY_WORKER}) (rate({_WORKER_COUNT}{{error_type!=""}}[5m]))'
+    f" or sum by ({_BY_WORKER}) (rate({_WORKER_COUNT}[5m])) * 0)"
+    f" / sum by ({_BY_WORKER}) (rate({_WORKER_COUNT}[5m]))"
 )
 _WORKER_P99 = (
-    "histogram_quantile(0.99, sum by (le, query_worker_id) "
+    f"histogram_quantile(0.99, sum by (le, {_BY_WORKER}) "
     "(rate(query_worker_fragment_duration_seconds_bucket[5m])))"
 )
 

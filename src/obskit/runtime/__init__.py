@@ -78,10 +78,10 @@ __all__ = [
     "snapshot",
 ]
 
-#: Pause histogram buckets: 10 us (a young collection) to 5 s (a full one of a huge heap).
+#: Pause histogram buckets: 10 us (a young collection) to 10 s (a full one of a huge heap).
 GC_PAUSE_BUCKETS: tuple[float, ...] = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 
 CATALOGUE = Catalogue(
