@@ -18,7 +18,16 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics.view import Aggregation, DefaultAggregation, View
 
-__all__ = ["DEFAULT_LIMIT", "OVERFLOW_ATTRIBUTE", "count_overflow", "observe", "view"]
+from obskit._log import log_once
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "OVERFLOW_ATTRIBUTE",
+    "count_overflow",
+    "count_overflows",
+    "observe",
+    "view",
+]
 
 #: Attribute sets per metric before measurements go to the overflow series.
 DEFAULT_LIMIT = 2000
@@ -48,9 +57,6 @@ def observe(metric_name_key: str) -> Callable[[CallbackOptions], list[Observatio
     return callback
 
 
-_DEFAULT = DefaultAggregation()
-
-
 class _CountingAggregation:
     """Wraps the overflow series' aggregation: counts each measurement, then aggregates."""
 
@@ -69,32 +75,56 @@ class _CountingAggregation:
 
 
 class _OverflowCounting(Aggregation):
-    """The default aggregation per instrument kind; the overflow series' one is counted.
+    """A reader's aggregation for one instrument kind; the overflow series' one is counted.
 
-    Not a DefaultAggregation subclass: for those the SDK uses the reader's aggregation
-    instead of the view's, and this one would never be asked.
-
-    The SDK creates the overflow series' aggregation with exactly the attributes
-    ``{"otel.metric.overflow": True}``; every later measurement of a new attribute set
-    lands in it (research: SDK 1.45 `_ViewInstrumentMatch`).
+    It wraps the reader's own choice (e.g. the base-2 exponential histogram an OTLP
+    exporter asks for with OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION), so
+    counting overflows never replaces it. The SDK creates the overflow series'
+    aggregation with exactly the attributes ``{"otel.metric.overflow": True}``; every
+    later measurement of a new attribute set lands in it (SDK 1.45 `_ViewInstrumentMatch`).
     """
+
+    def __init__(self, inner: Aggregation) -> None:
+        self.inner = inner
 
     def _create_aggregation(
         self, instrument: Any, attributes: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        aggregation = _DEFAULT._create_aggregation(instrument, attributes, *args, **kwargs)
+        aggregation = self.inner._create_aggregation(instrument, attributes, *args, **kwargs)
         if attributes and len(attributes) == 1 and attributes.get(OVERFLOW_ATTRIBUTE) is True:
             return _CountingAggregation(aggregation, getattr(instrument, "name", "?"))
         return aggregation
 
 
+def count_overflows(reader: Any) -> None:
+    """Count the overflow series' measurements under `reader`'s preferred aggregations.
+
+    Call before the reader joins a MeterProvider (which reads the preferences then). A
+    reader of an SDK without the mapping is left as it is (overflows go uncounted).
+
+    Examples:
+        >>> from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        >>> reader = InMemoryMetricReader()
+        >>> count_overflows(reader)
+        >>> {type(a).__name__ for a in reader._instrument_class_aggregation.values()}
+        {'_OverflowCounting'}
+    """
+    preferred = getattr(reader, "_instrument_class_aggregation", None)
+    if not isinstance(preferred, dict):
+        log_once("overflow-reader", "cannot count overflows of metric reader %r", reader)
+        return
+    for kind, aggregation in preferred.items():
+        if not isinstance(aggregation, _OverflowCounting):
+            preferred[kind] = _OverflowCounting(aggregation)
+
+
 def view(limit: int) -> View:
-    """A view on every instrument applying `limit` and counting overflowing measurements.
+    """A view on every instrument applying `limit`; the aggregation is each reader's.
 
     Examples:
         >>> view(500)._aggregation_cardinality_limit
         500
     """
     return View(
-        instrument_name="*", aggregation=_OverflowCounting(), aggregation_cardinality_limit=limit
+        instrument_name="*", aggregation=DefaultAggregation(), aggregation_cardinality_limit=limit
     )

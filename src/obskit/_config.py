@@ -8,7 +8,7 @@ ValueError, since they are bugs in code the user can fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,14 +30,15 @@ from obskit._export._budget import (
 from obskit._log import log_once
 from obskit._scrub import ScrubbingOptions, patterns_from_env
 
-__all__ = ["SIGNALS", "Settings", "resolve"]
+__all__ = ["SAMPLERS", "SIGNALS", "OtlpSettings", "Settings", "resolve"]
 
 SIGNALS = ("traces", "metrics")
 _PROTOCOLS = ("grpc", "http/protobuf")
 _COMPRESSIONS = {"grpc": ("none", "gzip"), "http/protobuf": ("none", "gzip", "deflate")}
 _MIB = 1024 * 1024
 _MAX_CARDINALITY = 1_000_000
-_SAMPLERS = (
+#: OTEL_TRACES_SAMPLER values (the specification's built-in samplers).
+SAMPLERS = (
     "always_on",
     "always_off",
     "traceidratio",
@@ -45,6 +46,30 @@ _SAMPLERS = (
     "parentbased_always_off",
     "parentbased_traceidratio",
 )
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """How one signal (traces or metrics) is sent over OTLP, resolved per signal.
+
+    Attributes:
+        endpoint: the URL the exporter is given (`/v1/<signal>` already appended to a
+            base URL for HTTP), or None for the exporter's default
+            (``http://localhost:4318/v1/<signal>``, ``http://localhost:4317`` for gRPC).
+        protocol: ``"http/protobuf"`` or ``"grpc"``.
+        compression: ``"none"``, ``"gzip"`` (or ``"deflate"`` over HTTP).
+        timeout: seconds per export, retries included.
+
+    Examples:
+        >>> import obskit
+        >>> obskit.configure(exporters=["memory"]).settings.otlp["metrics"].protocol
+        'http/protobuf'
+    """
+
+    endpoint: str | None = None
+    protocol: str = "http/protobuf"
+    compression: str = "none"
+    timeout: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -63,21 +88,29 @@ class Settings:
         default_factory=lambda: {"traces": ("console",), "metrics": ("console",)}
     )
     sample_ratio: float = 1.0
+    #: One of SAMPLERS; the ratio ones use `sample_ratio`.
+    sampler: str = "parentbased_traceidratio"
     resource: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
     runtime: bool = False
     otlp_endpoint: str | None = None
     otlp_protocol: str = "http/protobuf"
     otlp_timeout: float = 3.0
-    prometheus_host: str = "0.0.0.0"
+    prometheus_host: str = "localhost"
     prometheus_port: int = 9464
     metrics_interval: float = 10.0
+    #: Seconds one periodic metric export may take (OTEL_METRIC_EXPORT_TIMEOUT); None:
+    #: the OTLP metrics timeout.
+    metrics_export_timeout: float | None = None
     shutdown_timeout: float = 3.0
     max_queue_size: int = 2048
     max_export_batch_size: int = 512
     schedule_delay: float = 1.0
     #: OTLP compression ("none", "gzip"; "deflate" over HTTP only).
     otlp_compression: str = "none"
+    #: OTLP settings per signal (per-signal `OTEL_EXPORTER_OTLP_<SIGNAL>_*` variables
+    #: applied); a signal missing here uses the `otlp_*` fields above.
+    otlp: Mapping[str, OtlpSettings] = field(default_factory=dict)
     #: Byte budgets (estimated encoded size): per span, spans queued, per export batch.
     max_span_bytes: int = DEFAULT_MAX_SPAN_BYTES
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
@@ -87,6 +120,21 @@ class Settings:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Secret scrubbing rules; None when scrubbing is off (see docs/reliability.md#security).
     scrubbing: ScrubbingOptions | None = field(default_factory=ScrubbingOptions)
+
+    def otlp_for(self, signal: str) -> OtlpSettings:
+        """The OTLP settings of `signal` ("traces" or "metrics").
+
+        Examples:
+            >>> Settings(otlp_endpoint="http://collector:4318").otlp_for("traces").endpoint
+            'http://collector:4318/v1/traces'
+        """
+        found = self.otlp.get(signal)
+        if found is not None:
+            return found
+        endpoint = self.otlp_endpoint
+        if endpoint is not None and self.otlp_protocol == "http/protobuf":
+            endpoint = _signal_url(endpoint, signal)
+        return OtlpSettings(endpoint, self.otlp_protocol, self.otlp_compression, self.otlp_timeout)
 
     def exporter_names(self) -> list[str]:
         """All exporter names used by any signal, in first-seen order."""
@@ -98,20 +146,31 @@ class Settings:
         return names
 
 
-def _sample_ratio_from_otel() -> float | None:
+def _sampler(explicit_ratio: float | None) -> tuple[str, float]:
+    """(sampler name, ratio): sample_ratio= or OBSKIT_SAMPLE_RATIO (parent-based ratio),
+    else OTEL_TRACES_SAMPLER (+ OTEL_TRACES_SAMPLER_ARG), else parent-based, all kept."""
+    ratio = _first(explicit_ratio, env_number("OBSKIT_SAMPLE_RATIO", 0.0, 1.0))
+    from_otel = _sampler_from_otel()  # read (and warned about) even when overridden
+    if ratio is not None:
+        return "parentbased_traceidratio", ratio
+    # The default makes the same decisions as parentbased_always_on.
+    return from_otel or ("parentbased_traceidratio", 1.0)
+
+
+def _sampler_from_otel() -> tuple[str, float] | None:
     sampler = env("OTEL_TRACES_SAMPLER")
     if sampler is None:
         return None
     sampler = sampler.lower()
-    if sampler not in _SAMPLERS:
-        warn_bad("OTEL_TRACES_SAMPLER", sampler, " | ".join(_SAMPLERS), "parentbased_always_on")
+    if sampler not in SAMPLERS:
+        warn_bad("OTEL_TRACES_SAMPLER", sampler, " | ".join(SAMPLERS), "parentbased_always_on")
         return None
     if sampler.endswith("always_on"):
-        return 1.0
+        return sampler, 1.0
     if sampler.endswith("always_off"):
-        return 0.0
+        return sampler, 0.0
     ratio = env_number("OTEL_TRACES_SAMPLER_ARG", 0.0, 1.0)
-    return 1.0 if ratio is None else ratio
+    return sampler, 1.0 if ratio is None else ratio
 
 
 #: What `exporters=` accepts: names for every signal, or names per signal.
@@ -122,7 +181,9 @@ def _names(value: Sequence[str] | str) -> tuple[str, ...]:
     return split(value) if isinstance(value, str) else tuple(n.lower() for n in value)
 
 
-def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
+def _exporters(
+    explicit: ExporterChoice | None, known: Collection[str] | None = None
+) -> dict[str, tuple[str, ...]]:
     if isinstance(explicit, Mapping):
         unknown = sorted(set(explicit) - set(SIGNALS))
         if unknown:
@@ -150,22 +211,37 @@ def _exporters(explicit: ExporterChoice | None) -> dict[str, tuple[str, ...]]:
         base = ("console",)
     chosen = {}
     for signal in SIGNALS:
-        per_signal = env(f"OTEL_{signal.upper()}_EXPORTER")
+        var = f"OTEL_{signal.upper()}_EXPORTER"
+        per_signal = env(var)
         names = split(per_signal) if per_signal is not None else base
-        chosen[signal] = tuple(n for n in names if n != "none")
+        if per_signal is None:
+            var = "OBSKIT_EXPORTERS"
+        kept = []
+        for name in names:
+            if name == "none":
+                continue
+            if known is not None and name not in known:  # from the environment: warn
+                warn_bad(var, name, " | ".join(sorted(known)) + " | none", "nothing for it")
+                continue
+            kept.append(name)
+        chosen[signal] = tuple(kept)
     return chosen
 
 
-def _protocol(explicit: str | None) -> str:
+def _otlp_vars(name: str, signal: str | None) -> tuple[str, ...]:
+    """The OTEL_* variables for one OTLP setting: the signal's own first, then the generic."""
+    generic = f"OTEL_EXPORTER_OTLP_{name}"
+    return (
+        (generic,) if signal is None else (f"OTEL_EXPORTER_OTLP_{signal.upper()}_{name}", generic)
+    )
+
+
+def _protocol(explicit: str | None, signal: str | None = None) -> str:
     if explicit is not None:
         if explicit not in _PROTOCOLS:
             raise ValueError(f"otlp_protocol must be one of {_PROTOCOLS}, got {explicit!r}")
         return explicit
-    for var in (
-        "OBSKIT_OTLP_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ):
+    for var in ("OBSKIT_OTLP_PROTOCOL", *_otlp_vars("PROTOCOL", signal)):
         value = env(var)
         if value is None:
             continue
@@ -175,15 +251,11 @@ def _protocol(explicit: str | None) -> str:
     return "http/protobuf"
 
 
-def _compression(protocol: str) -> str:
+def _compression(protocol: str, signal: str | None = None) -> str:
     # Validated here, once, because the SDK's gRPC exporter raises on an unknown value
     # and its HTTP exporter logs once per exporter built (docs/reliability.md, R14).
     accepted = _COMPRESSIONS[protocol]
-    for var in (
-        "OBSKIT_OTLP_COMPRESSION",
-        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
-    ):
+    for var in ("OBSKIT_OTLP_COMPRESSION", *_otlp_vars("COMPRESSION", signal)):
         value = env(var)
         if value is None:
             continue
@@ -192,6 +264,77 @@ def _compression(protocol: str) -> str:
         warn_bad(var, value, f"{' or '.join(accepted)} for {protocol}", "none")
         return "none"
     return "none"
+
+
+def _timeout(explicit: float | None, signal: str | None = None) -> float:
+    """Seconds per OTLP export: otlp_timeout= or OBSKIT_OTLP_TIMEOUT (seconds), else the
+    OTEL_EXPORTER_OTLP_[<SIGNAL>_]TIMEOUT variables (milliseconds), else 3 s."""
+    from_otel = None
+    for var in _otlp_vars("TIMEOUT", signal):  # all read: a bad value warns even if unused
+        millis = env_number(var, 1, 3_600_000)
+        if millis is not None and from_otel is None:
+            from_otel = millis / 1000.0
+    found = _first(explicit, env_number("OBSKIT_OTLP_TIMEOUT", 0.001, 3600), from_otel, 3.0)
+    return float(found)
+
+
+def _signal_url(base: str, signal: str) -> str:
+    """`base` + /v1/<signal>: where OTLP/HTTP sends a signal given the generic endpoint."""
+    return base.rstrip("/") + f"/v1/{signal}"
+
+
+def _endpoint(explicit: str | None, protocol: str, signal: str) -> str | None:
+    """The URL the exporter of `signal` is given, or None for the exporter's default.
+
+    A base URL (otlp_endpoint=, OBSKIT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT) gets
+    /v1/<signal> appended for HTTP; OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT is used as it is.
+    """
+    base = _first(explicit, env("OBSKIT_OTLP_ENDPOINT"))
+    if base is None:
+        own = env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+        if own is not None:
+            return str(own)
+        base = env("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if base is None:
+        return None
+    return _signal_url(base, signal) if protocol == "http/protobuf" else str(base)
+
+
+def _otlp(
+    endpoint: str | None, protocol: str | None, timeout: float | None
+) -> dict[str, OtlpSettings]:
+    per_signal = {}
+    for signal in SIGNALS:
+        chosen = _protocol(protocol, signal)
+        per_signal[signal] = OtlpSettings(
+            endpoint=_endpoint(endpoint, chosen, signal),
+            protocol=chosen,
+            compression=_compression(chosen, signal),
+            timeout=_timeout(timeout, signal),
+        )
+    return per_signal
+
+
+def _service_name(explicit: str | None, resource: Mapping[str, Any] | None) -> str:
+    """service_name=, resource={"service.name": ...}, OBSKIT_SERVICE_NAME, then the
+    specification's order: OTEL_SERVICE_NAME, service.name in OTEL_RESOURCE_ATTRIBUTES."""
+    from_resource = (resource or {}).get("service.name")
+    found = _first(
+        explicit,
+        from_resource if isinstance(from_resource, str) and from_resource else None,
+        env("OBSKIT_SERVICE_NAME"),
+    )
+    if found is None:
+        try:
+            from opentelemetry.sdk.resources import OTELResourceDetector
+
+            # The SDK's parser (percent-decoding, OTEL_SERVICE_NAME first).
+            named = OTELResourceDetector().detect().attributes.get("service.name")
+        except Exception:
+            log_once("config:resource", "reading OTEL_RESOURCE_ATTRIBUTES failed", exc_info=True)
+            named = None
+        found = named if isinstance(named, str) and named.strip() else None
+    return str(found) if found else "unknown_service"
 
 
 def _budgets() -> tuple[int, int, int]:
@@ -267,8 +410,13 @@ def resolve(
     cardinality_limit: int | None = None,
     options: Mapping[str, Any] | None = None,
     scrubbing: ScrubbingOptions | bool | None = None,
+    known_exporters: Collection[str] | None = None,
 ) -> Settings:
-    """Resolve every setting from arguments and the environment (arguments win)."""
+    """Resolve every setting from arguments and the environment (arguments win).
+
+    `known_exporters`: the exporter names that exist; a name from the environment not
+    among them is warned about and left out (an unknown *argument* raises later).
+    """
     if sample_ratio is not None:
         sample_ratio = check_number("sample_ratio", sample_ratio, 0.0, 1.0)
     if prometheus_port is not None:
@@ -299,9 +447,6 @@ def resolve(
         None if disabled_by_otel is None else not disabled_by_otel,
         True,
     )
-    resolved_service = _first(
-        service_name, env("OBSKIT_SERVICE_NAME"), env("OTEL_SERVICE_NAME"), None
-    )
     queue = int(env_number("OTEL_BSP_MAX_QUEUE_SIZE", 1, 10_000_000, integer=True) or 2048)
     batch = int(env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 10_000_000, integer=True) or 512)
     if batch > queue:
@@ -315,37 +460,30 @@ def resolve(
         )
         batch = queue
     delay_ms = env_number("OTEL_BSP_SCHEDULE_DELAY", 1, 3_600_000)
-    otel_timeout = env_number("OTEL_EXPORTER_OTLP_TIMEOUT", 0.001, 3_600_000)
     interval_ms = env_number("OTEL_METRIC_EXPORT_INTERVAL", 1, 86_400_000)
+    export_timeout_ms = env_number("OTEL_METRIC_EXPORT_TIMEOUT", 1, 3_600_000)
     protocol = _protocol(otlp_protocol)
+    sampler, ratio = _sampler(sample_ratio)
     span_bytes, queue_bytes, batch_bytes = _budgets()
     return Settings(
-        service_name=resolved_service or "unknown_service",
-        exporters=_exporters(exporters),
-        sample_ratio=_first(
-            sample_ratio,
-            env_number("OBSKIT_SAMPLE_RATIO", 0.0, 1.0),
-            _sample_ratio_from_otel(),
-            1.0,
-        ),
+        service_name=_service_name(service_name, resource),
+        exporters=_exporters(exporters, known_exporters),
+        sample_ratio=ratio,
+        sampler=sampler,
         resource=dict(resource or {}),
         enabled=bool(resolved_enabled),
         runtime=bool(_first(runtime, env_bool("OBSKIT_RUNTIME"), False)),
         otlp_endpoint=_first(otlp_endpoint, env("OBSKIT_OTLP_ENDPOINT")),
         otlp_protocol=protocol,
         otlp_compression=_compression(protocol),
-        # The SDK's variable is in seconds in Python despite the spec's milliseconds.
-        otlp_timeout=_first(
-            otlp_timeout,
-            env_number("OBSKIT_OTLP_TIMEOUT", 0.001, 3600),
-            None if otel_timeout is None else min(otel_timeout, 3600.0),
-            3.0,
-        ),
+        # Milliseconds, as the specification says (the Python SDK reads seconds).
+        otlp_timeout=_timeout(otlp_timeout),
+        otlp=_otlp(otlp_endpoint, otlp_protocol, otlp_timeout),
         prometheus_host=_first(
             prometheus_host,
             env("OBSKIT_PROMETHEUS_HOST"),
             env("OTEL_EXPORTER_PROMETHEUS_HOST"),
-            "0.0.0.0",
+            "localhost",
         ),
         prometheus_port=int(
             _first(
@@ -361,6 +499,7 @@ def resolve(
             None if interval_ms is None else interval_ms / 1000.0,
             10.0,
         ),
+        metrics_export_timeout=None if export_timeout_ms is None else export_timeout_ms / 1000.0,
         shutdown_timeout=_first(
             shutdown_timeout, env_number("OBSKIT_SHUTDOWN_TIMEOUT", 0.0, 3600), 3.0
         ),

@@ -3,9 +3,10 @@
 A query lifecycle registers the literals its sanitiser removed from the query text
 under the query's trace id, for as long as the block runs; a worker's fragment does the
 same with the text it was sent (or, given none, asks for every single-quoted or
-dollar-quoted string to go). Whatever obskit records on a span of that trace meanwhile --
-exception messages, stack traces, status descriptions, event attributes -- is redacted of
-them first, so an engine error quoting the offending SQL does not leak the literal.
+dollar-quoted string, and double-quoted text after a comparison, to go). Whatever obskit
+records on a span of that trace meanwhile -- exception messages, stack traces, status
+descriptions, event attributes -- is redacted of them first, so an engine error quoting
+the offending SQL does not leak the literal.
 
 Matching: string literals of 4 characters or more are removed wherever they appear;
 numbers and shorter strings only as whole tokens (so the literal ``7`` does not eat every
@@ -27,7 +28,11 @@ from obskit._scrub import count
 __all__ = ["Literals", "redact_attributes", "redact_text", "register", "unregister"]
 
 _MAX_TRACES = 10_000  # registrations alive at once (one per query or fragment in flight)
-_QUOTED = r"'(?:[^'\\]|\\.|'')*'|\$(?P<tag>(?:[A-Za-z_]\w*)?)\$[\s\S]*?\$(?P=tag)\$"
+_QUOTED = (
+    r"'(?:[^'\\]|\\.|'')*'|\$(?P<tag>(?:[A-Za-z_]\w*)?)\$[\s\S]*?\$(?P=tag)\$"
+    # "x" right after a comparison or LIKE: a MySQL string (a "name" elsewhere stays)
+    r'|(?:(?<=[=<>])|(?<=[=<>] )|(?<=[Ll][Ii][Kk][Ee] ))"(?:[^"\\]|\\.|"")*"'
+)
 
 
 class Literals:
@@ -37,7 +42,7 @@ class Literals:
 
     def __init__(self, values: tuple[str, ...] = (), *, quoted: bool = False) -> None:
         self.values = values
-        self.quoted = quoted  # also remove every '...' and $$...$$ string
+        self.quoted = quoted  # also remove every '...' and $$...$$ string, and = "..."
         self._pattern: re.Pattern[str] | None = None
 
     def pattern(self) -> re.Pattern[str] | None:

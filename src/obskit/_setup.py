@@ -91,18 +91,20 @@ def configure(
             per signal `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER`, ``none`` allowed).
             Default: ``otlp`` when an OTLP endpoint variable is set, else ``console``.
             Per signal: ``{"traces": ["otlp"], "metrics": ["prometheus"]}``.
-        sample_ratio: fraction of new traces kept, parent-based (`OBSKIT_SAMPLE_RATIO`,
-            `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`).
+        sample_ratio: fraction of new traces kept, parent-based (`OBSKIT_SAMPLE_RATIO`;
+            `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name any specified sampler).
         resource: extra resource attributes (merged with `OTEL_RESOURCE_ATTRIBUTES`).
         enabled: False makes every obskit call a near-free pass-through
             (`OBSKIT_ENABLED`, `OTEL_SDK_DISABLED`).
         runtime: also record GC, CPU and memory of this process (`OBSKIT_RUNTIME`).
-        otlp_endpoint: collector or Jaeger base URL (`OBSKIT_OTLP_ENDPOINT`,
-            `OTEL_EXPORTER_OTLP_ENDPOINT`).
-        otlp_protocol: ``"http/protobuf"`` (default) or ``"grpc"``
-            (`OBSKIT_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL`).
-        otlp_timeout: seconds per OTLP export, retries included (default 3).
-        prometheus_host: address of the Prometheus endpoint (default 0.0.0.0).
+        otlp_endpoint: collector or Jaeger base URL for both signals
+            (`OBSKIT_OTLP_ENDPOINT`; `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT`).
+        otlp_protocol: ``"http/protobuf"`` (default) or ``"grpc"`` for both signals
+            (`OBSKIT_OTLP_PROTOCOL`; `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]PROTOCOL`).
+        otlp_timeout: seconds per OTLP export, retries included (default 3;
+            `OBSKIT_OTLP_TIMEOUT` in seconds, `OTEL_EXPORTER_OTLP_[..._]TIMEOUT` in ms).
+        prometheus_host: address of the Prometheus endpoint (default ``localhost``;
+            ``0.0.0.0`` serves every interface).
         prometheus_port: its port (default 9464; 0 picks a free one, see
             `Telemetry.prometheus_address`).
         metrics_interval: seconds between OTLP metric exports (default 10).
@@ -148,6 +150,7 @@ def configure(
         cardinality_limit=cardinality_limit,
         options=options,
         scrubbing=scrubbing,
+        known_exporters=known_exporter_names(),
     )
     for name in settings.exporter_names():
         exporters_module_lookup(name)  # fail fast, before touching the running setup
@@ -172,6 +175,10 @@ def configure(
 
 def exporters_module_lookup(name: str) -> None:
     exporters.lookup(name)  # the built-ins are registered: this module imports _exporters
+
+
+def known_exporter_names() -> list[str]:
+    return exporters.available()  # (configure's `exporters` argument hides the module)
 
 
 def _start_runtime(telemetry: Telemetry) -> None:

@@ -14,7 +14,13 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 
 from obskit import _cardinality, _cells, _log, exporters
 from obskit._config import SIGNALS, Settings
@@ -72,6 +78,27 @@ def _resource(settings: Settings) -> Resource:
     return resource.merge(Resource({"service.name": settings.service_name}))
 
 
+def sampler(settings: Settings) -> Sampler:
+    """The SDK sampler `settings.sampler` names (OTEL_TRACES_SAMPLER's values).
+
+    Examples:
+        >>> from obskit._config import Settings
+        >>> sampler(Settings(sampler="always_on")).get_description()
+        'AlwaysOnSampler'
+        >>> sampler(Settings(sample_ratio=0.25)).get_description()
+        'ParentBased{root:TraceIdRatioBased{0.25},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}'
+    """
+    name = settings.sampler
+    root: Sampler
+    if name.endswith("always_on"):
+        root = ALWAYS_ON
+    elif name.endswith("always_off"):
+        root = ALWAYS_OFF
+    else:
+        root = TraceIdRatioBased(settings.sample_ratio)
+    return ParentBased(root) if name.startswith("parentbased_") else root
+
+
 def _normalize_span_exporter(
     value: SpanExporter | Callable[[], SpanExporter] | None,
 ) -> Callable[[], SpanExporter] | None:
@@ -107,7 +134,7 @@ def _build(settings: Settings) -> Telemetry:
     resource = _resource(settings)
     tracer_provider = TracerProvider(
         resource=resource,
-        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        sampler=sampler(settings),
         shutdown_on_exit=False,
         span_limits=span_limits(MAX_VALUE_CHARS),
     )
@@ -129,6 +156,8 @@ def _build(settings: Settings) -> Telemetry:
         tracer_provider.add_span_processor(queue)
         telemetry.span_queues.append(queue)
     telemetry.tracer_provider = tracer_provider
+    for reader in readers:
+        _cardinality.count_overflows(reader)  # keeps the reader's preferred aggregations
     telemetry.meter_provider = MeterProvider(
         metric_readers=readers,
         resource=resource,

@@ -21,7 +21,13 @@ import obskit
 from obskit import query
 
 SECRET = "hunter2-" + uuid.uuid4().hex[:8]
-SQL = f"SELECT id FROM users WHERE password = '{SECRET}' AND CAST('{SECRET}' AS INT) > 0"
+# A MySQL-style double-quoted secret: sanitised with the default (ANSI) dialect, it is
+# still a literal, since it stands in a value position.
+TOKEN = "dq-" + uuid.uuid4().hex[:10]
+SQL = (
+    f"SELECT id FROM users WHERE password = '{SECRET}' AND token = \"{TOKEN}\" "
+    f"AND CAST('{SECRET}' AS INT) > 0"
+)
 
 
 class ParseError(Exception):
@@ -46,7 +52,9 @@ def run_engine() -> None:
             except ValueError as error:
                 f.record_exception(error)
         with q.phase("execute"):
-            raise ParseError(f"syntax error at ... WHERE password = '{SECRET}' AND")
+            raise ParseError(
+                f"syntax error at ... WHERE password = '{SECRET}' AND token = \"{TOKEN}\""
+            )
 
 
 def test_secret_never_reaches_jaeger_or_prometheus(jaeger: Jaeger, prometheus: Prometheus) -> None:
@@ -80,6 +88,7 @@ def test_secret_never_reaches_jaeger_or_prometheus(jaeger: Jaeger, prometheus: P
         traces = jaeger.wait_for_traces(service, complete, timeout=30.0)
         held = json.dumps(traces)
         assert SECRET not in held
+        assert TOKEN not in held
         # What did arrive is what the test planted, redacted in place.
         spans = {s["operationName"]: s for t in traces for s in t["spans"]}
         login = span_tags(spans["auth.check_login"])
@@ -91,10 +100,10 @@ def test_secret_never_reaches_jaeger_or_prometheus(jaeger: Jaeger, prometheus: P
             t for t in traces if any(s["operationName"] == "SELECT users" for s in t["spans"])
         )
         assert span_tags(find_span(root, "SELECT users"))["db.query.text"] == (
-            "SELECT id FROM users WHERE password = ? AND CAST(? AS INT) > ?"
+            "SELECT id FROM users WHERE password = ? AND token = ? AND CAST(? AS INT) > ?"
         )
         # The messages arrive, redacted: by the password rule, and of the query's literal.
-        assert "syntax error at ... WHERE password = [REDACTED: password] AND" in held
+        assert "syntax error at ... WHERE password = [REDACTED: password] AND token" in held
         assert "invalid literal for int() with base 10: '?'" in held
 
         prometheus.add_target(service, target)
@@ -107,6 +116,7 @@ def test_secret_never_reaches_jaeger_or_prometheus(jaeger: Jaeger, prometheus: P
         assert sample["metric"]["note"] == "secret=[REDACTED: secret]"
         assert len(everything) > 5  # obskit's own series arrived too
         assert SECRET not in json.dumps(everything)
+        assert TOKEN not in json.dumps(everything)
         redactions = {
             s["metric"]["source"]: float(s["value"][1])
             for s in everything
@@ -118,5 +128,6 @@ def test_secret_never_reaches_jaeger_or_prometheus(jaeger: Jaeger, prometheus: P
             exposition = answer.read().decode()
         assert "demo_logins_total" in exposition
         assert SECRET not in exposition
+        assert TOKEN not in exposition
     finally:
         obskit.shutdown()

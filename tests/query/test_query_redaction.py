@@ -140,3 +140,20 @@ def test_sanitised_text_is_not_mangled_by_scrubbing_but_raw_text_is_scrubbed(
     assert obskit_capture.one("raw").attributes["db.query.text"] == (
         "SELECT 1 FROM t WHERE password = [REDACTED: password]"
     )
+
+
+def test_without_the_text_double_quoted_values_are_removed_and_names_stay() -> None:
+    quoted = _literals.Literals(quoted=True)
+    message = 'near WHERE "pw" = "hunter2" AND name LIKE "bo%" AND n>"7" AND p="x"'
+    assert quoted.redact(message) == 'near WHERE "pw" = ? AND name LIKE ? AND n>? AND p=?'
+
+
+def test_a_double_quoted_value_in_an_ansi_query_is_redacted_from_exception_text(
+    obskit_capture,
+) -> None:
+    sql = 'SELECT id FROM "users" WHERE password = "hunter2-dq"'
+    with pytest.raises(ParseError), query.lifecycle(sql, system="minidb"):
+        raise ParseError(f'syntax error near password = "hunter2-dq" in {sql}')
+    span = obskit_capture.one("SELECT users")
+    assert span.attributes["db.query.text"] == 'SELECT id FROM "users" WHERE password = ?'
+    assert "hunter2-dq" not in everything_recorded(span)

@@ -52,8 +52,9 @@ def test_comments_are_removed(text: str, expected: str) -> None:
 
 def test_double_quotes_by_dialect() -> None:
     text = 'SELECT "Name" FROM "Users" WHERE pw = "hunter2"'
-    # ANSI (default): double quotes are identifiers and stay.
-    assert query.sanitize(text) == text
+    # ANSI (default): double quotes are identifiers and stay, except in a value position,
+    # where a MySQL query sanitised without dialect="mysql" has its strings.
+    assert query.sanitize(text) == 'SELECT "Name" FROM "Users" WHERE pw = ?'
     # MySQL: double-quoted text is a string; backticks are identifiers.
     assert (
         query.sanitize('SELECT `Name` FROM t WHERE pw = "hunter2"', dialect="mysql")
@@ -65,6 +66,68 @@ def test_double_quotes_by_dialect() -> None:
     assert query.sanitize("SELECT \"it's\" FROM t WHERE x = 'y'") == (
         'SELECT "it\'s" FROM t WHERE x = ?'
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('SELECT a FROM t WHERE password = "hunter2"', "SELECT a FROM t WHERE password = ?"),
+        ('SELECT a FROM t WHERE pw="hunter2"', "SELECT a FROM t WHERE pw=?"),
+        (
+            'SELECT a FROM t WHERE pw <> "x1" AND pw != "x2"',
+            "SELECT a FROM t WHERE pw <> ? AND pw != ?",
+        ),
+        ('SELECT a FROM t WHERE n < "5" OR n >= "9"', "SELECT a FROM t WHERE n < ? OR n >= ?"),
+        ('SELECT a FROM t WHERE name LIKE "%bob%"', "SELECT a FROM t WHERE name LIKE ?"),
+        ('SELECT a FROM t WHERE name not like "b%"', "SELECT a FROM t WHERE name not like ?"),
+        ('SELECT a FROM t WHERE k IN ("x", "y")', "SELECT a FROM t WHERE k IN (?, ?)"),
+        (
+            'INSERT INTO t (a, b) VALUES ("x", "y"), (3, "z")',
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)",
+        ),
+        ('INSERT INTO t VALUES (now(), "x")', "INSERT INTO t VALUES (now(), ?)"),
+        ('UPDATE t SET pw = "s3cret" WHERE id = 1', "UPDATE t SET pw = ? WHERE id = ?"),
+        (
+            'SELECT a FROM t WHERE d BETWEEN "2020" AND "2021"',
+            "SELECT a FROM t WHERE d BETWEEN ? AND ?",
+        ),
+        (
+            'SELECT CASE WHEN a THEN "yes" ELSE "no" END FROM t',
+            "SELECT CASE WHEN a THEN ? ELSE ? END FROM t",
+        ),
+        ('SELECT a FROM t WHERE pw = lower("Hunter2")', "SELECT a FROM t WHERE pw = lower(?)"),
+        (
+            'SELECT a FROM t WHERE (k, v) IN (("a", "b"), ("c", "d"))',
+            "SELECT a FROM t WHERE (k, v) IN ((?, ?), (?, ?))",
+        ),
+        ('SELECT a FROM t WHERE pw = "it\'s ""x"""', "SELECT a FROM t WHERE pw = ?"),
+    ],
+)
+def test_double_quoted_text_in_a_value_position_is_a_literal(text: str, expected: str) -> None:
+    assert query.sanitize(text) == expected
+
+
+def test_double_quoted_value_is_handed_back_for_redaction() -> None:
+    assert sanitize_with_literals('SELECT a FROM t WHERE pw = "it\'s ""x"""') == (
+        "SELECT a FROM t WHERE pw = ?",
+        ('it\'s "x"',),
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'SELECT "col", "Other" FROM "schema"."Table" WHERE "col" > 0',
+        'SELECT t."a" FROM "t" JOIN "u" ON "t"."id" = "u"."id" ORDER BY "a" DESC',
+        'INSERT INTO "t" ("a", "b") SELECT "a", "b" FROM "u"',
+        'SELECT a FROM t WHERE b IN (SELECT "c" FROM "u")',
+        'SELECT count("a") AS "n" FROM t GROUP BY "b" HAVING count("a") > 1',
+        'SELECT a FROM t WHERE "x" = 1 AND "y" BETWEEN 1 AND 2',
+    ],
+)
+def test_double_quoted_identifiers_in_identifier_positions_stay(text: str) -> None:
+    sanitized = query.sanitize(text)
+    assert sanitized.count('"') == text.count('"'), sanitized
 
 
 def test_unknown_dialect_names_the_accepted_ones() -> None:

@@ -29,13 +29,8 @@ __all__ = ["grpc_insecure", "otlp_endpoint"]
 
 
 def otlp_endpoint(settings: Settings, signal: str) -> str | None:
-    """The OTLP endpoint for `signal` as given by settings or environment, or None."""
-    return (
-        settings.otlp_endpoint
-        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or None
-    )
+    """The OTLP endpoint the exporter of `signal` is given, or None for its default."""
+    return settings.otlp_for(signal).endpoint
 
 
 def _valid_endpoint(endpoint: str, protocol: str) -> bool:
@@ -71,42 +66,36 @@ def grpc_insecure(endpoint: str, signal: str) -> bool:
 
 
 def _otlp_signal_endpoint(settings: Settings, signal: str) -> tuple[bool, str | None]:
-    """(usable, explicit endpoint to pass) for one signal; warns once when unusable."""
-    endpoint = otlp_endpoint(settings, signal)
+    """(usable, endpoint to pass) for one signal; warns once when unusable."""
+    chosen = settings.otlp_for(signal)
+    endpoint = chosen.endpoint
     if endpoint is None:
         return True, None
-    if not _valid_endpoint(endpoint, settings.otlp_protocol):
+    if not _valid_endpoint(endpoint, chosen.protocol):
         log_once(
-            f"otlp-endpoint:{endpoint}",
+            f"otlp-endpoint:{endpoint.removesuffix(f'/v1/{signal}')}",  # one per base URL
             "OTLP endpoint %r is not a URL like http://127.0.0.1:4318 (or 127.0.0.1:4317 "
             "for gRPC); %s will not be exported",
             endpoint,
             signal,
         )
         return False, None
-    explicit = settings.otlp_endpoint or os.environ.get(
-        f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
-    )
-    if settings.otlp_protocol == "http/protobuf":
-        if settings.otlp_endpoint:
-            return True, settings.otlp_endpoint.rstrip("/") + f"/v1/{signal}"
-        return True, explicit  # the SDK appends /v1/<signal> to the generic variable itself
-    return True, explicit
+    return True, endpoint
 
 
-def _compression(settings: Settings) -> object:
-    """The SDK compression value for the validated setting (never read from env by the SDK)."""
-    if settings.otlp_protocol == "grpc":
+def _compression(settings: Settings, signal: str) -> object:
+    """The SDK compression value for the signal's validated setting (passed explicitly,
+    so the SDK does not read the variables again)."""
+    chosen = settings.otlp_for(signal)
+    if chosen.protocol == "grpc":
         from grpc import Compression as GrpcCompression
 
         return (
-            GrpcCompression.Gzip
-            if settings.otlp_compression == "gzip"
-            else (GrpcCompression.NoCompression)
+            GrpcCompression.Gzip if chosen.compression == "gzip" else GrpcCompression.NoCompression
         )
     from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 
-    return HttpCompression(settings.otlp_compression)
+    return HttpCompression(chosen.compression)
 
 
 def _build(what: str, make: Callable[..., object], **kwargs: object) -> object | None:
@@ -274,21 +263,18 @@ def _otlp_span_exporter(settings: Settings) -> Callable[[], SpanExporter] | None
     usable, endpoint = _otlp_signal_endpoint(settings, "traces")
     if not usable:
         return None
-    if settings.otlp_protocol == "grpc":
-        kwargs: dict[str, object] = {
-            "timeout": settings.otlp_timeout,
-            "compression": _compression(settings),
-        }
-        if endpoint:
-            kwargs["endpoint"] = endpoint
-        effective = otlp_endpoint(settings, "traces")
-        if effective:  # decided here: the SDK forced no-scheme endpoints one way or another
-            kwargs["insecure"] = grpc_insecure(effective, "traces")
-        make: Callable[..., object] = _fast_grpc_span_exporter()
+    kwargs: dict[str, object] = {
+        "timeout": settings.otlp_for("traces").timeout,
+        "compression": _compression(settings, "traces"),
+    }
+    if endpoint:
+        kwargs["endpoint"] = endpoint
+    make: Callable[..., object]
+    if settings.otlp_for("traces").protocol == "grpc":
+        if endpoint:  # decided here: the SDK forced no-scheme endpoints one way or another
+            kwargs["insecure"] = grpc_insecure(endpoint, "traces")
+        make = _fast_grpc_span_exporter()
     else:
-        kwargs = {"timeout": settings.otlp_timeout, "compression": _compression(settings)}
-        if endpoint:
-            kwargs["endpoint"] = endpoint
         make = _fast_http_span_exporter()
     first = _build("OTLP span exporter", make, **kwargs)
     if first is None:
@@ -309,19 +295,19 @@ def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
     usable, endpoint = _otlp_signal_endpoint(settings, "metrics")
     if not usable:
         return None
+    chosen = settings.otlp_for("metrics")
     kwargs: dict[str, object] = {
-        "timeout": settings.otlp_timeout,
-        "compression": _compression(settings),
+        "timeout": chosen.timeout,
+        "compression": _compression(settings, "metrics"),
     }
-    if settings.otlp_protocol == "grpc":
+    if chosen.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
             OTLPMetricExporter as GrpcMetricExporter,
         )
 
         make: Callable[..., object] = GrpcMetricExporter
-        effective = otlp_endpoint(settings, "metrics")
-        if effective:
-            kwargs["insecure"] = grpc_insecure(effective, "metrics")
+        if endpoint:
+            kwargs["insecure"] = grpc_insecure(endpoint, "metrics")
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
             OTLPMetricExporter as HttpMetricExporter,
@@ -341,8 +327,9 @@ def _otlp_metric_reader(settings: Settings) -> MetricReader | None:
         exporter = _ForkSafeMetricExporter(build)
     except RuntimeError:
         return None
+    export_timeout = settings.metrics_export_timeout
     return PeriodicExportingMetricReader(
         exporter,
         export_interval_millis=settings.metrics_interval * 1000,
-        export_timeout_millis=settings.otlp_timeout * 1000,
+        export_timeout_millis=(chosen.timeout if export_timeout is None else export_timeout) * 1000,
     )

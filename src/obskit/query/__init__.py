@@ -175,8 +175,9 @@ def lifecycle(
             parameterized texts without secrets).
         kind: SpanKind.SERVER when the engine serves queries over the network.
         attributes: extra attributes for the root span.
-        dialect: what double quotes are: ``"ansi"`` (default) identifiers, ``"mysql"``
-            strings (then also `#` comments and backslash escapes).
+        dialect: what double quotes are: ``"ansi"`` (default) identifiers (but replaced
+            in a value position, as in `pw = "x"`), ``"mysql"`` strings (then also `#`
+            comments and backslash escapes).
 
     Examples:
         >>> from obskit import query

@@ -66,6 +66,14 @@ _TOKENS = {
     "mysql": re.compile(_START + _COMMON_HEAD + _STRING_MYSQL + _COMMON_TAIL + ")", re.VERBOSE),
 }
 _SPACES = re.compile(r"[ \t]{2,}")
+# Reading whether a double-quoted token is a value (ANSI): how far back, and the words.
+_LOOK_BACK_CHARS = 512
+_LAST_WORD = re.compile(r"([A-Za-z_][\w$]*)\s*$")
+_VALUE_KEYWORDS = frozenset(["LIKE", "ILIKE", "BETWEEN", "THEN", "ELSE"])
+_BETWEEN_AND = re.compile(
+    r"\bBETWEEN\s+(?:\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|[^\s()]+)\s+AND$", re.IGNORECASE
+)
+_SUBQUERY = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 _MAX_LITERALS = 256  # literals kept for redaction per query (the first ones)
 # Leading blanks, parentheses and comments, then the first word.
 _FIRST_WORD = re.compile(r"^(?:\s|\(|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+)", re.S)
@@ -122,8 +130,10 @@ def sanitize(text: str, limit: int = MAX_QUERY_TEXT_CHARS, *, dialect: str = "an
 
     Strings (`'x'`, `E'x'`, PostgreSQL dollar quoting `$$x$$` and `$tag$x$tag$`), numbers
     and hex literals become `?`; `/* */`, `--` (and in MySQL `#`) comments are removed.
-    `dialect` says what double quotes are: ``"ansi"`` (default) identifiers, kept;
-    ``"mysql"`` strings, replaced. A statement that cannot be tokenised (a quote, comment
+    `dialect` says what double quotes are: ``"ansi"`` (default) identifiers, kept, except
+    in a value position (after ``=``, ``<>``, ``LIKE``, ``BETWEEN``, ``THEN``, ``ELSE``, in
+    ``IN (...)`` and ``VALUES (...)`` lists), where the text is more likely a MySQL string
+    than a column and is replaced; ``"mysql"`` strings, always replaced. A statement that cannot be tokenised (a quote, comment
     or dollar quote opened and never closed) is reduced to its first keyword.
 
     Examples:
@@ -135,6 +145,8 @@ def sanitize(text: str, limit: int = MAX_QUERY_TEXT_CHARS, *, dialect: str = "an
         'SELECT ? FROM t'
         >>> sanitize('SELECT "name" FROM t WHERE pw = "x"', dialect="mysql")
         'SELECT ? FROM t WHERE pw = ?'
+        >>> sanitize('SELECT "name" FROM t WHERE pw = "x"')
+        'SELECT "name" FROM t WHERE pw = ?'
         >>> sanitize("SELECT * FROM t WHERE pw = 'unterminated")
         'SELECT'
     """
@@ -162,7 +174,9 @@ def sanitize_with_literals(
     commented = False
     for found in tokens.finditer(head):
         kind = found.lastgroup
-        if kind in ("ident", "ident2", "tag"):
+        if kind == "ident2" and _value_position(head, found.start(), found.end()):
+            kind = "quoted"  # a MySQL string read as ANSI: hidden like one
+        elif kind in ("ident", "ident2", "tag"):
             continue
         if kind == "bad":
             _keep(literals, head[found.end() :])  # what the unclosed token hid is secret too
@@ -193,6 +207,8 @@ def _unquote(token: str, kind: str | None) -> str:
     if kind == "dollar":
         opening = token.index("$", 1) + 1
         return token[opening : len(token) - opening]
+    if kind == "quoted":
+        return token[1:-1].replace('""', '"')
     if kind == "string":
         start = token.find("'")
         quote = "'"
@@ -200,6 +216,71 @@ def _unquote(token: str, kind: str | None) -> str:
             start, quote = token.find('"'), '"'
         return token[start + 1 : -1].replace(quote + quote, quote)
     return token
+
+
+def _value_position(text: str, start: int, end: int, depth: int = 0) -> bool:
+    """Whether the token at text[start:end] stands where a value goes, not a name.
+
+    After a comparison (``=``, ``<>``, ``!=``, ``<``, ``>``), ``LIKE``, ``BETWEEN x AND``,
+    ``THEN``/``ELSE``, in an ``IN (...)`` or ``VALUES (...)`` list, or as an argument of a
+    call that itself stands in a value position. A qualified name (``"t"."id"``) is a name.
+    """
+    if text.startswith(".", end) or text[end : end + 8].lstrip().startswith("."):
+        return False
+    before = text[max(0, start - _LOOK_BACK_CHARS) : start].rstrip()
+    if not before or before.endswith("."):
+        return False
+    if before[-1] in "=<>":
+        return True
+    if before[-1] in ",(":
+        return _in_value_list(before, depth)
+    word = _LAST_WORD.search(before)
+    if word is None:
+        return False
+    keyword = word.group(1).upper()
+    if keyword in _VALUE_KEYWORDS:
+        return True
+    return keyword == "AND" and _BETWEEN_AND.search(before) is not None
+
+
+def _in_value_list(before: str, depth: int) -> bool:
+    """Whether `before` (ending in "(" or ",") is inside an IN/VALUES list or a call
+    in a value position."""
+    opener = _unclosed_parenthesis(before)
+    if opener < 0 or _SUBQUERY.match(before, opener + 1):
+        return False
+    prefix = before[:opener].rstrip()
+    while prefix.endswith(","):  # VALUES (..), (..): step back over the earlier rows
+        prefix = prefix[:-1].rstrip()
+        if not prefix.endswith(")"):
+            return False
+        row = _unclosed_parenthesis(prefix[:-1])
+        if row < 0:
+            return False
+        prefix = prefix[:row].rstrip()
+    if prefix.endswith("("):  # a row inside a list: IN (("a", "b"), ...)
+        return depth < 4 and _in_value_list(prefix, depth + 1)
+    word = _LAST_WORD.search(prefix)
+    if word is None:
+        return False
+    if word.group(1).upper() in ("IN", "VALUES"):
+        return True
+    # A call: its arguments are values when the call is one (`pw = lower("x")`).
+    return depth < 4 and _value_position(prefix, word.start(1), word.end(1), depth + 1)
+
+
+def _unclosed_parenthesis(text: str) -> int:
+    """Index of the last "(" in `text` not closed before its end, or -1."""
+    depth = 0
+    for index in range(len(text) - 1, -1, -1):
+        char = text[index]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            if depth == 0:
+                return index
+            depth -= 1
+    return -1
 
 
 def _keep(literals: list[str], *values: str) -> None:
