@@ -6,7 +6,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "types", "tests"]
+nox.options.sessions = ["lint", "types", "tests", "sdk_spans"]
 
 PYTHONS = ["3.11"]  # the main version: every session runs on it
 # Every version pyproject claims (its classifiers); .ci/python-versions.sh runs the unit
@@ -31,6 +31,25 @@ def tests(session: nox.Session) -> None:
         "--ignore=tests/reliability",
         *session.posargs,
     )
+
+
+#: The suites that record spans; `sdk_spans` runs them with the SDK's own spans.
+CORE_SUITES = [
+    "tests/core",
+    "tests/testing",
+    "tests/btree",
+    "tests/raft",
+    "tests/query",
+    "tests/pipeline",
+    "tests/runtime",
+]
+
+
+@nox.session(python=PYTHONS)
+def sdk_spans(session: nox.Session) -> None:
+    """The core suites with OBSKIT_SLIM_SPANS=false: SDK spans instead of obskit's recorder."""
+    _install(session)
+    session.run("pytest", *CORE_SUITES, *session.posargs, env={"OBSKIT_SLIM_SPANS": "false"})
 
 
 @nox.session(python=PYTHONS)

@@ -45,6 +45,8 @@ HOLD = Path(__file__).resolve().parent / "_hold"
 RUN_ATTRIBUTE = "obskit.test.run"
 WATCH_INTERVAL = 0.2  # seconds between two looks at the hold directory and Prometheus
 RUN_TIMEOUT = 180.0  # the longest an example may run, holds included
+STACK_SIGNAL = signal.SIGUSR1  # _hold/sitecustomize.py dumps every thread's stack on it
+STACK_WAIT = 10.0  # seconds to wait for the stacks of an example given up on
 
 
 def example_env(
@@ -139,9 +141,11 @@ class ExampleRun:
         try:
             self.returncode = self._process.wait(timeout)
         except subprocess.TimeoutExpired:
+            stacks = self.stacks()
             self._kill()
             raise BackendTimeout(
                 f"{self.script.name} still running after {timeout:g}s:\n{self.output[-4000:]}"
+                f"\n{stacks}"
             ) from None
         self.ended = time.time()
         self.stop()
@@ -158,15 +162,48 @@ class ExampleRun:
             self._watcher.join(10)
         for address in self._targets.values():
             self.prometheus.remove_target(self.job, address)
+        hung = ""
         if self._process is not None and self._process.poll() is None:
             try:
                 self._process.wait(30)
             except subprocess.TimeoutExpired:
+                hung = self.stacks()
                 self._kill()
         if self._process is not None:
             self._kill()  # worker processes the example left behind share its group
         if check and self._watch_error is not None:
             raise self._watch_error
+        if check and hung:
+            raise BackendTimeout(f"{self.script.name} did not exit once released:\n{hung}")
+
+    def stacks(self) -> str:
+        """Every live process of the run prints each thread's Python stack; returns them.
+
+        Sends STACK_SIGNAL to the process group and waits (at most STACK_WAIT seconds) for
+        the `<pid>.stacks` files that `_hold/sitecustomize.py` has each process write.
+        """
+        assert self._process is not None
+        try:
+            os.killpg(self._process.pid, STACK_SIGNAL)
+        except ProcessLookupError:
+            return "(no process of the example was left to show its stack)"
+        deadline = time.monotonic() + STACK_WAIT
+        while True:
+            files = sorted(self.hold_dir.glob("*.stacks"))
+            waiting = [f for f in files if not f.stat().st_size and _alive(int(f.stem))]
+            if not waiting or time.monotonic() > deadline:
+                break
+            time.sleep(WATCH_INTERVAL)  # polled with a deadline: a dump takes milliseconds
+        parts = [
+            f"--- process {f.stem}:\n{f.read_text(errors='replace')}"
+            for f in files
+            if f.stat().st_size
+        ]
+        if not parts:
+            return "(no process wrote its stack: was _hold/sitecustomize.py imported?)"
+        return "Python stacks when the harness gave up (most recent call first):\n" + "\n".join(
+            parts
+        )
 
     def _kill(self) -> None:
         assert self._process is not None
@@ -231,6 +268,20 @@ class ExampleRun:
             for process in trace["processes"].values()
             for tag in process.get("tags") or []
         )
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (an exited child its parent has not reaped yet does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # Linux: a zombie's state letter is Z
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 #: Labels every scraped series may carry besides its instrument's attributes.

@@ -142,7 +142,11 @@ def test_spans_arrive_as_the_sdk_made_them(receiver: OTLPReceiver, transport: st
             sent.context.trace_id,
             sent.context.span_id,
         )
-        assert got.context.trace_flags.sampled
+        # The flags field as sent, exactly: the Python SDK's exporters (1.45) write no
+        # W3C trace flags (bits 0-7), only whether the parent is remote (bits 8-9).
+        assert got.context.trace_flags == 0
+        remote = sent.parent is not None and sent.parent.is_remote
+        assert got.otlp_flags == (0x300 if remote else 0x100)  # type: ignore[attr-defined]
         assert (got.parent is None) == (sent.parent is None)
         if sent.parent is not None and got.parent is not None:
             assert got.parent.span_id == sent.parent.span_id
@@ -456,3 +460,121 @@ def test_restart_binds_the_same_ports() -> None:
 def test_rejects_an_unknown_protocol() -> None:
     with pytest.raises(ValueError, match="'grpc' or 'http/protobuf', not 'thrift'"):
         OTLPReceiver(protocol="thrift")  # type: ignore[arg-type]
+
+
+def _post(receiver: OTLPReceiver, path: str, message: Any) -> None:
+    request = urllib.request.Request(
+        f"{receiver.http_endpoint}{path}",
+        data=message.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("flags", "sampled", "random", "remote"),
+    [
+        (0x100, False, False, False),  # what the Python SDK sends: no trace flags
+        (0x101, True, False, False),  # sampled, as Go and Java exporters send it
+        (0x103, True, True, False),  # sampled, random trace id (W3C level 2)
+        (0x302, False, True, True),  # not sampled, remote parent
+    ],
+)
+def test_span_flags_are_decoded_exactly(
+    receiver: OTLPReceiver, flags: int, sampled: bool, random: bool, remote: bool
+) -> None:
+    request = encode_spans(finished_spans())
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                span.parent_span_id = (0xABC).to_bytes(8, "big")
+                span.flags = flags
+    _post(receiver, "/v1/traces", request)
+
+    (got,) = receiver.spans
+    assert got.context.trace_flags.sampled is sampled  # a wrong sampled flag shows
+    assert bool(got.context.trace_flags & TraceFlags.RANDOM_TRACE_ID) is random
+    assert got.otlp_flags == flags  # type: ignore[attr-defined]
+    assert got.parent is not None
+    assert got.parent.is_remote is remote
+
+
+def test_metric_exemplars_are_decoded_exactly(receiver: OTLPReceiver) -> None:
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.metrics.v1 import metrics_pb2
+
+    def exemplar(value: float | int, trace_id: int, span_id: int) -> Any:
+        made = metrics_pb2.Exemplar(
+            time_unix_nano=1_700_000_000_000_000_007,
+            trace_id=trace_id.to_bytes(16, "big") if trace_id else b"",
+            span_id=span_id.to_bytes(8, "big") if span_id else b"",
+            filtered_attributes=[
+                common_pb2.KeyValue(key="db.user", value=common_pb2.AnyValue(string_value="u"))
+            ],
+        )
+        if isinstance(value, int):
+            made.as_int = value
+        else:
+            made.as_double = value
+        return made
+
+    histogram = metrics_pb2.Metric(
+        name="op.duration",
+        unit="s",
+        histogram=metrics_pb2.Histogram(
+            data_points=[
+                metrics_pb2.HistogramDataPoint(
+                    count=2, sum=0.75, exemplars=[exemplar(0.5, 0xAB, 0xCD), exemplar(0.25, 0, 0)]
+                )
+            ]
+        ),
+    )
+    counter = metrics_pb2.Metric(
+        name="op.count",
+        sum=metrics_pb2.Sum(
+            is_monotonic=True,
+            data_points=[metrics_pb2.NumberDataPoint(as_int=3, exemplars=[exemplar(3, 1, 2)])],
+        ),
+    )
+    request = metrics_service_pb2.ExportMetricsServiceRequest(
+        resource_metrics=[
+            metrics_pb2.ResourceMetrics(
+                scope_metrics=[metrics_pb2.ScopeMetrics(metrics=[histogram, counter])]
+            )
+        ]
+    )
+    _post(receiver, "/v1/metrics", request)
+
+    (point,) = receiver.metric_points("op.duration")
+    first, second = point.exemplars
+    assert (first.value, first.trace_id, first.span_id) == (0.5, 0xAB, 0xCD)
+    assert first.time_unix_nano == 1_700_000_000_000_000_007
+    assert first.filtered_attributes == {"db.user": "u"}
+    assert (second.value, second.trace_id, second.span_id) == (0.25, None, None)
+    (count,) = receiver.metric_points("op.count")
+    assert [(e.value, e.trace_id, e.span_id) for e in count.exemplars] == [(3, 1, 2)]
+
+
+def test_exemplars_from_the_sdk_exporter_name_the_span(receiver: OTLPReceiver) -> None:
+    reader = PeriodicExportingMetricReader(
+        metric_exporter(receiver, "http"), export_interval_millis=3_600_000
+    )
+    meters = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    traces = TracerProvider(shutdown_on_exit=False)
+    duration = meters.get_meter("obskit.tests").create_histogram("op.duration", unit="s")
+    with traces.get_tracer("obskit.tests").start_as_current_span("op") as span:
+        duration.record(0.5, {"op": "get"})
+    try:
+        meters.force_flush()
+        (point,) = receiver.wait_for_metric_points("op.duration")
+    finally:
+        meters.shutdown()
+        traces.shutdown()
+
+    (exemplar,) = point.exemplars
+    context = span.get_span_context()
+    assert (exemplar.trace_id, exemplar.span_id) == (context.trace_id, context.span_id)
+    assert exemplar.value == 0.5
+    assert exemplar.time_unix_nano > 0

@@ -1,10 +1,10 @@
 """obskit's own span recorder: a slim span written straight into obskit's span queues.
 
-Used only where obskit owns the providers (its `configure()` built the tracer provider and
-every span processor on it is one of obskit's `SpanQueue`s) and only while the internal
-switch `ENABLED` is on; it is OFF by default (docs/performance.md, "Not there yet").
-Anywhere else -- a host's own SDK setup, the testing capture, an extra processor added to
-obskit's provider -- spans stay the SDK's, unchanged.
+Used only where every span processor of the tracer provider takes slim spans (obskit's
+`SpanQueue`s after `configure()`, and the testing capture's processor) and only while the
+switch `ENABLED` is on, which it is unless `OBSKIT_SLIM_SPANS=false`. Anywhere else -- a
+host's own SDK setup, an extra processor added to obskit's provider -- spans stay the
+SDK's, unchanged.
 
 A `SlimSpan` keeps what an SDK span keeps, under the same private field names (so
 `_encoder._encode_sdk_span` reads it as it reads an SDK span and writes the same bytes),

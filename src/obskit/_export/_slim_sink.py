@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanContext
 from obskit._export import _slim
 from obskit._export._slim import _NO_STATE, _SIMPLE, _UNSET, SlimSpan
 
-__all__ = ["SlimSink", "sink_for"]
+__all__ = ["SlimSink", "WatchedSlimSink", "sink_for"]
 
 
 class SlimSink:
@@ -121,11 +121,43 @@ class SlimSink:
         return BoundedList.from_seq(self.max_links, valid)
 
 
-def sink_for(provider: Any, tracer: Any) -> SlimSink | None:
-    """A sink for `tracer` when every processor of `provider` is one of obskit's queues.
+class WatchedSlimSink(SlimSink):
+    """A `SlimSink` whose processors also hear when a span starts (`on_slim_start(span)`).
 
-    None (the SDK path) when the switch is off, the provider or tracer is not the SDK's
-    (or has the SDK's experimental tracer metrics on), or any processor is someone else's.
+    The testing capture's processor wants that (its check for spans left open); obskit's
+    queues do not, so the default path never pays for the call.
+    """
+
+    __slots__ = ("watchers",)
+
+    def __init__(self, tracer: Any, queues: tuple[Any, ...], watchers: tuple[Any, ...]) -> None:
+        super().__init__(tracer, queues)
+        self.watchers = watchers
+
+    def start(
+        self,
+        name: str,
+        parent: SpanContext | None,
+        kind: trace_api.SpanKind,
+        attributes: Mapping[str, Any] | None,
+        links: Any,
+        trace_id: int,
+        span_id: int,
+        flags: trace_api.TraceFlags,
+    ) -> trace_api.Span:
+        span = SlimSink.start(self, name, parent, kind, attributes, links, trace_id, span_id, flags)
+        for on_start in self.watchers:
+            on_start(span)
+        return span
+
+
+def sink_for(provider: Any, tracer: Any) -> SlimSink | None:
+    """A sink for `tracer` when every processor of `provider` takes slim spans.
+
+    A processor takes them when it has `on_slim_end(span, size, dropped)`: obskit's queues,
+    and the testing capture's processor (which also has `on_slim_start(span)`). None (the
+    SDK path) when the switch is off, the provider or tracer is not the SDK's (or has the
+    SDK's experimental tracer metrics on), or any processor is someone else's.
     """
     if not _slim.ENABLED:  # read here: tests and benchmarks switch it
         return None
@@ -140,6 +172,11 @@ def sink_for(provider: Any, tracer: Any) -> SlimSink | None:
             or not all(callable(getattr(p, "on_slim_end", None)) for p in processors)
         ):
             return None
+        watchers = tuple(
+            p.on_slim_start for p in processors if callable(getattr(p, "on_slim_start", None))
+        )
+        if watchers:
+            return WatchedSlimSink(tracer, tuple(processors), watchers)
         return SlimSink(tracer, tuple(processors))
     except Exception:  # not the SDK's shapes: keep the SDK path
         return None

@@ -1,13 +1,22 @@
 """`Capture`: route everything obskit emits into in-memory collectors for a block.
 
-Spans go through a `SimpleSpanProcessor` into an `InMemorySpanExporter` (so a span is
-queryable the moment it ends), metrics into an `InMemoryMetricReader` (read, cumulative,
-when asked). Routing goes through obskit's provider proxy, so tracers and instruments
-created at import time -- before the capture existed -- record into it too.
+Spans are recorded as users' programs record them: obskit's own span recorder
+(`obskit._export._slim`) hands each finished span to the capture's processor, as it hands
+it to obskit's export queues after `configure()` (`OBSKIT_SLIM_SPANS=false` makes them SDK
+spans, in the capture as everywhere else). The processor keeps every span in an
+`InMemorySpanExporter` the moment it ends. Metrics go into an `InMemoryMetricReader` (read,
+cumulative, when asked). Routing goes through obskit's provider proxy, so tracers and
+instruments created at import time -- before the capture existed -- record into it too.
 """
 
 from __future__ import annotations
 
+# Imported before any TracerProvider is built here: the SDK's provider registers an
+# at-fork handler that re-detects resources in the child on a ThreadPoolExecutor, and
+# that module's own at-fork handler (which frees its lock in the child) must run first,
+# or a child forked while a capture's provider is alive hangs (handlers run in
+# registration order).
+import concurrent.futures.thread  # noqa: F401
 import gc
 import threading
 from collections.abc import Callable
@@ -19,11 +28,11 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 from obskit import _cells, _scrub, _setup
+from obskit._export._slim import SlimSpan
 from obskit.testing._deterministic import DeterministicIdGenerator, FakeClock, install_span_clock
 from obskit.testing._metrics import SERVICE_NAME, CapturedMetric, points_from_sdk
 from obskit.testing._query import SpanQueries
@@ -34,10 +43,17 @@ __all__ = ["DEFAULT_SERVICE_NAME", "Capture"]
 DEFAULT_SERVICE_NAME = "obskit-test"
 
 
-class _OpenSpans(SpanProcessor):
-    """Remembers spans that started and have not ended yet (the leak check)."""
+class _Recorder(SpanProcessor):
+    """The capture's span processor: finished spans into `exporter`, open ones remembered.
 
-    def __init__(self) -> None:
+    It takes SDK spans (`on_start`/`on_end`, as the SDK's `SimpleSpanProcessor` into an
+    in-memory exporter) and spans from obskit's own recorder (`on_slim_start`/
+    `on_slim_end`, the calls obskit's queues get), so a capture sees the spans users' own
+    programs make. Open spans are the leak check's.
+    """
+
+    def __init__(self, exporter: InMemorySpanExporter) -> None:
+        self.exporter = exporter
         self._open: dict[int, tuple[Span, str]] = {}
         self._lock = threading.Lock()
 
@@ -45,10 +61,26 @@ class _OpenSpans(SpanProcessor):
         with self._lock:
             self._open[span.context.span_id] = (span, threading.current_thread().name)
 
+    def on_slim_start(self, span: Span) -> None:
+        with self._lock:
+            self._open[span.context.span_id] = (span, threading.current_thread().name)
+
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is not None:
-            with self._lock:
-                self._open.pop(span.context.span_id, None)
+        if span.context is None:
+            return
+        with self._lock:
+            self._open.pop(span.context.span_id, None)
+        if span.context.trace_flags.sampled:  # as SimpleSpanProcessor
+            self.exporter.export((span,))
+
+    def on_slim_end(self, span: SlimSpan, size: int, dropped: str | None) -> None:
+        # Kept whatever the queues would decide (`dropped` is "encode_error" for text
+        # that cannot be encoded): a capture shows what the code made, as with SDK spans.
+        with self._lock:
+            self._open.pop(span.context.span_id, None)
+        # The ReadableSpan every exporter but obskit's OTLP one gets from this span (the
+        # OTLP one encodes the same fields); the live span is not kept, as with the SDK.
+        self.exporter.export((span.readable(),))
 
     def still_open(self) -> list[tuple[Span, str]]:
         with self._lock:
@@ -95,15 +127,14 @@ class Capture(SpanQueries):
         #: The fake clock stamping spans when `deterministic`, else None.
         self.clock: FakeClock | None = FakeClock() if deterministic else None
         self.exporter = InMemorySpanExporter()
-        self._open = _OpenSpans()
+        self._recorder = _Recorder(self.exporter)
         self.tracer_provider = TracerProvider(
             resource=self.resource,
             sampler=ParentBased(ALWAYS_ON),
             id_generator=DeterministicIdGenerator(seed) if deterministic else None,
             shutdown_on_exit=False,
         )
-        self.tracer_provider.add_span_processor(self._open)
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.tracer_provider.add_span_processor(self._recorder)
         self.reader, self.meter_provider = self._new_metrics()
         self._pin = Pin(self.tracer_provider, self.meter_provider)
         self._replaced_clock: Callable[[], int] | None = None
@@ -147,10 +178,10 @@ class Capture(SpanQueries):
         """
         if not self.check_leaks:
             return None
-        still_open = self._open.still_open()
+        still_open = self._recorder.still_open()
         if still_open:
             gc.collect()  # an abandoned generator ends its span when it is collected
-            still_open = self._open.still_open()
+            still_open = self._recorder.still_open()
         lines: list[str] = []
         if still_open:
             lines.append(f"{len(still_open)} span(s) started during the test and never ended:")

@@ -21,6 +21,23 @@ from opentelemetry.util.types import AnyValue
 
 _HAS_IS_REMOTE = trace_pb2.SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _IS_REMOTE = trace_pb2.SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+_TRACE_FLAGS = trace_pb2.SpanFlags.SPAN_FLAGS_TRACE_FLAGS_MASK
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One exemplar of a received metric point, as OTLP carries it.
+
+    `trace_id`/`span_id` are None when the sender left them out (a value recorded
+    outside a sampled span); `filtered_attributes` are the attributes of the measurement
+    that the point's own attributes do not hold.
+    """
+
+    value: int | float | None
+    time_unix_nano: int
+    trace_id: int | None
+    span_id: int | None
+    filtered_attributes: Mapping[str, AnyValue]
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,7 @@ class MetricPoint:
     bucket_counts: tuple[int, ...] = ()
     explicit_bounds: tuple[float, ...] = ()
     is_monotonic: bool | None = None
+    exemplars: tuple[Exemplar, ...] = ()
 
 
 def _value(value: common_pb2.AnyValue) -> AnyValue:
@@ -65,10 +83,10 @@ def _attributes(pairs: Iterable[common_pb2.KeyValue]) -> dict[str, AnyValue]:
 def _context(
     trace_id: bytes, span_id: bytes, flags: int, trace_state: str, is_remote: bool = False
 ) -> SpanContext:
-    # The Python SDK (1.45) leaves the W3C trace-flags byte of `flags` at 0 although its
-    # processors only export sampled spans; read 0 as "sampled" so `trace_flags.sampled`
-    # says what it said in the sender. (Other flag bits, such as "random", are lost.)
-    trace_flags = flags & 0xFF or TraceFlags.SAMPLED
+    # Bits 0-7 of OTLP's `flags` are the W3C trace flags, taken exactly as sent: the
+    # Python SDK's exporters (1.45) and obskit's (which writes the SDK's bytes) leave them
+    # 0, so their spans read as not sampled here; Go and Java exporters set them.
+    trace_flags = flags & _TRACE_FLAGS
     return SpanContext(
         trace_id=int.from_bytes(trace_id, "big"),
         span_id=int.from_bytes(span_id, "big"),
@@ -83,9 +101,16 @@ def _is_remote(flags: int) -> bool:
 
 
 class _ReceivedSpan(ReadableSpan):
-    """A `ReadableSpan` rebuilt from OTLP that keeps the sender's dropped counts."""
+    """A `ReadableSpan` rebuilt from OTLP that keeps the sender's dropped counts and flags."""
 
     _dropped: tuple[int, int, int] = (0, 0, 0)
+    _otlp_flags = 0
+
+    @property
+    def otlp_flags(self) -> int:
+        """The span's OTLP `flags` field as received: W3C trace flags in bits 0-7,
+        "parent is remote known" (0x100) and "parent is remote" (0x200)."""
+        return self._otlp_flags
 
     @property
     def dropped_attributes(self) -> int:
@@ -165,7 +190,28 @@ def _span(span: trace_pb2.Span, resource: Resource, scope: InstrumentationScope)
         span.dropped_events_count,
         span.dropped_links_count,
     )
+    received._otlp_flags = span.flags
     return received
+
+
+def _id(raw: bytes) -> int | None:
+    return int.from_bytes(raw, "big") if raw else None
+
+
+def _exemplars(pb_exemplars: Iterable[metrics_pb2.Exemplar]) -> tuple[Exemplar, ...]:
+    exemplars = []
+    for exemplar in pb_exemplars:
+        value_field = exemplar.WhichOneof("value")
+        exemplars.append(
+            Exemplar(
+                value=getattr(exemplar, value_field) if value_field else None,
+                time_unix_nano=exemplar.time_unix_nano,
+                trace_id=_id(exemplar.trace_id),
+                span_id=_id(exemplar.span_id),
+                filtered_attributes=_attributes(exemplar.filtered_attributes),
+            )
+        )
+    return tuple(exemplars)
 
 
 def _flatten_metrics(
@@ -197,6 +243,7 @@ def _metric_points(metric: metrics_pb2.Metric, common: dict[str, Any]) -> Iterab
                 time_unix_nano=number.time_unix_nano,
                 value=getattr(number, value_field) if value_field else None,
                 is_monotonic=monotonic,
+                exemplars=_exemplars(number.exemplars),
                 **common,
             )
     elif kind == "histogram":
@@ -209,6 +256,7 @@ def _metric_points(metric: metrics_pb2.Metric, common: dict[str, Any]) -> Iterab
                 sum=point.sum if point.HasField("sum") else None,
                 bucket_counts=tuple(point.bucket_counts),
                 explicit_bounds=tuple(point.explicit_bounds),
+                exemplars=_exemplars(point.exemplars),
                 **common,
             )
     elif kind in ("exponential_histogram", "summary"):
@@ -220,5 +268,7 @@ def _metric_points(metric: metrics_pb2.Metric, common: dict[str, Any]) -> Iterab
                 time_unix_nano=point.time_unix_nano,
                 count=point.count,
                 sum=point.sum,
+                # A summary point has no exemplars field.
+                exemplars=_exemplars(getattr(point, "exemplars", ())),
                 **common,
             )

@@ -51,7 +51,8 @@ class CapturedMetric:
     #: Histogram bucket upper bounds (explicit) and the count in each bucket (one more).
     bounds: tuple[float, ...] = ()
     bucket_counts: tuple[int, ...] = ()
-    #: Histogram exemplars as (value, trace_id, span_id): records made in sampled spans.
+    #: Exemplars as (value, trace_id, span_id): records made in sampled spans (histograms
+    #: in a capture; any point received over OTLP that carries them).
     exemplars: tuple[tuple[float, int | None, int | None], ...] = ()
     is_monotonic: bool | None = None
     scope: str = ""
@@ -153,6 +154,9 @@ def points_from_received(received: Iterable[Any]) -> list[CapturedMetric]:
             bounds=tuple(point.explicit_bounds),
             bucket_counts=tuple(point.bucket_counts),
             is_monotonic=point.is_monotonic,
+            exemplars=tuple(
+                (e.value, e.trace_id, e.span_id) for e in point.exemplars if e.value is not None
+            ),
             scope=point.scope,
             resource=dict(point.resource),
         )

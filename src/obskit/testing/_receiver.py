@@ -24,13 +24,19 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.trace import ReadableSpan
 
-from obskit.testing._decode import MetricPoint, _flatten_metrics, _spans_from_request
+from obskit.testing._decode import Exemplar, MetricPoint, _flatten_metrics, _spans_from_request
 from obskit.testing._servers import _STOP_TIMEOUT
 from obskit.testing._servers import Refusal as Refusal
 from obskit.testing._servers import TrackedTCPServer as TrackedTCPServer
 from obskit.testing._servers import _Lifecycle as _Lifecycle
 
-__all__ = ["DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH", "MetricPoint", "OTLPProtocol", "OTLPReceiver"]
+__all__ = [
+    "DEFAULT_MAX_RECEIVE_MESSAGE_LENGTH",
+    "Exemplar",
+    "MetricPoint",
+    "OTLPProtocol",
+    "OTLPReceiver",
+]
 
 Transport = Literal["grpc", "http"]
 Signal = Literal["traces", "metrics"]

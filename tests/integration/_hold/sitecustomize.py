@@ -12,13 +12,20 @@ processes too) imports this module at startup. It then wraps `obskit.configure` 
   `<dir>/<pid>.release` exists (at most OBSKIT_EXAMPLE_HOLD_TIMEOUT seconds), so
   /metrics stays up until Prometheus has scraped the final values.
 
+It also makes every such process print the Python stack of each of its threads into
+`<dir>/<pid>.stacks` on SIGUSR1 (`faulthandler`, which works even when the process is
+deadlocked): the harness sends that signal before it kills an example it gave up on, so
+the failure names the line each process hung on.
+
 Without OBSKIT_EXAMPLE_HOLD_DIR this module does nothing.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -28,6 +35,8 @@ HOLD_DIR = os.environ.get("OBSKIT_EXAMPLE_HOLD_DIR")
 HOLD_TIMEOUT = float(os.environ.get("OBSKIT_EXAMPLE_HOLD_TIMEOUT", "120"))
 POLL_INTERVAL = 0.05
 SPAN_FLUSH_TIMEOUT = 10.0
+STACK_SIGNAL = signal.SIGUSR1  # tests/integration/_examples.py sends it before a kill
+_stack_files: list[Any] = []  # faulthandler writes to their descriptors: keep them open
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -45,6 +54,18 @@ def _describe(telemetry: Any) -> dict[str, Any]:
         "argv": sys.argv,
         "time": time.time(),
     }
+
+
+def _dump_stacks_on_signal(directory: Path) -> None:
+    """On STACK_SIGNAL, write every thread's stack to `<dir>/<pid>.stacks` (forks too)."""
+
+    def register() -> None:
+        stacks = (directory / f"{os.getpid()}.stacks").open("w")
+        _stack_files.append(stacks)
+        faulthandler.register(STACK_SIGNAL, file=stacks, all_threads=True)
+
+    register()
+    os.register_at_fork(after_in_child=register)  # a forked worker writes its own file
 
 
 def _install(directory: Path) -> None:
@@ -79,6 +100,7 @@ def _install(directory: Path) -> None:
 
 if HOLD_DIR:
     try:
+        _dump_stacks_on_signal(Path(HOLD_DIR))
         _install(Path(HOLD_DIR))
     except Exception as error:  # never break the example; the test will say what is missing
         sys.stderr.write(f"obskit example hold not installed: {error!r}\n")
