@@ -3,13 +3,15 @@
 # ~/.cache/obskit/bin/otelcol-obskit: one binary that serves both roles,
 #   - load balancer: otlp receiver -> loadbalancing exporter (routing_key: traceID),
 #   - tail-sampling gateway: otlp receiver -> tail_sampling + attributes -> otlp exporter.
-# The components are pinned to the collector release Jaeger v1.75.0 is built from
-# (contrib v0.139.0, core v0.139.0 / v1.45.0), so after .ci/build-jaeger.sh most modules
-# are already downloaded and compiled in the Go caches. Skipped when the cached binary's
-# stamp matches the versions and components below.
+# All components at one collector release: contrib v0.140.1 with core v0.140.0 / v1.46.0.
+# Not v0.139.0 (the release Jaeger v1.75.0 is built from): its loadbalancing exporter hands
+# its own component ID to the otlp sub-exporters, which collector core v1.45.0 rejects
+# ("component type mismatch: component ID "loadbalancing" does not have type "otlp""), so
+# no span is ever routed; v0.140.1 fixes that. Skipped when the cached binary's stamp
+# matches the versions and components below.
 set -euo pipefail
-contrib="${OBSKIT_COLLECTOR_CONTRIB_VERSION:-v0.139.0}"
-core="${OBSKIT_COLLECTOR_CORE_VERSION:-v0.139.0}"
+contrib="${OBSKIT_COLLECTOR_CONTRIB_VERSION:-v0.140.1}"
+core="${OBSKIT_COLLECTOR_CORE_VERSION:-v0.140.0}"
 # The components, as "module package-name" pairs; the module is pinned to $contrib/$core.
 components=(
   "go.opentelemetry.io/collector/receiver/otlpreceiver otlpreceiver"

@@ -748,6 +748,12 @@ class LoadBalancer(Collector):
         self.retry_seconds = retry_seconds
 
     def _pipeline(self) -> dict[str, Any]:
+        # The otlp sub-exporter (one per gateway) sends synchronously and retries for
+        # `retry_seconds`; what still fails comes back to the loadbalancing exporter, which
+        # counts it in otelcol_exporter_send_failed_spans (the sub-exporters report no
+        # metrics of their own). The loadbalancing exporter's own queue keeps the receiver
+        # from waiting on a dead gateway; its retry would only pick the same gateway again
+        # (a static list never changes), so it is off.
         exporters: dict[str, Any] = {"loadbalancing": {
             "routing_key": "traceID",
             "protocol": {"otlp": {
@@ -756,9 +762,11 @@ class LoadBalancer(Collector):
                 "retry_on_failure": {"enabled": True, "initial_interval": "100ms",
                                      "max_interval": "500ms",
                                      "max_elapsed_time": f"{self.retry_seconds:g}s"},
-                "sending_queue": {"enabled": True, "queue_size": 1000},
+                "sending_queue": {"enabled": False},
             }},
             "resolver": {"static": {"hostnames": [g.otlp_grpc_endpoint for g in self.gateways]}},
+            "sending_queue": {"enabled": True, "queue_size": 1000},
+            "retry_on_failure": {"enabled": False},
         }}  # fmt: skip
         if self.copy_to is not None:
             exporters["otlp/copy"] = {
