@@ -45,6 +45,7 @@ from obskit.query import _catalogue as query
 from obskit.raft import _names as raft
 
 __all__ = [
+    "DECISION_CACHE_FACTOR",
     "DEFAULT_DECISION_WAIT",
     "DEFAULT_NUM_TRACES",
     "DEFAULT_RATIO",
@@ -62,6 +63,8 @@ DEFAULT_RATIO: Final = 0.1
 DEFAULT_DECISION_WAIT: Final = "10s"
 #: Traces a gateway holds at once; the oldest undecided one is decided early beyond it.
 DEFAULT_NUM_TRACES: Final = 50_000
+#: Decided trace ids remembered, per trace held (the processor's advice: 10x or more).
+DECISION_CACHE_FACTOR: Final = 10
 #: The probabilistic policy's salt: every gateway must use the same one.
 HASH_SALT: Final = "obskit"
 
@@ -193,7 +196,15 @@ def tail_sampling_config(
             "probabilistic": {"hash_salt": HASH_SALT, "sampling_percentage": ratio * 100},
         }
     )
-    return {"decision_wait": decision_wait, "num_traces": num_traces, "policies": policies}
+    # Decided trace ids are remembered (16 bytes and a little more each), so a span that
+    # arrives after its trace's decision follows it instead of starting a fragment.
+    cache = DECISION_CACHE_FACTOR * num_traces
+    return {
+        "decision_wait": decision_wait,
+        "num_traces": num_traces,
+        "decision_cache": {"sampled_cache_size": cache, "non_sampled_cache_size": cache},
+        "policies": policies,
+    }
 
 
 # --- a YAML writer for plain data (pyyaml is a dev dependency only) -----------------------
