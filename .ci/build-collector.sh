@@ -8,7 +8,7 @@
 # its own component ID to the otlp sub-exporters, which collector core v1.45.0 rejects
 # ("component type mismatch: component ID "loadbalancing" does not have type "otlp""), so
 # no span is ever routed; v0.140.1 fixes that. Skipped when the cached binary's stamp
-# matches the versions and components below.
+# matches the versions and this script.
 set -euo pipefail
 contrib="${OBSKIT_COLLECTOR_CONTRIB_VERSION:-v0.140.1}"
 core="${OBSKIT_COLLECTOR_CORE_VERSION:-v0.140.0}"
@@ -26,7 +26,8 @@ components=(
 cache="${OBSKIT_CACHE:-$HOME/.cache/obskit}"
 out="$cache/bin/otelcol-obskit"
 stamp_file="$out.build-stamp"
-stamp="contrib=$contrib core=$core components=$(printf '%s;' "${components[@]}" | sha256sum | cut -c1-12)"
+# The versions and this script's own hash (its components and main.go): change either, rebuild.
+stamp="contrib=$contrib core=$core script=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-12)"
 if [ -x "$out" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ] && "$out" --version >/dev/null 2>&1; then
   echo "otelcol-obskit: cached at $out ($stamp)"
   exit 0
@@ -63,6 +64,7 @@ version_of() { # the release a module is pinned to
   echo '	"go.opentelemetry.io/collector/otelcol"'
   echo '	"go.opentelemetry.io/collector/processor"'
   echo '	"go.opentelemetry.io/collector/receiver"'
+  echo '	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"'
   for entry in "${components[@]}"; do
     set -- $entry
     echo "	\"$1\""
@@ -71,7 +73,8 @@ version_of() { # the release a module is pinned to
   cat <<'GO'
 
 func components() (otelcol.Factories, error) {
-	var factories otelcol.Factories
+	// The collector's own logs and metrics (service::telemetry), configured as usual.
+	factories := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
 	var err error
 	if factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),

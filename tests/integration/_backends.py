@@ -765,7 +765,7 @@ class LoadBalancer(Collector):
                 "sending_queue": {"enabled": False},
             }},
             "resolver": {"static": {"hostnames": [g.otlp_grpc_endpoint for g in self.gateways]}},
-            "sending_queue": {"enabled": True, "queue_size": 1000},
+            "sending_queue": {"enabled": True, "queue_size": 1000, "num_consumers": 20},
             "retry_on_failure": {"enabled": False},
         }}  # fmt: skip
         if self.copy_to is not None:

@@ -17,7 +17,6 @@ CI=true a missing collector fails the run).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import time
 import uuid
@@ -122,6 +121,8 @@ def fleet_tier(
             "--threshold", f"query_p99_seconds={QUERY_THRESHOLD}", "--output", str(policy)]  # fmt: skip
     assert _tail_sampling.main(argv) == 0
     job = f"fleet-{uuid.uuid4().hex[:8]}"
+    for name in ("kept", "truth"):
+        (workdir / name).mkdir()
     with contextlib.ExitStack() as stack:
         kept = _start(stack, Jaeger(workdir / "kept"))
         truth = _start(stack, Jaeger(workdir / "truth"))
@@ -150,10 +151,15 @@ def _trace_id(trace: Trace) -> bytes:
 def probabilistic_keeps(trace: Trace, ratio: float = RATIO) -> bool:
     """The tail_sampling probabilistic policy's decision: FNV-1a 64 of salt + trace id
     at most ratio * (2^64 - 1)."""
-    digest = 0xCBF29CE484222325
-    for byte in _tail_sampling.HASH_SALT.encode() + _trace_id(trace):
-        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    digest = _fnv1a64(_tail_sampling.HASH_SALT.encode() + _trace_id(trace))
     return digest <= int((2**64 - 1) * Fraction(ratio))
+
+
+def _fnv1a64(data: bytes) -> int:
+    digest = 0xCBF29CE484222325
+    for byte in data:
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return digest
 
 
 def must_keep(trace: Trace) -> set[str]:
@@ -303,10 +309,6 @@ def test_query_traces_arrive_whole_from_coordinator_and_workers(
                if any(query_names.DB_QUERY_SUMMARY in span_tags(s) for s in t["spans"])]  # fmt: skip
     assert len(queries) == 5, "every query is slow (threshold 1 ms) or failed: all kept"
     assert sum(_services(t) == {COORDINATOR, WORKER} for t in queries) >= 4
-    worker_pids = {
-        str(process["pid"]) for process in query_run.processes() if process["service"] == WORKER
-    }
-    assert len(worker_pids) == 2
     assert any("error" in must_keep(t) for t in queries), "the query on a missing table"
 
 
@@ -323,74 +325,88 @@ def test_no_trace_is_split_across_gateways(
     assert used == {g.label for g in tier.gateways}, "trace ids spread over both gateways"
 
 
-def test_collector_metrics_in_prometheus_with_the_tier_alert_signals(
-    tier: Tier, raft_run: ExampleRun
+#: Metrics a collector reports only once it happens (a full sending queue).
+EVENT_ONLY = {"otelcol_exporter_enqueue_failed_spans_total"}
+
+
+def _mine(rows: list[Any], job: str) -> list[float]:
+    """The values of an instant query's rows that belong to Prometheus job `job`."""
+    return [float(row["value"][1]) for row in rows if row["metric"].get("job") == job]
+
+
+def test_collector_metrics_in_prometheus_and_the_tier_alerts_stay_quiet(
+    tier: Tier, raft_run: ExampleRun, query_run: ExampleRun
 ) -> None:
     tier.settle()
+    names = {series.partition("{")[0] for collector in (*tier.gateways, *tier.balancers)
+             for series in collector.metrics()}  # fmt: skip
+    missing = set(_collector_tier.COLLECTOR_METRICS) - EVENT_ONLY - names
+    assert not missing, f"the tier's panels and alerts read metrics no collector has: {missing}"
     job = f'job="{tier.job}"'
-    accepted = tier.prometheus.wait_for(
-        f"sum(otelcol_receiver_accepted_spans_total{{{job}}})",
-        lambda r: bool(r) and float(r[0]["value"][1]) > 0,
-    )
-    assert float(accepted[0]["value"][1]) > 0
-    for alert in _collector_tier.ALERTS:  # each signal reads real series, and is quiet
-        signal = alert.signal.replace("{", "{" + job + ",", 1) if "{" in alert.signal else alert.signal
-        assert isinstance(tier.prometheus.query(signal), list), alert.name
+    tier.prometheus.wait_for(
+        f"count_over_time(otelcol_receiver_accepted_spans_total{{{job}}}[10m])",
+        lambda rows: len(rows) == 4 and all(float(r["value"][1]) >= 2 for r in rows),
+    )  # every collector scraped twice: rates exist
+    for alert in _collector_tier.ALERTS:
+        values = _mine(tier.prometheus.query(alert.signal), tier.job)
+        assert all(v == 0 for v in values), f"{alert.name} on a healthy tier: {values}"
 
 
 def test_a_gateway_killed_mid_run_loses_only_its_share_and_the_loss_is_counted(
     otelcol: Path, prometheus: Prometheus, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     workdir = tmp_path_factory.mktemp("fleet-kill")
-    with fleet_tier(otelcol, prometheus, workdir, retry_seconds=1.0) as tier:
+    with fleet_tier(otelcol, prometheus, workdir, retry_seconds=0.5) as tier:
         survivor, victim = tier.gateways
         env = {"OBSKIT_EXAMPLE_OTLP_ENDPOINTS": tier.endpoints, "RAFT_EXAMPLE_WRITES": "600"}
         with ExampleRun("raft.py", tier.kept, tier.prometheus, workdir, env=env) as run:
             poll(lambda: victim.total("otelcol_receiver_accepted_spans_total"), lambda n: n > 50,
                  timeout=60, what="the victim gateway receives spans")  # fmt: skip
-            before = {b.label: _balancer_counts(b) for b in tier.balancers}
+            before = _handed_over(tier, survivor)
             victim.kill()
             tier.killed.append(victim)
             killed_at = time.time()
             assert run.wait_exit() == 0, run.output
         tier.settle()
-        after = {b.label: _balancer_counts(b) for b in tier.balancers}
-        failed = sum(after[b]["failed"] - before[b]["failed"] for b in after)
-        accepted_after_kill = sum(after[b]["accepted"] - before[b]["accepted"] for b in after)
-        in_flight = sum(before[b]["accepted"] - before[b]["sent"] - before[b]["failed"]
-                        for b in before)  # fmt: skip
-        assert failed > 0, "spans routed to the dead gateway are counted as failed"
-        # Only the dead gateway's share is lost: about half of what came after the kill.
-        assert failed <= accepted_after_kill + in_flight
-        assert failed < 0.8 * accepted_after_kill + in_flight, (failed, accepted_after_kill)
-        assert survivor.total("otelcol_receiver_accepted_spans_total") > 0
-        # The survivor's traces that the policy keeps arrive whole.
+        after = _handed_over(tier, survivor)
+        handed = after["sent"] + after["failed"] - before["sent"] - before["failed"]
+        lost = handed - (after["survivor"] - before["survivor"])  # what the dead one was sent
+        counted = after["failed"] - before["failed"]
+        # The loss is the dead gateway's share (half of the trace ids, give or take), and
+        # the balancers count it. They count more: a request with a part for the dead
+        # gateway counts as failed whole, though its other part reached the survivor.
+        assert 0.2 * handed < lost < 0.8 * handed, (lost, handed)
+        assert counted >= lost, (counted, lost)
+        assert sum(b.total("otelcol_loadbalancer_backend_outcome_total", success="false")
+                   for b in tier.balancers) > 0  # fmt: skip
+        # The survivor's traces arrive whole, those begun after the kill too.
         truth = run_traces(tier.truth, run, RAFT_NODES)
-        kept = run_traces(tier.kept, run, RAFT_NODES)
-        survivors = [t for t in kept.values() if _gateways_of(t) == {survivor.label}]
+        survivors = [t for t in run_traces(tier.kept, run, RAFT_NODES).values()
+                     if _gateways_of(t) == {survivor.label}]  # fmt: skip
         late = [t for t in survivors if min(s["startTime"] for s in t["spans"]) / 1e6 > killed_at]
-        assert late, "traces started after the kill still reach Jaeger through the survivor"
+        assert late, "traces begun after the kill still reach Jaeger through the survivor"
         for trace in survivors:
             assert _span_ids(trace) == _span_ids(truth[trace["traceID"]]), trace["traceID"]
-        # Prometheus saw the loss on the balancers: the tier alert's signal is above zero.
+        # Prometheus, scraping the balancers, sees the alert's signal rise.
         dropping = _collector_tier.ALERTS[0]
-        result = tier.prometheus.wait_for(dropping.signal.replace("{", "{" + f'job="{tier.job}",', 1) if "{" in dropping.signal else dropping.signal,
-                                          lambda r: bool(r) and float(r[0]["value"][1]) > 0)
-        assert result
+        tier.prometheus.wait_for(dropping.signal,
+                                 lambda rows: any(v > 0 for v in _mine(rows, tier.job)))  # fmt: skip
 
 
-def _balancer_counts(balancer: LoadBalancer) -> dict[str, float]:
+def _handed_over(tier: Tier, survivor: Gateway) -> dict[str, float]:
+    """Spans the balancers sent to a gateway or gave up on, and what the survivor got."""
     return {
-        "accepted": balancer.total("otelcol_receiver_accepted_spans_total"),
-        "sent": balancer.total("otelcol_exporter_sent_spans_total", exporter="loadbalancing"),
-        "failed": balancer.total("otelcol_exporter_send_failed_spans_total", exporter="loadbalancing"),
-    }
+        "sent": sum(b.total("otelcol_exporter_sent_spans_total", exporter="loadbalancing")
+                    for b in tier.balancers),
+        "failed": sum(b.total("otelcol_exporter_send_failed_spans_total",
+                              exporter="loadbalancing") for b in tier.balancers),
+        "survivor": survivor.total("otelcol_receiver_accepted_spans_total"),
+    }  # fmt: skip
 
 
-def test_hash_mirror_matches_known_fnv_values() -> None:
-    """probabilistic_keeps mirrors Go's hash/fnv New64a (a published test vector)."""
-    digest = 0xCBF29CE484222325
-    for byte in b"a":
-        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    assert digest == 0xAF63DC4C8601EC8C
-    assert hashlib.sha256(b"").hexdigest()  # placeholder removed below
+def test_the_hash_mirror_is_fnv_1a_64() -> None:
+    """probabilistic_keeps hashes as Go's hash/fnv New64a does (published test vectors);
+    the tests above then check it decision by decision against the gateways."""
+    assert _fnv1a64(b"") == 0xCBF29CE484222325
+    assert _fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+    assert _fnv1a64(b"foobar") == 0x85944171F73967E8
