@@ -79,6 +79,15 @@ ALERTS: Final = (
           "docs/fleet.md, Sizing) or add gateways.", "15m"),
 )  # fmt: skip
 
+# Spans the load balancers handed on minus what live gateways received: the spans sent to a
+# gateway that is down. Exact, unlike send_failed, which counts a whole request as failed
+# when only its part for one gateway failed. (A gateway is where tail sampling runs.)
+_HANDED = (
+    f'sum(rate({_SENT}{{exporter="loadbalancing"}}[$__rate_interval])) + '
+    f'sum(rate({_SEND_FAILED}{{exporter="loadbalancing"}}[$__rate_interval]))'
+)
+_RECEIVED = f"sum(rate({_ACCEPTED}[$__rate_interval]) and on (job, instance) {_ON_MEMORY})"
+
 PANELS: Final = (
     Panel("Spans in and out per second, by collector",
           (f"sum by (instance) (rate({_ACCEPTED}[$__rate_interval]))",
@@ -87,12 +96,15 @@ PANELS: Final = (
           "(loadbalancing: to the gateways; otlp: from a gateway to Jaeger).",
           legends=("in {{instance}}", "out {{instance}} {{exporter}}")),
     Panel("Spans lost per second: failed, queue full, refused",
-          tuple(expr.replace("[5m]", "[$__rate_interval]") for expr in _LOST), "ops",
-          description="Spans the tier gave up on. Failed: delivery failed after retries "
-          "(a dead gateway or Jaeger). Queue full: the next hop is too slow. Refused: a "
-          "receiver pushed back. All three should be zero.",
+          (*(expr.replace("[5m]", "[$__rate_interval]") for expr in _LOST),
+           f"{_HANDED} - {_RECEIVED}"), "ops",
+          description="Spans the tier gave up on. Failed: a request failed after retries "
+          "(a dead gateway or Jaeger); on a load balancer the whole request counts, also "
+          "its part that reached a live gateway. Queue full: the next hop is too slow. "
+          "Refused: a receiver pushed back. Lost to gateways: what the load balancers "
+          "handed on minus what live gateways received, the exact loss. All should be 0.",
           legends=("failed {{instance}} {{exporter}}", "queue full {{instance}} {{exporter}}",
-                   "refused {{instance}} {{receiver}}")),
+                   "refused {{instance}} {{receiver}}", "lost to gateways")),
     Panel("Tail-sampling decisions per second",
           (f"sum by (instance, sampled) (rate({_DECISIONS}[$__rate_interval]))",), "ops",
           description="Traces each gateway kept (sampled=true) or dropped.",

@@ -350,6 +350,9 @@ def test_collector_metrics_in_prometheus_and_the_tier_alerts_stay_quiet(
     for alert in _collector_tier.ALERTS:
         values = _mine(tier.prometheus.query(alert.signal), tier.job)
         assert all(v == 0 for v in values), f"{alert.name} on a healthy tier: {values}"
+    for panel in _collector_tier.PANELS:  # Prometheus accepts every panel query
+        for expr in panel.exprs:
+            assert isinstance(tier.prometheus.query(expr.replace("$__rate_interval", "1m")), list)
 
 
 def test_a_gateway_killed_mid_run_loses_only_its_share_and_the_loss_is_counted(
