@@ -143,7 +143,9 @@ def test_required_alert_exists(domain: str, words: str) -> None:
 def test_one_dashboard_per_domain_with_self_health_row() -> None:
     boards = _dashboards_on_disk()
     tier = f"obskit-{_dashboards.COLLECTOR_TIER}"
-    assert set(boards) == {f"obskit-{domain}" for domain, _ in _dashboards.DASHBOARD_DOMAINS} | {tier}
+    assert set(boards) == {f"obskit-{domain}" for domain, _ in _dashboards.DASHBOARD_DOMAINS} | {
+        tier
+    }
     for name, board in boards.items():
         if name == tier:  # the collectors' own metrics, no obskit process
             continue
