@@ -113,9 +113,11 @@ def _start(stack: contextlib.ExitStack, backend: Any) -> Any:
 
 @contextlib.contextmanager
 def fleet_tier(
-    otelcol: Path, prometheus: Prometheus, workdir: Path, *, retry_seconds: float = 3.0
-) -> Iterator[Tier]:
-    """Start the tier on loopback (free ports), its collectors scraped by `prometheus`."""
+    otelcol: Path, jaeger: Path, prometheus: Prometheus, workdir: Path, *,
+    retry_seconds: float = 3.0,
+) -> Iterator[Tier]:  # fmt: skip
+    """Start the tier on loopback (free ports), its collectors scraped by `prometheus`;
+    `otelcol` and `jaeger` are the binaries."""
     policy = workdir / "tail-sampling.yaml"
     argv = ["--ratio", str(RATIO), "--decision-wait", DECISION_WAIT,
             "--threshold", f"query_p99_seconds={QUERY_THRESHOLD}", "--output", str(policy)]  # fmt: skip
@@ -124,8 +126,8 @@ def fleet_tier(
     for name in ("kept", "truth"):
         (workdir / name).mkdir()
     with contextlib.ExitStack() as stack:
-        kept = _start(stack, Jaeger(workdir / "kept"))
-        truth = _start(stack, Jaeger(workdir / "truth"))
+        kept = _start(stack, Jaeger(workdir / "kept", binary=jaeger))
+        truth = _start(stack, Jaeger(workdir / "truth", binary=jaeger))
         gateways = [
             _start(stack, Gateway(f"gateway-{i}", policy, kept, workdir, binary=otelcol))
             for i in (1, 2)
@@ -244,9 +246,12 @@ def _gateways_of(trace: Trace) -> set[str]:
 
 @pytest.fixture(scope="module")
 def tier(
-    otelcol: Path, prometheus: Prometheus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Tier]:
-    with fleet_tier(otelcol, prometheus, tmp_path_factory.mktemp("fleet")) as started:
+    otelcol: Path, jaeger: Jaeger, prometheus: Prometheus,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Tier]:  # fmt: skip
+    """The tier, with Jaegers of its own (the session's `jaeger` says one can be run)."""
+    workdir = tmp_path_factory.mktemp("fleet")
+    with fleet_tier(otelcol, jaeger.binary, prometheus, workdir) as started:
         yield started
 
 
@@ -356,10 +361,11 @@ def test_collector_metrics_in_prometheus_and_the_tier_alerts_stay_quiet(
 
 
 def test_a_gateway_killed_mid_run_loses_only_its_share_and_the_loss_is_counted(
-    otelcol: Path, prometheus: Prometheus, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+    otelcol: Path, jaeger: Jaeger, prometheus: Prometheus,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:  # fmt: skip
     workdir = tmp_path_factory.mktemp("fleet-kill")
-    with fleet_tier(otelcol, prometheus, workdir, retry_seconds=0.5) as tier:
+    with fleet_tier(otelcol, jaeger.binary, prometheus, workdir, retry_seconds=0.5) as tier:
         survivor, victim = tier.gateways
         env = {"OBSKIT_EXAMPLE_OTLP_ENDPOINTS": tier.endpoints, "RAFT_EXAMPLE_WRITES": "600"}
         with ExampleRun("raft.py", tier.kept, tier.prometheus, workdir, env=env) as run:
