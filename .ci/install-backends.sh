@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the real backends the integration tests start as child processes:
 #   - Prometheus (+ promtool) and docker-compose from Debian's packages,
-#   - Jaeger v2, built from its Go module by .ci/build-jaeger.sh into ~/.cache/obskit/bin.
-# Idempotent: installs only what is missing, and build-jaeger.sh reuses its cached binary.
+#   - Jaeger v2, built from its Go module by .ci/build-jaeger.sh into ~/.cache/obskit/bin,
+#   - the fleet tier's collector, built by .ci/build-collector.sh into the same place.
+# Idempotent: installs only what is missing, and both builds reuse their cached binaries.
 # When something cannot be installed it says how to get it and exits 0 (the tests then
 # skip with the same advice), except under CI=true, where it exits non-zero.
 set -euo pipefail
@@ -62,10 +63,23 @@ echo "install-backends: $("${OBSKIT_PROMETHEUS_BIN:-prometheus}" --version 2>&1 
 
 if [ -x "${OBSKIT_JAEGER_BIN:-}" ]; then
   echo "install-backends: jaeger from OBSKIT_JAEGER_BIN=$OBSKIT_JAEGER_BIN"
+else
+  if [ ! -x "${OBSKIT_CACHE:-$HOME/.cache/obskit}/bin/jaeger" ] && ! command -v go >/dev/null; then
+    give_up "Jaeger (no Go toolchain)" "Install Go >= 1.24.6 (https://go.dev/dl/), then run
+bash .ci/build-jaeger.sh, or set OBSKIT_JAEGER_BIN to a Jaeger v2 binary."
+  fi
+  bash .ci/build-jaeger.sh
+fi
+
+# The fleet tier's collector (load balancer and tail-sampling gateway), for test_fleet.py.
+if [ -x "${OBSKIT_COLLECTOR_BIN:-}" ]; then
+  echo "install-backends: collector from OBSKIT_COLLECTOR_BIN=$OBSKIT_COLLECTOR_BIN"
   exit 0
 fi
-if [ ! -x "${OBSKIT_CACHE:-$HOME/.cache/obskit}/bin/jaeger" ] && ! command -v go >/dev/null; then
-  give_up "Jaeger (no Go toolchain)" "Install Go >= 1.24.6 (https://go.dev/dl/), then run
-bash .ci/build-jaeger.sh, or set OBSKIT_JAEGER_BIN to a Jaeger v2 binary."
+if [ ! -x "${OBSKIT_CACHE:-$HOME/.cache/obskit}/bin/otelcol-obskit" ] && ! command -v go >/dev/null; then
+  give_up "the fleet collector (no Go toolchain)" "Install Go >= 1.24 (https://go.dev/dl/), then
+run bash .ci/build-collector.sh, or set OBSKIT_COLLECTOR_BIN to a collector with the otlp,
+loadbalancing, tail_sampling and attributes components."
 fi
-bash .ci/build-jaeger.sh
+bash .ci/build-collector.sh || give_up "the fleet collector (build failed, see above)" \
+  "Run bash .ci/build-collector.sh to see why, or set OBSKIT_COLLECTOR_BIN."

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
     ("top", ("obskit", "obskit._alerts", "obskit._alert_docs", "obskit._dashboards", "obskit._grafana",
+             "obskit._tail_sampling", "obskit._collector_tier",
              "obskit._recording", "obskit.report",
              "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip

@@ -593,3 +593,183 @@ def span_service(trace: Trace, span: Span) -> str:
     """The service.name of the process that emitted `span`."""
     service: str = trace["processes"][span["processID"]]["serviceName"]
     return service
+
+
+class Collector(Backend):
+    """obskit's fleet collector (.ci/build-collector.sh builds it) in one role of the tier.
+
+    Subclasses give the pipeline (`_pipeline`); every collector receives OTLP over gRPC
+    and HTTP and serves its own metrics (otelcol_*) in the Prometheus format at
+    `metrics_address`, which tests read directly (`metrics`) or through Prometheus.
+    """
+
+    name = "otelcol"
+    binary_env = "OBSKIT_COLLECTOR_BIN"
+    _port_names = ("otlp_grpc", "otlp_http", "metrics")
+
+    def __init__(
+        self, label: str, workdir: Path | None = None, *, binary: Path | None = None,
+        extra_configs: Sequence[Path] = (),
+    ) -> None:  # fmt: skip
+        super().__init__(binary, workdir)
+        self.label = label
+        self.log_path = self.workdir / f"{label}.log"
+        self.config_path = self.workdir / f"{label}.yaml"
+        self.extra_configs = [Path(path).resolve() for path in extra_configs]
+        self.ports: dict[str, int] = {}
+
+    @classmethod
+    def default_binary(cls) -> Path:
+        """Where .ci/build-collector.sh puts it: $OBSKIT_CACHE/bin/otelcol-obskit."""
+        cache = os.environ.get("OBSKIT_CACHE") or "~/.cache/obskit"
+        return Path(cache).expanduser() / "bin" / "otelcol-obskit"
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        """127.0.0.1:PORT of the OTLP/gRPC receiver (what a load balancer routes to)."""
+        return f"{LOOPBACK}:{self.ports['otlp_grpc']}"
+
+    @property
+    def otlp_http_endpoint(self) -> str:
+        """http://127.0.0.1:PORT of the OTLP/HTTP receiver (what obskit exports to)."""
+        return f"http://{LOOPBACK}:{self.ports['otlp_http']}"
+
+    @property
+    def metrics_address(self) -> str:
+        """127.0.0.1:PORT serving the collector's own metrics at /metrics."""
+        return f"{LOOPBACK}:{self.ports['metrics']}"
+
+    def metrics(self) -> dict[str, float]:
+        """The collector's own metrics now: {'name{label="v",...}': value} (no HELP/TYPE)."""
+        text = self._get(f"http://{self.metrics_address}/metrics").text
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                samples[series] = float(value)
+        return samples
+
+    def total(self, metric: str, **labels: str) -> float:
+        """The sum of `metric`'s samples whose labels include `labels` (0 when none)."""
+        wanted = [f'{key}="{value}"' for key, value in labels.items()]
+        return sum(
+            value for series, value in self.metrics().items()
+            if series.partition("{")[0] == metric and all(w in series for w in wanted)
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL by PID, no flush: what a crashed or OOM-killed collector does."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    @abc.abstractmethod
+    def _pipeline(self) -> dict[str, Any]:
+        """`processors`, `exporters` and the traces pipeline's `processors`/`exporters`."""
+
+    def _configure(self) -> list[str]:
+        self.ports = dict(zip(self._port_names, free_ports(len(self._port_names)), strict=True))
+        pipeline = self._pipeline()
+        config = {
+            "receivers": {"otlp": {"protocols": {
+                "grpc": {"endpoint": self.otlp_grpc_endpoint},
+                "http": {"endpoint": f"{LOOPBACK}:{self.ports['otlp_http']}"},
+            }}},
+            "processors": pipeline["processors"],
+            "exporters": pipeline["exporters"],
+            "service": {
+                "pipelines": {"traces": {
+                    "receivers": ["otlp"],
+                    "processors": pipeline["pipeline_processors"],
+                    "exporters": list(pipeline["exporters"]),
+                }},
+                "telemetry": {
+                    "metrics": {"level": "detailed", "readers": [{"pull": {"exporter": {
+                        "prometheus": {"host": LOOPBACK, "port": self.ports["metrics"]},
+                    }}}]},
+                    "logs": {"level": "info"},
+                },
+            },
+        }  # fmt: skip
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        configs = [self.config_path, *self.extra_configs]
+        return [str(self.binary), *(f"--config={path}" for path in configs)]
+
+    def _is_ready(self) -> bool:
+        metrics = self._get(f"http://{self.metrics_address}/metrics")
+        # A GET on the OTLP/HTTP receiver answers 405 once it listens.
+        receiver = self._get(f"{self.otlp_http_endpoint}/v1/traces")
+        return metrics.status_code == 200 and receiver.status_code in (200, 405)
+
+
+#: The span attribute each gateway adds to what it exports: which gateway kept the span.
+GATEWAY_ATTRIBUTE = "obskit.collector.gateway"
+
+
+class Gateway(Collector):
+    """A tail-sampling gateway: the policy file (`obskit tail-sampling`) decides per trace,
+    then every span it keeps is marked with GATEWAY_ATTRIBUTE=<label> and sent to Jaeger."""
+
+    def __init__(
+        self, label: str, policy: Path, jaeger: Jaeger, workdir: Path | None = None, *,
+        binary: Path | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(label, workdir, binary=binary, extra_configs=[policy])
+        self.jaeger = jaeger
+
+    def _pipeline(self) -> dict[str, Any]:
+        mark = {"actions": [{"key": GATEWAY_ATTRIBUTE, "value": self.label, "action": "upsert"}]}
+        return {
+            "processors": {"attributes/gateway": mark, "batch": {"timeout": "100ms"}},
+            "pipeline_processors": ["tail_sampling", "attributes/gateway", "batch"],
+            "exporters": {"otlp/jaeger": {
+                "endpoint": self.jaeger.otlp_grpc_endpoint, "tls": {"insecure": True},
+            }},
+        }  # fmt: skip
+
+
+class LoadBalancer(Collector):
+    """A load-balancing collector: routes each span by its trace id to one of `gateways`
+    (static resolver), so every span of a trace reaches the same gateway.
+
+    `copy_to`, if given, also receives everything unsampled (a test's ground truth).
+    Failed sends are retried for `retry_seconds`, then dropped and counted in
+    otelcol_exporter_send_failed_spans.
+    """
+
+    def __init__(
+        self, label: str, gateways: Sequence[Gateway], workdir: Path | None = None, *,
+        binary: Path | None = None, copy_to: Jaeger | None = None, retry_seconds: float = 3.0,
+    ) -> None:  # fmt: skip
+        super().__init__(label, workdir, binary=binary)
+        self.gateways = list(gateways)
+        self.copy_to = copy_to
+        self.retry_seconds = retry_seconds
+
+    def _pipeline(self) -> dict[str, Any]:
+        # The otlp sub-exporter (one per gateway) sends synchronously and retries for
+        # `retry_seconds`; what still fails comes back to the loadbalancing exporter, which
+        # counts it in otelcol_exporter_send_failed_spans (the sub-exporters report no
+        # metrics of their own). The loadbalancing exporter's own queue keeps the receiver
+        # from waiting on a dead gateway; its retry would only pick the same gateway again
+        # (a static list never changes), so it is off.
+        exporters: dict[str, Any] = {"loadbalancing": {
+            "routing_key": "traceID",
+            "protocol": {"otlp": {
+                "tls": {"insecure": True},
+                "timeout": "1s",
+                "retry_on_failure": {"enabled": True, "initial_interval": "100ms",
+                                     "max_interval": "500ms",
+                                     "max_elapsed_time": f"{self.retry_seconds:g}s"},
+                "sending_queue": {"enabled": False},
+            }},
+            "resolver": {"static": {"hostnames": [g.otlp_grpc_endpoint for g in self.gateways]}},
+            "sending_queue": {"enabled": True, "queue_size": 1000, "num_consumers": 20},
+            "retry_on_failure": {"enabled": False},
+        }}  # fmt: skip
+        if self.copy_to is not None:
+            exporters["otlp/copy"] = {
+                "endpoint": self.copy_to.otlp_grpc_endpoint, "tls": {"insecure": True},
+            }  # fmt: skip
+        return {"processors": {}, "pipeline_processors": [], "exporters": exporters}

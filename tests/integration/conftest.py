@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from _backends import Backend, Jaeger, Prometheus
+from _backends import Backend, Collector, Jaeger, Prometheus
 
 HERE = Path(__file__).parent
 INSTALL_HINT = "run `bash .ci/install-backends.sh` (see docs/backends.md)"
@@ -61,3 +61,12 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
         _unavailable(Jaeger, f"{INSTALL_HINT}, which builds {Jaeger.default_binary()}")
     with Jaeger(tmp_path_factory.mktemp("jaeger"), binary=binary) as backend:
         yield backend
+
+
+@pytest.fixture(scope="session")
+def otelcol() -> Path:
+    """obskit's fleet collector binary (load balancer and tail-sampling gateway)."""
+    binary = Collector.find_binary()
+    if binary is None:
+        _unavailable(Collector, f"{INSTALL_HINT}, which builds {Collector.default_binary()}")
+    return binary

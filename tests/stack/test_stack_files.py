@@ -12,7 +12,7 @@ import pytest
 import yaml
 from _stack import REPO, STACK
 
-from obskit import _dashboards, _recording
+from obskit import _collector_tier, _dashboards, _recording, _tail_sampling
 from obskit._catalogue import all_catalogues
 
 COMPOSE = STACK / "compose.yaml"
@@ -24,6 +24,10 @@ DATASOURCES = STACK / "grafana" / "provisioning" / "datasources" / "datasources.
 PROVIDERS = STACK / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml"
 #: Ports users expect: Jaeger UI, OTLP gRPC and HTTP, Prometheus, Grafana.
 EXPECTED_PORTS = {"jaeger": {16686, 4317, 4318}, "prometheus": {9090}, "grafana": {3000}}
+#: The fleet tier (profile "fleet", docs/fleet.md): load balancers' OTLP ports on the host.
+FLEET_PORTS = {"otelcol-lb-1": {4417, 4418}, "otelcol-lb-2": {4427, 4428},
+               "otelcol-gateway-1": set(), "otelcol-gateway-2": set()}  # fmt: skip
+COLLECTOR = STACK / "collector"
 #: The situations issue 7 asks alerts for, as (domain, words the alert name must contain).
 REQUIRED_ALERTS = [
     ("raft", "noleader"),
@@ -72,9 +76,11 @@ def test_compose_file_parses_with_docker_compose_1_29(docker_compose: str) -> No
 
 def test_services_images_and_ports(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == set(EXPECTED_PORTS)
-    for name, ports in EXPECTED_PORTS.items():
-        published = {int(p["published"]) for p in services[name]["ports"]}
+    always = {name for name, service in services.items() if not service.get("profiles")}
+    assert always == set(EXPECTED_PORTS)
+    assert set(services) - always == set(FLEET_PORTS)
+    for name, ports in {**EXPECTED_PORTS, **FLEET_PORTS}.items():
+        published = {int(p["published"]) for p in services[name].get("ports", [])}
         assert published == ports, name
     assert services["jaeger"]["image"] == "jaegertracing/jaeger:2.13.0"
     assert services["prometheus"]["image"].startswith("prom/prometheus:v3.")
@@ -136,8 +142,13 @@ def test_required_alert_exists(domain: str, words: str) -> None:
 
 def test_one_dashboard_per_domain_with_self_health_row() -> None:
     boards = _dashboards_on_disk()
-    assert set(boards) == {f"obskit-{domain}" for domain, _ in _dashboards.DASHBOARD_DOMAINS}
+    tier = f"obskit-{_dashboards.COLLECTOR_TIER}"
+    assert set(boards) == {f"obskit-{domain}" for domain, _ in _dashboards.DASHBOARD_DOMAINS} | {
+        tier
+    }
     for name, board in boards.items():
+        if name == tier:  # the collectors' own metrics, no obskit process
+            continue
         rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
         assert "obskit self-health" in rows, name
         exprs = " ".join(t["expr"] for p in board["panels"] for t in p.get("targets", []))
@@ -175,7 +186,9 @@ def test_grafana_datasources_match_what_dashboards_reference() -> None:
 
 
 def _catalogue_metric_names() -> set[str]:
-    names = set(PROMETHEUS_OWN)
+    # The collector tier's panels read the collectors' own metrics (checked against a
+    # running collector by tests/integration/test_fleet.py).
+    names = set(PROMETHEUS_OWN) | set(_collector_tier.COLLECTOR_METRICS)
     for catalogue in all_catalogues():
         for instrument in catalogue.instruments:
             base = instrument.prometheus_name
@@ -216,3 +229,24 @@ def test_latency_quantile_panels_show_exemplars() -> None:
     assert quantiles, "no p99 panel in the dashboards"
     assert all(target["exemplar"] is True for target in quantiles)
     assert not any(target["exemplar"] for _, target in targets if target not in quantiles)
+
+
+def test_fleet_profile_mounts_the_collector_configs(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in FLEET_PORTS:
+        assert services[name]["profiles"] == ["fleet"], name
+        assert _mounts(services[name])["/etc/otelcol"].samefile(COLLECTOR), name
+        assert services[name]["image"] == "otel/opentelemetry-collector-contrib:0.140.1"
+    for name in ("otelcol-gateway-1", "otelcol-gateway-2"):
+        command = services[name]["command"]
+        assert command == ["--config=/etc/otelcol/gateway.yaml",
+                           "--config=/etc/otelcol/tail-sampling.yaml"], name  # fmt: skip
+        assert services[name]["environment"]["GATEWAY_NAME"] == name.removeprefix("otelcol-")
+    balancer = yaml.safe_load((COLLECTOR / "load-balancer.yaml").read_text())
+    resolver = balancer["exporters"]["loadbalancing"]["resolver"]["static"]["hostnames"]
+    assert resolver == ["otelcol-gateway-1:4317", "otelcol-gateway-2:4317"]
+    assert balancer["exporters"]["loadbalancing"]["routing_key"] == "traceID"
+    gateway = yaml.safe_load((COLLECTOR / "gateway.yaml").read_text())
+    assert "tail_sampling" in gateway["service"]["pipelines"]["traces"]["processors"]
+    policy = yaml.safe_load((REPO / _dashboards.TAIL_SAMPLING_FILE).read_text())
+    assert policy == {"processors": {"tail_sampling": _tail_sampling.tail_sampling_config()}}

@@ -17,6 +17,11 @@ It also makes every such process print the Python stack of each of its threads i
 deadlocked): the harness sends that signal before it kills an example it gave up on, so
 the failure names the line each process hung on.
 
+With OBSKIT_EXAMPLE_OTLP_ENDPOINTS="URL1,URL2,...", configure() also gives each process
+an OTLP endpoint of that list in turn (the first process to configure gets URL1, the next
+URL2, ...), so the processes of one example export to different collectors; the json
+file says which (`otlp`).
+
 Without OBSKIT_EXAMPLE_HOLD_DIR this module does nothing.
 """
 
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 HOLD_DIR = os.environ.get("OBSKIT_EXAMPLE_HOLD_DIR")
+ENDPOINTS = [e for e in os.environ.get("OBSKIT_EXAMPLE_OTLP_ENDPOINTS", "").split(",") if e]
 HOLD_TIMEOUT = float(os.environ.get("OBSKIT_EXAMPLE_HOLD_TIMEOUT", "120"))
 POLL_INTERVAL = 0.05
 SPAN_FLUSH_TIMEOUT = 10.0
@@ -52,6 +58,7 @@ def _describe(telemetry: Any) -> dict[str, Any]:
         "service": telemetry.settings.service_name,
         "prometheus": None if address is None else f"127.0.0.1:{address[1]}",
         "argv": sys.argv,
+        "otlp": os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
         "time": time.time(),
     }
 
@@ -68,13 +75,31 @@ def _dump_stacks_on_signal(directory: Path) -> None:
     os.register_at_fork(after_in_child=register)  # a forked worker writes its own file
 
 
+def _take_turn(directory: Path) -> int:
+    """This process's place among the example's processes (0, 1, ...), by the order in
+    which they first configure: each takes the lowest `turn-<n>` file nobody created."""
+    turn = 0
+    while True:
+        try:
+            os.close(os.open(directory / f"turn-{turn}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return turn
+        except FileExistsError:
+            turn += 1
+
+
 def _install(directory: Path) -> None:
     import obskit
     from obskit import _setup
 
     real_configure, real_shutdown = _setup.configure, _setup.shutdown
+    turns: dict[int, int] = {}  # pid -> turn (a forked child takes its own)
 
     def configure(*args: Any, **kwargs: Any) -> Any:
+        if ENDPOINTS:  # a process that configures again keeps its turn
+            if os.getpid() not in turns:
+                turns[os.getpid()] = _take_turn(directory)
+            turn = turns[os.getpid()]
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = ENDPOINTS[turn % len(ENDPOINTS)]
         telemetry = real_configure(*args, **kwargs)
         _write(directory / f"{os.getpid()}.json", _describe(telemetry))
         return telemetry
