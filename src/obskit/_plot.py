@@ -1,0 +1,98 @@
+"""`obskit report --plot FILE`: the run comparison drawn with matplotlib (the `plot` extra).
+
+One line per judged figure: the change of the candidate's mean against the baseline's,
+its 95% confidence interval, every run as a dot (the baseline's in grey around 0), and
+the `--max-regression` limit as a dashed line, coloured by verdict. matplotlib is only
+imported here, and only when a plot is asked for: the core install does not need it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from collections.abc import Sequence
+from typing import Any, Final
+
+from obskit.report import FASTER, NO_CHANGE, NOISY, REGRESSION, Row
+
+__all__ = ["FORMATS", "draw", "unusable"]
+
+#: File suffixes --plot accepts, as matplotlib names the formats.
+FORMATS: Final = {".png": "png", ".svg": "svg"}
+
+_COLOURS: Final = {REGRESSION: "#c62828", NOISY: "#ef8f00", FASTER: "#2e7d32",
+                   NO_CHANGE: "#546e7a"}  # fmt: skip
+_RUN_DOT: Final = "#9e9e9e"
+_ROW_HEIGHT, _MIN_HEIGHT, _WIDTH = 0.42, 2.6, 9.0  # inches
+
+
+def unusable(path: str) -> str:
+    """Why `path` cannot be drawn ("" when it can): a format or a missing matplotlib.
+
+    Examples:
+        >>> unusable("comparison.pdf")
+        "--plot comparison.pdf: expected a .png or .svg file name"
+    """
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in FORMATS:
+        return f"--plot {path}: expected a .png or .svg file name"
+    if importlib.util.find_spec("matplotlib") is None:
+        return "--plot needs matplotlib, which is not installed: pip install 'obskit[plot]'"
+    return ""
+
+
+def _relative(values: Sequence[float], base: float) -> list[float]:
+    return [100.0 * (value - base) / abs(base) for value in values]
+
+
+def draw(
+    rows: Sequence[Row],
+    verdicts: Sequence[str],
+    path: str,
+    *,
+    limit: float | None,
+    runs: tuple[int, int],
+) -> None:
+    """Draw the judged rows (those with a verdict and a baseline mean other than 0)."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    shown = [(row, verdict) for row, verdict in zip(rows, verdicts, strict=True)
+             if verdict and row.a != 0 and math.isfinite(row.change)]  # fmt: skip
+    shown.reverse()  # the table's first row on top
+    figure = Figure(figsize=(_WIDTH, max(_MIN_HEIGHT, 1.4 + _ROW_HEIGHT * len(shown))),
+                    layout="constrained")  # fmt: skip
+    axes: Any = figure.add_subplot()
+    for y, (row, verdict) in enumerate(shown):
+        colour = _COLOURS.get(verdict, _COLOURS[NO_CHANGE])
+        axes.scatter(_relative(row.a_values or (row.a,), row.a), [y - 0.15] * max(1, len(row.a_values)),
+                     s=10, color=_RUN_DOT, zorder=2)  # fmt: skip
+        axes.scatter(_relative(row.b_values or (row.b,), row.a), [y + 0.15] * max(1, len(row.b_values)),
+                     s=10, color=colour, alpha=0.45, zorder=2)  # fmt: skip
+        if row.interval is not None:
+            low, high = (100.0 * share for share in row.interval)
+            axes.plot([low, high], [y, y], color=colour, linewidth=2.5, zorder=3)
+        axes.scatter([100.0 * row.change], [y], s=42, color=colour, marker="D", zorder=4)
+    axes.axvline(0.0, color="#212121", linewidth=0.8)
+    if limit:
+        axes.axvline(100.0 * limit, color=_COLOURS[REGRESSION], linestyle="--", linewidth=1)
+    axes.set_yticks(range(len(shown)), [row.name for row, _ in shown], fontsize=8)
+    axes.set_ylim(-0.7, len(shown) - 0.3)
+    axes.set_xlabel("change of B against A's mean (%)")
+    axes.grid(axis="x", color="#e0e0e0", linewidth=0.6)
+    axes.set_axisbelow(True)
+    used = [verdict for verdict in _COLOURS if any(v == verdict for _, v in shown)]
+    handles = [Line2D([], [], color=_COLOURS[v], marker="D", linestyle="", label=v) for v in used]
+    handles.append(Line2D([], [], color=_RUN_DOT, marker="o", linestyle="", markersize=4,
+                          label="one run (grey: A, coloured: B)"))  # fmt: skip
+    if limit:
+        handles.append(Line2D([], [], color=_COLOURS[REGRESSION], linestyle="--",
+                              label=f"--max-regression {limit:.0%}"))  # fmt: skip
+    axes.legend(handles=handles, fontsize=7, loc="lower right")
+    several = runs[0] > 1 and runs[1] > 1
+    axes.set_title(f"obskit report: B (n={runs[1]}) against A (n={runs[0]})"
+                   + (", mean with its 95% confidence interval" if several else ""),
+                   fontsize=10)  # fmt: skip
+    figure.savefig(path, format=FORMATS[os.path.splitext(path)[1].lower()],
+                   dpi=110, metadata={"Date": None} if path.lower().endswith(".svg") else None)  # fmt: skip
