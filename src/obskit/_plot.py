@@ -12,9 +12,9 @@ import importlib.util
 import math
 import os
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from obskit.report import FASTER, NO_CHANGE, NOISY, REGRESSION, Row
+from obskit._stats import FASTER, NO_CHANGE, NOISY, REGRESSION
 
 __all__ = ["FORMATS", "draw", "unusable"]
 
@@ -27,12 +27,31 @@ _RUN_DOT: Final = "#9e9e9e"
 _ROW_HEIGHT, _MIN_HEIGHT, _WIDTH = 0.42, 2.6, 9.0  # inches
 
 
+class Compared(Protocol):
+    """What a plot reads of a compared figure (obskit.report.Row has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def a(self) -> float: ...
+    @property
+    def b(self) -> float: ...
+    @property
+    def change(self) -> float: ...
+    @property
+    def a_values(self) -> tuple[float, ...]: ...
+    @property
+    def b_values(self) -> tuple[float, ...]: ...
+    @property
+    def interval(self) -> tuple[float, float] | None: ...
+
+
 def unusable(path: str) -> str:
     """Why `path` cannot be drawn ("" when it can): a format or a missing matplotlib.
 
     Examples:
-        >>> unusable("comparison.pdf")
-        "--plot comparison.pdf: expected a .png or .svg file name"
+        >>> print(unusable("comparison.pdf"))
+        --plot comparison.pdf: expected a .png or .svg file name
     """
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in FORMATS:
@@ -47,7 +66,7 @@ def _relative(values: Sequence[float], base: float) -> list[float]:
 
 
 def draw(
-    rows: Sequence[Row],
+    rows: Sequence[Compared],
     verdicts: Sequence[str],
     path: str,
     *,

@@ -18,9 +18,16 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-__all__ = ["Welch", "incomplete_beta", "t_cdf", "t_quantile", "welch"]
+__all__ = ["FASTER", "NOISY", "NO_CHANGE", "REGRESSION", "Welch", "incomplete_beta", "t_cdf",
+           "t_quantile", "welch"]  # fmt: skip
+
+#: The verdicts obskit.report gives a compared figure (obskit._plot colours them).
+REGRESSION: Final = "REGRESSION"  # past the limit, and significant: slower beyond noise
+NOISY: Final = "noisy"  # past the limit, not significant
+FASTER: Final = "faster"  # below minus the limit, and significant
+NO_CHANGE: Final = "no change"
 
 _EPSILON = 1e-15
 _TINY = 1e-300

@@ -40,13 +40,19 @@ import math
 import os
 import statistics
 import sys
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Any, NoReturn
 
 from obskit import _stats
+from obskit._stats import FASTER, NO_CHANGE, NOISY, REGRESSION
 
 __all__ = [
+    "FASTER",
+    "NOISY",
+    "NO_CHANGE",
+    "REGRESSION",
     "Row",
     "RunFileError",
     "compare",
@@ -72,11 +78,6 @@ _SUMMARY: tuple[tuple[str, bool], ...] = (
     ("gc_collections", False),
     ("gc_pause_seconds", True),
 )
-
-REGRESSION: Final = "REGRESSION"
-NOISY: Final = "noisy"
-FASTER: Final = "faster"
-NO_CHANGE: Final = "no change"
 
 
 class RunFileError(ValueError):
@@ -257,7 +258,7 @@ def _is_number(value: Any) -> bool:
 def _number(where: str, value: Any) -> float:
     """A finite figure from a number or a list of numbers (summed), or a ValueError."""
     if isinstance(value, list) and all(_is_number(item) for item in value):
-        value = math.fsum(value)
+        value = sum(float(item) for item in value)  # inf when it overflows: refused below
     if not _is_number(value):
         raise ValueError(f"{where} is {_shown(value)}, expected a number or a list of numbers")
     number = float(value)
@@ -267,7 +268,7 @@ def _number(where: str, value: Any) -> float:
 
 
 def _shown(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, dict | list) else type(value).__name__
+    text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -476,9 +477,11 @@ def _table(rows: Sequence[Row], verdicts: Sequence[str], runs: tuple[int, int]) 
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     return "\n".join(
         "  ".join(
-            [line[0].ljust(widths[0]),
-             *(cell.rjust(width) for cell, width in zip(line[1:-1], widths[1:], strict=True)),
-             line[-1]]  # fmt: skip
+            [
+                line[0].ljust(widths[0]),
+                *(cell.rjust(width) for cell, width in zip(line[1:-1], widths[1:], strict=True)),
+                line[-1],
+            ]
         ).rstrip()
         for line in lines
     )
@@ -528,34 +531,47 @@ examples:
 
 verdicts: REGRESSION (past --max-regression and significant), noisy (past it, not
 significant: record more runs), faster, no change. Without --max-regression the verdicts
-use 0%% and the exit code stays 0. exit codes: 0 fine, 1 regression, 2 bad file or argument.
+use 0% and the exit code stays 0. exit codes: 0 fine, 1 regression, 2 bad file or argument.
 """
 
 
 def _configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add the report's arguments to `parser`; return the function that runs it."""
-    parser.description = (
+    parser.description = textwrap.fill(
         "Compare benchmark runs recorded by obskit.runtime.sample(path=...): the baseline "
         "A against the candidate B, figure by figure, with the mean and spread of several "
-        "runs per side, Welch's t-test, and a verdict that tells a slowdown from noise."
+        "runs per side, Welch's t-test, and a verdict that tells a slowdown from noise.",
+        88,
     )
     parser.epilog = _EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("sides", nargs="*", metavar="RUNS",
                         help="BASELINE then CANDIDATE: each a run file, a directory of run "
                         "files or a quoted glob")  # fmt: skip
-    parser.add_argument("--baseline", "-a", nargs="+", default=[], metavar="RUN",
-                        help="the baseline's run files (instead of the positional pair)")
-    parser.add_argument("--candidate", "-b", nargs="+", default=[], metavar="RUN",
-                        help="the candidate's run files")
+    parser.add_argument(
+        "--baseline",
+        "-a",
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="the baseline's run files (instead of the positional pair)",
+    )
+    parser.add_argument(
+        "--candidate", "-b", nargs="+", default=[], metavar="RUN", help="the candidate's run files"
+    )
     parser.add_argument("--max-regression", type=parse_share, default=None, metavar="SHARE",
                         help="exit 1 when a checked figure of B is past A's by more than "
                         "this (10%% or 0.1), beyond noise")  # fmt: skip
     parser.add_argument("--check", action="append", default=[], metavar="GLOB",
                         help="only judge figures matching this pattern (repeatable), e.g. "
                         "'cpu_*' or '*p99'")  # fmt: skip
-    parser.add_argument("--alpha", type=_alpha, default=0.05, metavar="LEVEL",
-                        help="significance level of the t-test (default 0.05)")
+    parser.add_argument(
+        "--alpha",
+        type=_alpha,
+        default=0.05,
+        metavar="LEVEL",
+        help="significance level of the t-test (default 0.05)",
+    )
     parser.add_argument("--plot", metavar="FILE",
                         help="draw the comparison to FILE (.png or .svg; needs matplotlib: "
                         "pip install 'obskit[plot]')")  # fmt: skip
