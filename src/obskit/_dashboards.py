@@ -245,8 +245,23 @@ def render_files() -> dict[str, str]:
     return files
 
 
+def _missing_tools() -> str:
+    """Why the generator cannot run here ("" when it can): the `tools` extra is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("yaml") is None:
+        return ("regenerating the files needs the tools extra (pip install 'obskit[tools]'); "
+                "the installed package already holds them: see `obskit rules` and "
+                "`obskit dashboards`")  # fmt: skip
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the generated files (under `--root`, default "."); `--check` only compares."""
+    missing = _missing_tools()
+    if missing:
+        print(f"python -m obskit._dashboards: {missing}", file=sys.stderr)
+        return 2
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     root = Path(args[args.index("--root") + 1]) if "--root" in args else Path()

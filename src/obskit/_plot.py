@@ -74,6 +74,7 @@ def draw(
     runs: tuple[int, int],
 ) -> None:
     """Draw the judged rows (those with a verdict and a baseline mean other than 0)."""
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -113,5 +114,9 @@ def draw(
     axes.set_title(f"obskit report: B (n={runs[1]}) against A (n={runs[0]})"
                    + (", mean with its 95% confidence interval" if several else ""),
                    fontsize=10)  # fmt: skip
-    figure.savefig(path, format=FORMATS[os.path.splitext(path)[1].lower()],
-                   dpi=110, metadata={"Date": None} if path.lower().endswith(".svg") else None)  # fmt: skip
+    kind = FORMATS[os.path.splitext(path)[1].lower()]
+    # No date and fixed element ids in an SVG: the same comparison gives the same file.
+    with rc_context({"svg.hashsalt": "obskit"}):
+        figure.savefig(
+            path, format=kind, dpi=110, metadata={"Date": None} if kind == "svg" else None
+        )
