@@ -65,6 +65,32 @@ def _relative(values: Sequence[float], base: float) -> list[float]:
     return [100.0 * (value - base) / abs(base) for value in values]
 
 
+def _span(shown: Sequence[tuple[Compared, str]], limit: float | None) -> float:
+    """Half the x range in %: the widest mean change or interval, at most 150% (a tiny
+    baseline figure can change by thousands of percent and would flatten the rest)."""
+    widest = [abs(100.0 * row.change) for row, _ in shown]
+    widest += [abs(100.0 * bound) for row, _ in shown for bound in row.interval or ()]
+    widest.append(250.0 * (limit or 0.0))
+    return min(150.0, max(5.0, 1.15 * max(widest)))
+
+
+def _dots(axes: Any, changes: Sequence[float], y: float, span: float, colour: str,
+          alpha: float) -> None:  # fmt: skip
+    """Each run as a dot; a run past the x range as an arrow head at its edge."""
+    for change in changes:
+        marker = ">" if change > span else "<" if change < -span else "o"
+        axes.scatter([max(-span, min(span, change))], [y], s=10 if marker == "o" else 18,
+                     marker=marker, color=colour, alpha=alpha, zorder=2, linewidths=0)  # fmt: skip
+
+
+def _label(name: str, width: int = 44) -> str:
+    """A figure name short enough for the axis: the middle of a long one elided."""
+    if len(name) <= width:
+        return name
+    keep = (width - 1) // 2
+    return f"{name[:keep]}…{name[-keep:]}"
+
+
 def draw(
     rows: Sequence[Compared],
     verdicts: Sequence[str],
@@ -81,23 +107,25 @@ def draw(
     shown = [(row, verdict) for row, verdict in zip(rows, verdicts, strict=True)
              if verdict and row.a != 0 and math.isfinite(row.change)]  # fmt: skip
     shown.reverse()  # the table's first row on top
+    span = _span(shown, limit)
     figure = Figure(figsize=(_WIDTH, max(_MIN_HEIGHT, 1.4 + _ROW_HEIGHT * len(shown))),
                     layout="constrained")  # fmt: skip
     axes: Any = figure.add_subplot()
     for y, (row, verdict) in enumerate(shown):
         colour = _COLOURS.get(verdict, _COLOURS[NO_CHANGE])
-        axes.scatter(_relative(row.a_values or (row.a,), row.a), [y - 0.15] * max(1, len(row.a_values)),
-                     s=10, color=_RUN_DOT, zorder=2)  # fmt: skip
-        axes.scatter(_relative(row.b_values or (row.b,), row.a), [y + 0.15] * max(1, len(row.b_values)),
-                     s=10, color=colour, alpha=0.45, zorder=2)  # fmt: skip
+        for values, offset, dot, alpha in ((row.a_values or (row.a,), -0.15, _RUN_DOT, 1.0),
+                                           (row.b_values or (row.b,), 0.15, colour, 0.5)):  # fmt: skip
+            _dots(axes, _relative(values, row.a), y + offset, span, dot, alpha)
         if row.interval is not None:
-            low, high = (100.0 * share for share in row.interval)
+            low, high = (max(-span, min(span, 100.0 * share)) for share in row.interval)
             axes.plot([low, high], [y, y], color=colour, linewidth=2.5, zorder=3)
-        axes.scatter([100.0 * row.change], [y], s=42, color=colour, marker="D", zorder=4)
+        change = max(-span, min(span, 100.0 * row.change))
+        axes.scatter([change], [y], s=42, color=colour, marker="D", zorder=4)
+    axes.set_xlim(max(-100.0, -span) - 0.04 * span, span * 1.04)
     axes.axvline(0.0, color="#212121", linewidth=0.8)
     if limit:
         axes.axvline(100.0 * limit, color=_COLOURS[REGRESSION], linestyle="--", linewidth=1)
-    axes.set_yticks(range(len(shown)), [row.name for row, _ in shown], fontsize=8)
+    axes.set_yticks(range(len(shown)), [_label(row.name) for row, _ in shown], fontsize=8)
     axes.set_ylim(-0.7, len(shown) - 0.3)
     axes.set_xlabel("change of B against A's mean (%)")
     axes.grid(axis="x", color="#e0e0e0", linewidth=0.6)
@@ -112,8 +140,8 @@ def draw(
     axes.legend(handles=handles, fontsize=7, loc="lower right")
     several = runs[0] > 1 and runs[1] > 1
     axes.set_title(f"obskit report: B (n={runs[1]}) against A (n={runs[0]})"
-                   + (", mean with its 95% confidence interval" if several else ""),
-                   fontsize=10)  # fmt: skip
+                   + ("\nchange of the mean, with its 95% confidence interval" if several
+                      else ""), fontsize=10)  # fmt: skip
     kind = FORMATS[os.path.splitext(path)[1].lower()]
     # No date and fixed element ids in an SVG: the same comparison gives the same file.
     with rc_context({"svg.hashsalt": "obskit"}):

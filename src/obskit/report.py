@@ -447,7 +447,7 @@ def _side(values: Sequence[float], mean: float) -> str:
     if len(values) < 2:
         return _format(mean)
     spread = float(f"{statistics.stdev(values):.2g}")
-    if spread == 0:
+    if spread <= abs(mean) * 1e-9:  # equal runs (up to float rounding)
         return f"{_format(mean)} ± 0"
     digits = min(12, 1 - math.floor(math.log10(spread)))
     if digits > 0:
