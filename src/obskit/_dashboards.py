@@ -24,15 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from obskit import _alerts, _names, _recording, _setup
-from obskit._grafana import (
-    JAEGER_UID,
-    PROMETHEUS_UID,
-    Alert,
-    Panel,
-    as_promql,
-    grafana_dashboard,
-    metric_names,
-)
+from obskit._grafana import JAEGER_UID, PROMETHEUS_UID, Alert, Panel, grafana_dashboard
 
 __all__ = [
     "DASHBOARD_DOMAINS",
@@ -41,12 +33,10 @@ __all__ = [
     "Alert",
     "Panel",
     "alert_rules",
-    "as_promql",
     "domain_alerts",
     "domain_panels",
     "grafana_dashboard",
     "main",
-    "metric_names",
     "render_files",
 ]
 
@@ -245,14 +235,20 @@ def render_files() -> dict[str, str]:
     return files
 
 
+#: The modules of the `tools` extra the generator imports: YAML for the rule files, the
+#: Grafana SDK for the dashboards, the PromQL parser for the alerts' expressions.
+_TOOLS: Final = ("yaml", "grafana_foundation_sdk", "promql_parser")
+
+
 def _missing_tools() -> str:
     """Why the generator cannot run here ("" when it can): the `tools` extra is missing."""
     import importlib.util
 
-    if importlib.util.find_spec("yaml") is None:
-        return ("regenerating the files needs the tools extra (pip install 'obskit[tools]'); "
-                "the installed package already holds them: see `obskit rules` and "
-                "`obskit dashboards`")  # fmt: skip
+    missing = [name for name in _TOOLS if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"regenerating the files needs the tools extra ({', '.join(missing)} missing: "
+                "pip install 'obskit[tools]'); the installed package already holds them: see "
+                "`obskit rules` and `obskit dashboards`")  # fmt: skip
     return ""
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from obskit import _alerts, _dashboards
-from obskit._grafana import metric_names
+from obskit._promql import metric_names
 
 LATENCY = {
     "btree": ("BTreeOperationLatencyHigh", "btree_operation_p99_seconds",
