@@ -25,7 +25,7 @@ LATENCY = {
 
 
 def _rules() -> dict[str, dict[str, Any]]:
-    text = _dashboards.render_files()[_dashboards.RULES_FILE]
+    text = _dashboards.render_rules()[_dashboards.RULES_FILE]
     groups = yaml.safe_load(text)["groups"]
     return {rule["alert"]: rule | {"group": group["name"]} for group in groups
             for rule in group["rules"]}  # fmt: skip
