@@ -1,12 +1,16 @@
-"""Panels and alerts as data, and the Grafana dashboard JSON and PromQL made from them.
+"""Panels and alerts as data, and the Grafana dashboards built from them.
 
 obskit._dashboards fills these with each domain's `PANELS` and `ALERTS` and writes the
-files under examples/stack/.
+files under examples/stack/. The dashboards are built with grafana-foundation-sdk (typed
+builders of Grafana's dashboard model, for the Grafana version the stack runs) and
+PromQL is read with a real parser (obskit._promql); both are in the `tools` extra and
+imported only when a dashboard is built or an alert is read, so the dataclasses below
+need neither.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,11 +20,7 @@ PROMETHEUS_UID: Final = "obskit-prometheus"
 JAEGER_UID: Final = "obskit-jaeger"
 
 
-_SCHEMA_VERSION: Final = 39  # Grafana 11 dashboard JSON
 _PANEL_WIDTH, _PANEL_HEIGHT = 12, 8  # two panels side by side on Grafana's 24-column grid
-#: A set operator or a second comparison: the expression is not "signal op number".
-_COMPOUND = re.compile(r"\b(?:and|or|unless)\b|==|!=|>=|<=|[<>]")
-_COMPARISON = re.compile(r"^(?P<signal>.+?)\s*(?P<op>==|!=|>=|<=|>|<)\s*(?P<value>[-+.\w]+)$", re.S)
 
 
 @dataclass(frozen=True)
@@ -106,13 +106,11 @@ class Alert:
         """
         if isinstance(data, Alert):
             return data
+        from obskit._promql import split_condition
+
         name = str(data.get("alert") or data["name"])
-        expr = str(data["expr"]).strip()
-        match = _COMPARISON.match(expr)
-        if match and not _COMPOUND.search(match["signal"]):
-            signal, condition = match["signal"], f"{match['op']} {match['value']}"
-        else:  # e.g. "a == 0 and b > 0": no one signal to show, the whole is the rule
-            signal, condition = expr, ""
+        # "a == 0 and b > 0" has no one signal to show: the whole is the rule.
+        signal, condition = split_condition(str(data["expr"]))
         summary = str(data.get("summary", name))
         return cls(
             name=name,
@@ -125,83 +123,62 @@ class Alert:
         )
 
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^'\\]|\\.)*'")
-_BLOCKS = re.compile(r"\{[^}]*\}|\[[^\]]*\]")
-_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
-_IDENTIFIER = re.compile(r"(?<![\w.$])[a-zA-Z_:][a-zA-Z0-9_:]*(?![\w:])(?!\s*\()")
-_KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan", "by", "without",
-             "on", "ignoring", "group_left", "group_right"}  # fmt: skip
-
-
-def metric_names(promql: str) -> set[str]:
-    """The metric names a PromQL expression selects (a lexer's view, no full parser).
-
-    Examples:
-        >>> sorted(metric_names('sum by (a) (rate(x_total{b="c"}[5m])) / on(a) y'))
-        ['x_total', 'y']
-    """
-    text = _STRINGS.sub('""', promql)
-    text = _GROUPING.sub(" ", _BLOCKS.sub(" ", text))
-    return {name for name in _IDENTIFIER.findall(text) if name not in _KEYWORDS}
-
-
 # `$job`: panels may filter on it ({job=~"$job"}); "All" matches every scrape job.
-_JOB_VARIABLE: Final = {
-    "name": "job", "label": "Job", "type": "query", "datasource": {"type": "prometheus",
-    "uid": PROMETHEUS_UID}, "query": {"query": "label_values(target_info, job)",
-    "refId": "job"}, "definition": "label_values(target_info, job)", "refresh": 2,
-    "multi": True, "includeAll": True, "allValue": ".*",
-    "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "sort": 1,
-}  # fmt: skip
+_JOB_QUERY: Final = "label_values(target_info, job)"
+_JAEGER_SEARCH: Final = "http://localhost:16686/search"
 
 
-def as_promql(expr: str, job: str = ".*", rate_interval: str = "1m") -> str:
-    """A panel query with Grafana's variables replaced, ready for Prometheus' query API.
+def _panel(panel: Panel, panel_id: int) -> Any:
+    """One panel as an SDK builder: a time series or a stat panel, its queries as targets."""
+    from grafana_foundation_sdk.builders import common, prometheus, stat, table, timeseries
+    from grafana_foundation_sdk.models import common as options
+    from grafana_foundation_sdk.models.dashboard import DataSourceRef
+    from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-    Examples:
-        >>> as_promql('rate(x{job=~"$job"}[$__rate_interval])')
-        'rate(x{job=~".*"}[1m])'
-    """
-    expr = expr.replace("$__rate_interval", rate_interval).replace(
-        "${__rate_interval}", rate_interval
-    )
-    return expr.replace("${job}", job).replace("$job", job)
-
-
-def _datasource(uid: str = PROMETHEUS_UID) -> dict[str, str]:
-    return {"type": "prometheus", "uid": uid}
-
-
-def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
-    options: dict[str, Any] = {"tooltip": {"mode": "multi", "sort": "desc"},
-                               "legend": {"displayMode": "list", "placement": "bottom",
-                                          "showLegend": True}}  # fmt: skip
+    datasource = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
+    builder: Any
     if panel.type == "stat":
-        options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                   "colorMode": "value", "graphMode": "area", "textMode": "auto"}  # fmt: skip
-    return {
-        "id": panel_id,
-        "type": panel.type,
-        "title": panel.title,
-        "description": panel.description,
-        "datasource": _datasource(),
-        "gridPos": {"h": _PANEL_HEIGHT, "w": _PANEL_WIDTH, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
-        "options": options,
-        "targets": [
-            {
-                "refId": chr(ord("A") + i),
-                "datasource": _datasource(),
-                "expr": expr,
-                "legendFormat": (panel.legends[i : i + 1] or ("",))[0] or "__auto",
-                "range": True,
-                "instant": False,
-                # A latency quantile shows its buckets' exemplars: each links to its trace.
-                "exemplar": "histogram_quantile(" in expr and panel.type == "timeseries",
-            }
-            for i, expr in enumerate(panel.exprs)
-        ],
-    }
+        builder = (
+            stat.Panel()
+            .reduce_options(
+                common.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
+            )
+            .color_mode(options.BigValueColorMode.VALUE)
+            .graph_mode(options.BigValueGraphMode.AREA)
+            .text_mode(options.BigValueTextMode.AUTO)
+        )
+    elif panel.type == "table":
+        builder = table.Panel()
+    elif panel.type == "timeseries":
+        builder = (
+            timeseries.Panel()
+            .tooltip(common.VizTooltipOptions().mode(options.TooltipDisplayMode.MULTI)
+                     .sort(options.SortOrder.DESCENDING))
+            .legend(common.VizLegendOptions().display_mode(options.LegendDisplayMode.LIST)
+                    .placement(options.LegendPlacement.BOTTOM).show_legend(True))
+        )  # fmt: skip
+    else:
+        raise ValueError(f"panel {panel.title!r}: type must be timeseries, stat or table, "
+                         f"not {panel.type!r}")  # fmt: skip
+    builder.id(panel_id).title(panel.title).description(panel.description)
+    builder.datasource(datasource).unit(panel.unit).span(_PANEL_WIDTH).height(_PANEL_HEIGHT)
+    for index, expr in enumerate(panel.exprs):
+        query = (
+            prometheus.Dataquery()
+            .ref_id(chr(ord("A") + index))
+            .datasource(datasource)
+            .expr(expr)
+            .legend_format((panel.legends[index : index + 1] or ("",))[0] or "__auto")
+            # A latency quantile shows its buckets' exemplars: each links to its trace.
+            .exemplar("histogram_quantile(" in expr and panel.type == "timeseries")
+        )
+        # A table shows the latest value of each series as a row; the others a range.
+        if panel.type == "table":
+            query.instant().format(PromQueryFormat.TABLE)
+        else:
+            query.range()
+        builder.with_target(query)
+    return builder
 
 
 def grafana_dashboard(
@@ -214,40 +191,43 @@ def grafana_dashboard(
         >>> [p["type"] for p in board["panels"]], board["uid"]
         (['row', 'timeseries'], 'obskit-demo')
     """
-    panels: list[dict[str, Any]] = []
-    y = 0
+    from grafana_foundation_sdk.builders import dashboard
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import dashboard as model
+
+    job = (
+        dashboard.QueryVariable("job")
+        .label("Job")
+        .datasource(model.DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID))
+        .query({"query": _JOB_QUERY, "refId": "job"})
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(model.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    )
+    board = (
+        dashboard.Dashboard(title)
+        .uid(f"obskit-{domain}")
+        .tags(["obskit", domain])
+        .description(f"Generated by `python -m obskit._dashboards` from obskit.{domain}.PANELS")
+        .editable()
+        .version(1)
+        .refresh("10s")
+        .time("now-30m", "now")
+        .timezone("browser")
+        .with_variable(job)
+        .link(dashboard.DashboardLink("Traces in Jaeger").type(model.DashboardLinkType.LINK)
+              .target_blank(True).url(_JAEGER_SEARCH))
+    )  # fmt: skip
+    next_id = 1
     for row_title, row_panels in rows:
-        panels.append({"id": len(panels) + 1, "type": "row", "title": row_title,
-                       "collapsed": False, "panels": [],
-                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}})  # fmt: skip
-        y += 1
-        for index, panel in enumerate(row_panels):
-            x = (index % 2) * _PANEL_WIDTH
-            panels.append(_panel_json(panel, len(panels) + 1, x, y))
-            if x:
-                y += _PANEL_HEIGHT
-        if len(row_panels) % 2:
-            y += _PANEL_HEIGHT
-    return {
-        "uid": f"obskit-{domain}",
-        "title": title,
-        "tags": ["obskit", domain],
-        "description": f"Generated by `python -m obskit._dashboards` from obskit.{domain}.PANELS",
-        "editable": True,
-        "schemaVersion": _SCHEMA_VERSION,
-        "version": 1,
-        "refresh": "10s",
-        "time": {"from": "now-30m", "to": "now"},
-        "timezone": "browser",
-        "annotations": {"list": []},
-        "templating": {"list": [_JOB_VARIABLE]},
-        "links": [
-            {
-                "title": "Traces in Jaeger",
-                "type": "link",
-                "targetBlank": True,
-                "url": "http://localhost:16686/search",
-            },
-        ],
-        "panels": panels,
-    }
+        # An open row: its panels follow it on the grid (a collapsed one would nest them).
+        board.with_row(dashboard.Row(row_title).id(next_id).collapsed(False))
+        next_id += 1
+        for panel in row_panels:
+            board.with_panel(_panel(panel, next_id))
+            next_id += 1
+    built: dict[str, Any] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
+    return built

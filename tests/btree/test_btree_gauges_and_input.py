@@ -8,6 +8,7 @@ import re
 import pytest
 
 from obskit import btree
+from obskit._promql import as_promql, metric_names
 
 
 class Shape:
@@ -155,12 +156,6 @@ def test_everything_emitted_is_in_the_catalogue(obskit_capture) -> None:
         assert point.unit == spec.unit
 
 
-def _metric_names(expr: str, prefix: str) -> set[str]:
-    """Metric names in a PromQL expression (label lists and matchers removed)."""
-    expr = re.sub(r"by \([^)]*\)|\{[^}]*\}", "", expr)
-    return set(re.findall(rf"\b{prefix}_\w+", expr))
-
-
 def test_panels_use_declared_prometheus_names() -> None:
     known = {i.prometheus_name for i in btree.CATALOGUE.instruments}
     known |= {
@@ -170,6 +165,6 @@ def test_panels_use_declared_prometheus_names() -> None:
         for suffix in ("bucket", "count", "sum")
     }
     for panel in btree.PANELS:
-        used = _metric_names(panel["expr"], "btree")
+        used = metric_names(as_promql(panel["expr"]))
         assert used, panel
         assert used <= known, (panel["title"], used - known)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from obskit import _alerts, _dashboards
-from obskit._grafana import metric_names
+from obskit._promql import metric_names
 
 LATENCY = {
     "btree": ("BTreeOperationLatencyHigh", "btree_operation_p99_seconds",
@@ -25,7 +25,7 @@ LATENCY = {
 
 
 def _rules() -> dict[str, dict[str, Any]]:
-    text = _dashboards.render_files()[_dashboards.RULES_FILE]
+    text = _dashboards.render_rules()[_dashboards.RULES_FILE]
     groups = yaml.safe_load(text)["groups"]
     return {rule["alert"]: rule | {"group": group["name"]} for group in groups
             for rule in group["rules"]}  # fmt: skip

@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("domains", tuple(f"obskit.{d}{tail}" for d in DOMAINS for tail in ("", ".*"))),
     ("top", ("obskit", "obskit._alerts", "obskit._alert_docs", "obskit._dashboards", "obskit._grafana",
              "obskit._tail_sampling", "obskit._collector_tier",
-             "obskit._recording", "obskit.report",
+             "obskit._recording", "obskit.report", "obskit._stats", "obskit._plot",
+             "obskit._cli", "obskit._shipped", "obskit._promql",
              "obskit.testing", "obskit.testing.*")),
 ]  # fmt: skip
 

@@ -20,7 +20,7 @@ import yaml
 from _backends import Jaeger, Prometheus, poll
 from _examples import REPO, ExampleRun
 
-from obskit import _dashboards, _recording
+from obskit import _dashboards, _promql, _recording
 
 #: The collector tier's dashboard and alerts read the collectors' own metrics, not the
 #: examples': tests/integration/test_fleet.py checks them on a real tier.
@@ -130,7 +130,7 @@ def test_every_panel_query_returns_data(
     assert len({key[0] for key, _ in queries}) == len(_dashboards.DASHBOARD_DOMAINS)
     empty = []
     for key, expr in queries:
-        result = _range(ruled_prometheus, runs, _dashboards.as_promql(expr))
+        result = _range(ruled_prometheus, runs, _promql.as_promql(expr))
         if not result and key not in QUIET_PANELS:
             empty.append(f"{key}: {expr}")
         if result and key in QUIET_PANELS:
@@ -143,7 +143,7 @@ def test_every_series_an_alert_reads_exists(
 ) -> None:
     problems = []
     for rule in (r for r in _rules() if r["alert"] not in QUIET_ALERTS):
-        for metric in sorted(_dashboards.metric_names(rule["expr"])):
+        for metric in sorted(_promql.metric_names(rule["expr"])):
             if not _range(ruled_prometheus, runs, f"count({metric})"):
                 problems.append(f"{rule['alert']}: no series {metric}")
     alerts = {alert.expr: alert for _, group in _dashboards.all_alerts() for alert in group}

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from _stack import REPO, STACK
 
-from obskit import _collector_tier, _dashboards, _recording, _tail_sampling
+from obskit import _collector_tier, _dashboards, _promql, _recording, _tail_sampling
 from obskit._catalogue import all_catalogues
 
 COMPOSE = STACK / "compose.yaml"
@@ -200,7 +200,8 @@ def _catalogue_metric_names() -> set[str]:
 
 def test_every_panel_and_alert_reads_catalogue_metrics() -> None:
     known = _catalogue_metric_names()
-    queries = [(f"{name}: {p['title']}", t["expr"]) for name, board in _dashboards_on_disk().items()
+    queries = [(f"{name}: {p['title']}", _promql.as_promql(t["expr"]))
+               for name, board in _dashboards_on_disk().items()
                for p in board["panels"] for t in p.get("targets", [])]  # fmt: skip
     queries += [(f"alert {r['alert']}", r["expr"])
                 for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]  # fmt: skip
@@ -208,12 +209,10 @@ def test_every_panel_and_alert_reads_catalogue_metrics() -> None:
     queries += [(f"recording rule {r['record']}", r["expr"]) for r in recording]
     known |= {r["record"] for r in recording}  # a rule may read an earlier rule's series
     assert queries
-    unknown = [(where, sorted(_dashboards.metric_names(expr) - known)) for where, expr in queries
-               if _dashboards.metric_names(expr) - known]  # fmt: skip
+    unknown = [(where, sorted(_promql.metric_names(expr) - known)) for where, expr in queries
+               if _promql.metric_names(expr) - known]  # fmt: skip
     assert not unknown, f"metrics no catalogue declares: {unknown}"
-    assert all(_dashboards.metric_names(expr) for _, expr in queries), (
-        "a query that reads no metric"
-    )
+    assert all(_promql.metric_names(expr) for _, expr in queries), "a query that reads no metric"
 
 
 def test_latency_quantile_panels_show_exemplars() -> None:
