@@ -35,6 +35,7 @@ import obskit
 from obskit import _bound, _cells, _hot, _log, _metrics
 from obskit._export import _queue, _slim
 from obskit.raft import _state as raft_state
+from obskit.runtime import GC_PAUSE_EVENT
 
 MODE = sys.argv[1]
 REENTRANT = "reentrant"
@@ -90,8 +91,9 @@ def _reentrant_telemetry(target: str) -> None:
     obskit.hot_histogram("reentry.latency").bind({"target": target, "n": number}).record(0.1)
     obskit.hot_counter(f"reentry.hot.{target}.{number}").bind().add()
     # The handles the interrupted step is making its first record into.
-    obskit.hot_counter("reentry.cells").bind({"i": _index[0]}).add()
-    obskit.hot_histogram("reentry.cells").bind({"i": _index[0]}).record(0.2)
+    step = {"target": _armed[0] if _armed else "", "i": _index[0]}
+    obskit.hot_counter("reentry.cells").bind(step).add()
+    obskit.hot_histogram("reentry.cells").bind(step).record(0.2)
     obskit.counter(f"reentry.sdk.{target}.{number}").add(1)
     obskit.counter("reentry.sdk").add(1, {"target": target})
     _log.log_once(f"reentry:{target}:{number}", "re-entrant telemetry ran in %s", target)
@@ -189,10 +191,10 @@ def _step(target: str, index: int) -> None:
             elif target == "hot.bind":
                 obskit.hot_counter("reentry.hot").bind({"target": target, "i": index}).add()
             elif target == "hot.new_cell":
-                bound = obskit.hot_counter("reentry.cells").bind({"i": index})
-                bound.add()
+                obskit.hot_counter("reentry.cells").bind({"target": target, "i": index}).add()
             elif target == "hot.new_histogram_cell":
-                obskit.hot_histogram("reentry.cells").bind({"i": index}).record(0.2)
+                step = {"target": target, "i": index}
+                obskit.hot_histogram("reentry.cells").bind(step).record(0.2)
             elif target == "hot.instrument":
                 obskit.hot_counter(f"reentry.made.{index}").bind().add()
             elif target == "metrics.instrument":
@@ -209,9 +211,7 @@ def _step(target: str, index: int) -> None:
 
 def main() -> None:
     names = sys.argv[2:] or list(TARGETS)
-    telemetry = obskit.configure(
-        service_name="reentry", exporters=["memory"], runtime=MODE == "gc"
-    )
+    telemetry = obskit.configure(service_name="reentry", exporters=["memory"], runtime=MODE == "gc")
     memory = telemetry.info["memory_spans"]
     slim = _slim.ENABLED
     if MODE == "signal":
@@ -246,17 +246,27 @@ def main() -> None:
             and s.attributes.get("reentrant.list") == (1, 2, 3)
         ),
         "annotated": sum(1 for s in outer if s.attributes.get("reentrant.annotated")),
-        "annotations": sum(
-            1 for s in outer for e in s.events if e.name == "reentrant.annotation"
+        "annotations": sum(1 for s in outer for e in s.events if e.name == "reentrant.annotation"),
+        "gc_annotated": sum(
+            1
+            for s in outer
+            if s.attributes.get("reentrant.annotated")
+            and any(e.name == GC_PAUSE_EVENT for e in s.events)
         ),
-        "gc_events": sum(1 for s in spans for e in s.events if e.name.startswith("gc")),
         "counter_adds": _counter_adds[0],
         "hot_total": sum(
-            b.value
-            for b in _hot._instruments[("counter", "obskit", "reentry.hot")]._bindings.all()
+            b.value for b in _hot._instruments[("counter", "obskit", "reentry.hot")]._bindings.all()
         )
         if ("counter", "obskit", "reentry.hot") in _hot._instruments
         else 0,
+        "cells_total": sum(
+            b.value
+            for b in _hot._instruments[("counter", "obskit", "reentry.cells")]._bindings.all()
+        ),
+        "cells_count": sum(
+            b.count
+            for b in _hot._instruments[("histogram", "obskit", "reentry.cells")]._bindings.all()
+        ),
         "threads": threading.active_count(),
     }
     obskit.shutdown(timeout=5)

@@ -219,7 +219,10 @@ class SpanQueue(SpanProcessor):
             self._queued_bytes += size
             if self._worker is None:
                 self._start_worker()
-            if len(self._queue) >= self.max_batch_size or self._queued_bytes >= self.max_batch_bytes:
+            if (
+                len(self._queue) >= self.max_batch_size
+                or self._queued_bytes >= self.max_batch_bytes
+            ):
                 self._wake.notify()
             return None
         self.accounting.dropped[dropped] += 1

@@ -39,7 +39,6 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from obskit._export import _slim
-
 from obskit.runtime._names import CPYTHON_GC_GENERATION, GC_PAUSE_DURATION, GC_PAUSE_EVENT
 
 __all__ = [
