@@ -175,7 +175,6 @@ class SpanQueue(SpanProcessor):
         self._enqueue(span, size, dropped)  # type: ignore[arg-type]
 
     def _enqueue(self, span: ReadableSpan, size: int, dropped: str | None) -> None:
-        drops: list[tuple[str, ReadableSpan, int]] = []
         with self._lock:
             if self._admitting:
                 # This thread is inside the admission below (a GC callback, a finalizer or
@@ -184,19 +183,51 @@ class SpanQueue(SpanProcessor):
                 self._reentered.append((span, size, dropped))
                 return
             self._admitting = True
-            try:
-                dropped = self._admit(span, size, dropped)
-                while self._reentered:
-                    late = self._reentered.popleft()
-                    reason = self._admit(*late)
-                    if reason is not None:
-                        drops.append((reason, late[0], late[1]))
+            try:  # `_admit`, inlined: the call would cost a fifth of the admission
+                self.accounting.ended += 1
+                if self._stopping:
+                    self.accounting.dropped["shutdown"] += 1
+                    dropped = None  # counted, not logged
+                elif dropped is not None:
+                    self.accounting.dropped[dropped] += 1
+                elif size > self.max_span_bytes:
+                    dropped = "too_large"
+                    self.accounting.dropped[dropped] += 1
+                elif (
+                    len(self._queue) >= self.max_queue_size
+                    or self._queued_bytes + size > self.max_queue_bytes
+                ):
+                    dropped = "queue_full"
+                    self.accounting.dropped[dropped] += 1
+                else:
+                    self._queue.append((span, size))
+                    self._appended += 1
+                    self._queued_bytes += size
+                    if self._worker is None:
+                        self._start_worker()
+                    if (
+                        len(self._queue) >= self.max_batch_size
+                        or self._queued_bytes >= self.max_batch_bytes
+                    ):
+                        self._wake.notify()
+                drops = self._admit_reentered() if self._reentered else None
             finally:
                 self._admitting = False
         if dropped is not None:
             self._log_drop(dropped, span, size)
-        for reason, late_span, late_size in drops:
-            self._log_drop(reason, late_span, late_size)
+        if drops:
+            for reason, late_span, late_size in drops:
+                self._log_drop(reason, late_span, late_size)
+
+    def _admit_reentered(self) -> list[tuple[str, ReadableSpan, int]]:
+        """Admit the spans ended inside an admission (under `_lock`); their drops."""
+        drops = []
+        while self._reentered:
+            span, size, dropped = self._reentered.popleft()
+            reason = self._admit(span, size, dropped)
+            if reason is not None:
+                drops.append((reason, span, size))
+        return drops
 
     def _admit(self, span: ReadableSpan, size: int, dropped: str | None) -> str | None:
         """Queue or drop one ended span, counting it (under `_lock`); the drop reason."""
