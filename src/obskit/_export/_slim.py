@@ -156,7 +156,7 @@ class SlimSpan:
 
     # Each method that changes the span: take the lock; if this thread is already inside a
     # section changing this span (re-entry), queue the call for after it; else mark the
-    # span busy for the section. Measured cost of the marks: see docs/performance.md.
+    # span busy for the section. Measured cost: docs/architecture.md, "Locks and re-entry".
 
     def set_attribute(self, key: str, value: Any) -> None:
         lock = _lock
