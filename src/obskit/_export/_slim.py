@@ -420,6 +420,16 @@ class SlimSpan:
         if ended:
             _sdk_logger.warning("Calling end() on an ended span.")
             return
+        if lock._is_owned():  # type: ignore[attr-defined]
+            # Ended by code that interrupted a section of this thread: hand it over once
+            # the section ends, so that nothing waits for a queue's lock while holding
+            # this one (another thread may hold that one and wait for this one).
+            _pending.append((SlimSpan._hand_off, self, ()))
+            return
+        self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Give the ended span to the queues (or to the provider's processors)."""
         dropped = None
         try:
             size = slim_span_size(self)

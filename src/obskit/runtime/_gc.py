@@ -169,6 +169,8 @@ def _annotate(span: Any, generation: int, duration: float) -> None:
             span.add_event(GC_PAUSE_EVENT, attributes, timestamp=_span_start_ns)
         finally:
             lock.release()
+            if _slim._pending:  # queued by a signal handler meanwhile, if this level was last
+                _slim._apply_pending()
         return
     if not _locks_free(span):
         counters["events_skipped"] += 1
