@@ -53,7 +53,10 @@ class BoundCounter:
         # A cell per thread: [total, number of adds] (the adds tell a series the current
         # provider has seen, even one whose up-downs cancel out, from an untouched one).
         self._cells: list[list[int | float]] = []
-        self._lock = threading.Lock()
+        # Re-entrant: a finalizer or signal handler run while this thread adds its first
+        # cell may record into this handle too (it gets its own cell; the totals stay
+        # exact). docs/architecture.md, "Locks and re-entry".
+        self._lock = threading.RLock()
 
     def add(self, amount: int | float = 1) -> None:
         """Add `amount` (negative amounts are ignored on a monotonic counter)."""
@@ -132,7 +135,7 @@ class BoundHistogram:
         self._bounds = bounds
         self._local = threading.local()
         self._cells: list[_HistogramCell] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: as BoundCounter._lock
 
     def record(self, value: int | float, span: Any = _CURRENT) -> None:
         """Record one value (bucket i holds values in (bounds[i-1], bounds[i]], as in OTel).

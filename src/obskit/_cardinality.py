@@ -35,15 +35,20 @@ DEFAULT_LIMIT = 2000
 OVERFLOW_ATTRIBUTE = "otel.metric.overflow"
 
 _overflowed: dict[str, int] = {}
-_lock = threading.Lock()
+# Re-entrant: it is taken under a binding table's lock, where a finalizer or signal
+# handler may bind (and overflow) too. The update is one `+=` on an int item, which
+# nothing on this thread can interrupt (docs/architecture.md, "Locks and re-entry").
+_lock = threading.RLock()
 _MAX_METRICS = 1024  # metric names come from code; bound the table all the same
 
 
 def count_overflow(metric_name: str, count: int = 1) -> None:
     """Count `count` measurements of `metric_name` that went to its overflow series."""
     with _lock:
-        if metric_name in _overflowed or len(_overflowed) < _MAX_METRICS:
-            _overflowed[metric_name] = _overflowed.get(metric_name, 0) + count
+        if metric_name in _overflowed:
+            _overflowed[metric_name] += count
+        elif len(_overflowed) < _MAX_METRICS:
+            _overflowed[metric_name] = count
 
 
 def observe(metric_name_key: str) -> Callable[[CallbackOptions], list[Observation]]:

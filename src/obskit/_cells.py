@@ -97,7 +97,9 @@ class _Bindings:
     def __init__(self, name: str) -> None:
         self._name = name
         self._bound: dict[frozenset[tuple[str, Any]], Any] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: making a handle allocates, and a finalizer or signal handler run
+        # there may bind this instrument too (docs/architecture.md, "Locks and re-entry").
+        self._lock = threading.RLock()
 
     def get(self, attributes: Mapping[str, object] | None, make: Any) -> Any:
         clean = clean_attributes(attributes, source="metric")
@@ -113,7 +115,8 @@ class _Bindings:
                         clean, key = dict(_OVERFLOW), _key(_OVERFLOW)
                         found = self._bound.get(key)
                     if found is None:
-                        found = self._bound[key] = make(clean)
+                        # setdefault: a binding made meanwhile by re-entrant code wins.
+                        found = self._bound.setdefault(key, make(clean))
             # A new binding (rare): follow a provider the host set meanwhile. Outside the
             # lock, which the provider-change listeners take.
             _providers.notice_host()

@@ -326,13 +326,15 @@ def hot_histogram(
 
 
 _instruments: dict[tuple[str, str, str], Any] = {}
-_instruments_lock = threading.Lock()
+# Re-entrant: make() allocates and registers, and a finalizer or signal handler run there
+# may make a hot instrument too (docs/architecture.md, "Locks and re-entry").
+_instruments_lock = threading.RLock()
 
 
 def _cached(key: tuple[str, str, str], make: Any) -> Any:
     with _instruments_lock:
         found = _instruments.get(key)
         if found is None:
-            found = _instruments[key] = make()
+            found = _instruments.setdefault(key, make())  # one made meanwhile wins
     _notice_host()  # outside the lock: the listeners take it (via _on_provider_change)
     return found

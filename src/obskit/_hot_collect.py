@@ -22,7 +22,7 @@ from obskit import _providers
 from obskit._log import log_once
 
 _histograms: list[Any] = []  # the HotHistogram objects (obskit._hot) made so far
-_registry_lock = threading.Lock()
+_registry_lock = threading.RLock()  # re-entrant: a finalizer may make a hot histogram
 _hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # readers whose collect is wrapped
 # Per reader that prefers delta histograms: what each series reported last time.
 _last_reported: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()

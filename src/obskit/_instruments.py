@@ -202,7 +202,7 @@ class ObservableInstrument(
         self.description = _clean_label(description)
         self._callbacks: list[Callback] = list(callbacks)
         self._bound: metrics_api.MeterProvider | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: as ProxyMeter._lock
         self.rebind()
 
     def add_callback(self, callback: Callback) -> None:

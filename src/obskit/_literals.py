@@ -78,7 +78,7 @@ class Literals:
 
 
 _by_trace: dict[int, list[Literals]] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a finalizer may run a query while one registers
 
 
 def register(span: trace_api.Span, literals: Literals) -> int:

@@ -63,7 +63,9 @@ logger.addFilter(_redact_filter)
 INTERVAL = 20.0
 
 _last: dict[str, tuple[float, int]] = {}
-_lock = threading.Lock()
+# Re-entrant: code run inside (a finalizer, a signal handler) may log once too; at worst
+# one line more or fewer is let through then.
+_lock = threading.RLock()
 
 
 def log_once(
@@ -110,7 +112,7 @@ class RateLimitFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__("obskit-rate-limit")
         self._seen: dict[tuple[str, object], float] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: as _log._lock
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = (record.name, record.msg)

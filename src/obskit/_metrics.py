@@ -68,13 +68,15 @@ class ProxyMeter(metrics_api.Meter):
         super().__init__(name, version, schema_url)
         self._scope = _Scope(name, version, schema_url, attributes)
         self._instruments: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: make() allocates, and a finalizer or signal handler run there may
+        # create an instrument too (docs/architecture.md, "Locks and re-entry").
+        self._lock = threading.RLock()
 
     def _get(self, kind: str, name: str, make: Callable[[], Any]) -> Any:
         with self._lock:
             existing = self._instruments.get(name)
             if existing is None:
-                existing = self._instruments[name] = make()
+                existing = self._instruments.setdefault(name, make())  # one made meanwhile wins
             elif existing._kind != kind:
                 raise ValueError(
                     f"metric {name!r} already exists as a {existing._kind}, not a {kind}"
@@ -170,7 +172,7 @@ class ProxyMeter(metrics_api.Meter):
 
 
 _meters: dict[tuple[str, str | None, str | None], ProxyMeter] = {}
-_meters_lock = threading.Lock()
+_meters_lock = threading.RLock()  # re-entrant: as ProxyMeter._lock
 
 
 def meter(
@@ -187,7 +189,7 @@ def meter(
     with _meters_lock:
         found = _meters.get(key)
         if found is None:
-            found = _meters[key] = ProxyMeter(scope, version, schema_url)
+            found = _meters.setdefault(key, ProxyMeter(scope, version, schema_url))
         return found
 
 

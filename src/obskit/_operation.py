@@ -105,7 +105,7 @@ class Outcomes:
         self.limit = limit
         #: key -> bound handle; read it directly on hot paths (`found.get(key)`).
         self.found: dict[Hashable, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: see docs/architecture.md
 
     def get(self, key: Hashable, extra: Mapping[str, object] | None = None) -> Any:
         """The bound handle for `key`, binding ``base`` plus `extra` on first use."""

@@ -294,10 +294,16 @@ class _Rules:
 
 
 _counts = dict.fromkeys(REDACTION_SOURCES, 0)
-_count_lock = threading.Lock()
+# Re-entrant: a span written by a finalizer or signal handler may be scrubbed while this
+# thread counts. Each update is one `+=` on an int item, which nothing on this thread can
+# interrupt (docs/architecture.md, "Locks and re-entry"): no count is lost.
+_count_lock = threading.RLock()
 
 
 def count(source: str, amount: int = 1) -> None:
     """Add redactions to the self-metric (plain ints, read at collection time)."""
     with _count_lock:
-        _counts[source] = _counts.get(source, 0) + amount
+        if source in _counts:
+            _counts[source] += amount
+        else:
+            _counts[source] = amount

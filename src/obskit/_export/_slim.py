@@ -9,7 +9,7 @@ SDK's, unchanged.
 A `SlimSpan` keeps what an SDK span keeps, under the same private field names (so
 `_encoder._encode_sdk_span` reads it as it reads an SDK span and writes the same bytes),
 but without the SDK span's own lock (one module lock, held for a few dict operations,
-serves every slim span), its `BoundedAttributes`/`BoundedList`
+serves every slim span; see "Re-entry" below), its `BoundedAttributes`/`BoundedList`
 containers (a plain dict; events and links only when there are some) and the
 `ReadableSpan` copy made at `end()`. Anything outside the plain case takes the SDK's own
 rules: a value that needs cleaning, a key that is not a non-empty string, or an attribute
@@ -17,6 +17,15 @@ beyond the count limit turns the dict into the SDK's `BoundedAttributes` (same c
 eviction, dropped count and warnings from then on); events and links use the SDK's
 `Event`, `Link` and `BoundedList`. An exporter that is not obskit's OTLP exporter gets a
 real `ReadableSpan`, built at export time (`readable()`).
+
+Re-entry: a GC callback (obskit's own runtime hook among them), a finalizer, a signal
+handler or a logging handler can run inside a locked section, on the same thread, and
+write to spans. So the lock is re-entrant, and while a section changes a span it marks
+that span busy (`_busy` holds the lock object): a write to a span that is busy on this
+thread is queued in `_pending` and applied, in order, right after the outermost section
+on this thread ends -- before the interrupted call returns. Writes to other spans go
+ahead at once (they share no state with the interrupted one). docs/architecture.md,
+"Locks and re-entry", has the whole picture.
 """
 
 from __future__ import annotations
@@ -60,14 +69,33 @@ _UNSET = Status(StatusCode.UNSET)  # ReadableSpan's default status object
 # One lock for every slim span, held for a few dict operations: end() hands a span to the
 # queues exactly once, and attributes, events, links and status change as under the SDK
 # span's own lock (the limits hold and nothing is lost with threads writing at once).
-_lock = threading.Lock()
+# Re-entrant: code that interrupts a section on this thread (a GC callback, a finalizer,
+# a signal or logging handler) must never wait for it; see "Re-entry" above.
+_lock = threading.RLock()
+# Writes to a span that was busy on this thread when they came: (method, span, args),
+# applied in order by the outermost section once it ends (`_apply_pending`). Only the
+# thread holding `_lock` appends, and it empties the list before it lets go of the lock.
+_pending: list[tuple[Any, SlimSpan, tuple[Any, ...]]] = []
 
 
 def _new_lock_in_child() -> None:
-    # A fork while another thread held the lock would leave it held forever in the child.
+    # A fork while another thread held the lock would leave it held forever in the child;
+    # spans that thread marked busy hold the old lock object, so they are not busy here.
     global _lock
-    _lock = threading.Lock()
+    _lock = threading.RLock()
     SlimSpan._lock = _lock
+    _pending.clear()
+
+
+def _apply_pending() -> None:
+    """Apply the writes queued by re-entry, once this thread has left every section."""
+    if _lock._is_owned():  # type: ignore[attr-defined]  # still inside an outer section
+        return
+    with _lock:
+        writes = _pending[:]
+        del _pending[:]
+    for method, span, args in writes:
+        method(span, *args)
 
 
 if hasattr(os, "register_at_fork"):
@@ -88,6 +116,7 @@ class SlimSpan:
     __slots__ = (
         "__weakref__",  # as SDK spans: obskit's GC-pause events and hot caches key by span
         "_attributes",
+        "_busy",
         "_context",
         "_end_time",
         "_events",
@@ -100,11 +129,12 @@ class SlimSpan:
         "_status",
     )
 
-    # Not a slot: the one module lock, named as the SDK span's own lock so that obskit's
-    # GC callback (runtime._gc._locks_free) sees when this thread holds it.
+    # Not a slot: the one module lock, named as the SDK span's own lock (obskit's GC
+    # callback, runtime._gc, tries it without waiting).
     _lock = _lock
 
     _attributes: dict[str, Any] | BoundedAttributes
+    _busy: Any  # `_lock` while a section on this thread changes the span, else None
     _context: SpanContext
     _end_time: int | None
     _events: BoundedList[Any] | None
@@ -124,53 +154,85 @@ class SlimSpan:
     def is_recording(self) -> bool:
         return self._end_time is None
 
+    # Each method that changes the span: take the lock; if this thread is already inside a
+    # section changing this span (re-entry), queue the call for after it; else mark the
+    # span busy for the section. Measured cost: docs/architecture.md, "Locks and re-entry".
+
     def set_attribute(self, key: str, value: Any) -> None:
-        with _lock:
-            if self._end_time is None:
-                held = self._attributes
-                if type(held) is dict and type(key) is str and key:
-                    kind = type(value)
-                    limit = self._sink.max_value_length
-                    if kind in _SIMPLE or (kind is str and (limit is None or len(value) <= limit)):
-                        if key in held:
-                            del held[key]  # the SDK moves a key set again to the end
-                            held[key] = value
-                            return
-                        maximum = self._sink.max_attributes
-                        if maximum is None or len(held) < maximum:
-                            held[key] = value
-                            return
-                self._bounded()[key] = value
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan.set_attribute, self, (key, value)))
                 return
+            if self._end_time is None:
+                self._busy = lock
+                try:
+                    held = self._attributes
+                    if type(held) is dict and type(key) is str and key:
+                        kind = type(value)
+                        limit = self._sink.max_value_length
+                        if kind in _SIMPLE or (
+                            kind is str and (limit is None or len(value) <= limit)
+                        ):
+                            if key in held:
+                                del held[key]  # the SDK moves a key set again to the end
+                                held[key] = value
+                                return
+                            maximum = self._sink.max_attributes
+                            if maximum is None or len(held) < maximum:
+                                held[key] = value
+                                return
+                    self._bounded()[key] = value
+                    return
+                finally:
+                    self._busy = None
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
         _sdk_logger.warning("Setting attribute on ended span.")
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        with _lock:
-            if self._end_time is None:
-                held = self._attributes
-                if type(held) is dict:
-                    limit = self._sink.max_value_length
-                    maximum = self._sink.max_attributes
-                    items = list(attributes.items())
-                    for index, (key, value) in enumerate(items):
-                        kind = type(value)
-                        if not (
-                            type(key) is str
-                            and key
-                            and (
-                                kind in _SIMPLE
-                                or (kind is str and (limit is None or len(value) <= limit))
-                            )
-                            and (key in held or maximum is None or len(held) < maximum)
-                        ):
-                            attributes = dict(items[index:])  # the rest by the SDK's rules
-                            break
-                        held.pop(key, None)
-                        held[key] = value
-                    else:
-                        return
-                self._bounded()._set_items(attributes)
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan.set_attributes, self, (attributes,)))
                 return
+            if self._end_time is None:
+                self._busy = lock
+                try:
+                    held = self._attributes
+                    if type(held) is dict:
+                        limit = self._sink.max_value_length
+                        maximum = self._sink.max_attributes
+                        items = list(attributes.items())
+                        for index, (key, value) in enumerate(items):
+                            kind = type(value)
+                            if not (
+                                type(key) is str
+                                and key
+                                and (
+                                    kind in _SIMPLE
+                                    or (kind is str and (limit is None or len(value) <= limit))
+                                )
+                                and (key in held or maximum is None or len(held) < maximum)
+                            ):
+                                attributes = dict(items[index:])  # the rest by the SDK's rules
+                                break
+                            held.pop(key, None)
+                            held[key] = value
+                        else:
+                            return
+                    self._bounded()._set_items(attributes)
+                    return
+                finally:
+                    self._busy = None
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
         _sdk_logger.warning("Setting attribute on ended span.")
 
     def _bounded(self) -> BoundedAttributes:
@@ -195,13 +257,50 @@ class SlimSpan:
             sink.max_event_attributes, attributes, max_value_len=sink.max_length, immutable=True
         )
         event = Event(name=name, attributes=bounded, timestamp=timestamp)
-        with _lock:
-            if self._end_time is None:
-                events = self._events
-                if events is None:
-                    self._events = events = BoundedList(sink.max_events)
-                events.append(event)
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan._add_event, self, (event,)))
                 return
+            if self._end_time is None:
+                self._busy = lock
+                try:
+                    events = self._events
+                    if events is None:
+                        self._events = events = BoundedList(sink.max_events)
+                    events.append(event)  # its own lock: never taken twice (busy)
+                    return
+                finally:
+                    self._busy = None
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
+        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_event")
+
+    def _add_event(self, event: Event) -> None:
+        """Add an event already built (an `add_event` queued by re-entry)."""
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan._add_event, self, (event,)))
+                return
+            if self._end_time is None:
+                self._busy = lock
+                try:
+                    events = self._events
+                    if events is None:
+                        self._events = events = BoundedList(self._sink.max_events)
+                    events.append(event)
+                    return
+                finally:
+                    self._busy = None
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
         _sdk_logger.warning("Tried calling %s on an ended span.", "_add_event")
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
@@ -212,36 +311,71 @@ class SlimSpan:
             sink.max_link_attributes, attributes, max_value_len=sink.max_length, immutable=True
         )
         link = trace_api.Link(context=context, attributes=bounded)
-        with _lock:
-            if self._end_time is None:
-                links = self._links
-                if links is None:
-                    self._links = links = BoundedList(sink.max_links)
-                links.append(link)
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan.add_link, self, (context, attributes)))
                 return
+            if self._end_time is None:
+                self._busy = lock
+                try:
+                    links = self._links
+                    if links is None:
+                        self._links = links = BoundedList(sink.max_links)
+                    links.append(link)
+                    return
+                finally:
+                    self._busy = None
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
         _sdk_logger.warning("Tried calling %s on an ended span.", "_add_link")
 
     def update_name(self, name: str) -> None:
-        with _lock:
-            if self._end_time is None:
-                self._name = name
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan.update_name, self, (name,)))
                 return
+            if self._end_time is None:
+                self._name = name  # one store: nothing to interrupt
+                return
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
         _sdk_logger.warning("Tried calling %s on an ended span.", "update_name")
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
         ignored = None
-        with _lock:
-            if self._end_time is not None:
-                ignored = "ended"
-            elif self._status.status_code is StatusCode.OK:
-                pass  # an OK status is final
-            elif isinstance(status, Status):
-                if status.status_code is not StatusCode.UNSET:
-                    if description is not None:
-                        ignored = "description"
-                    self._status = status
-            elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
-                self._status = Status(status, description)
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan.set_status, self, (status, description)))
+                return
+            self._busy = lock
+            try:
+                if self._end_time is not None:
+                    ignored = "ended"
+                elif self._status.status_code is StatusCode.OK:
+                    pass  # an OK status is final
+                elif isinstance(status, Status):
+                    if status.status_code is not StatusCode.UNSET:
+                        if description is not None:
+                            ignored = "description"
+                        self._status = status
+                elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
+                    self._status = Status(status, description)
+            finally:
+                self._busy = None
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
         if ignored == "ended":
             _sdk_logger.warning("Tried calling %s on an ended span.", "set_status")
         elif ignored == "description":
@@ -261,18 +395,41 @@ class SlimSpan:
         _sdk_trace.Span.record_exception(self, exception, attributes, timestamp, escaped)  # type: ignore[arg-type]
 
     def end(self, end_time: int | None = None) -> None:
-        with _lock:
+        lock = _lock
+        lock.acquire()
+        try:
+            if self._busy is lock:
+                _pending.append((SlimSpan.end, self, (end_time,)))
+                return
             if self._end_time is not None:
                 ended = True
             else:
                 ended = False
-                self._end_time = end_time if end_time is not None else _sdk_trace.time_ns()  # type: ignore[attr-defined]
-                held = self._attributes
-                if type(held) is not dict:
-                    held._immutable = True  # type: ignore[union-attr]
+                self._busy = lock
+                try:
+                    self._end_time = end_time if end_time is not None else _sdk_trace.time_ns()  # type: ignore[attr-defined]
+                    held = self._attributes
+                    if type(held) is not dict:
+                        held._immutable = True  # type: ignore[union-attr]
+                finally:
+                    self._busy = None
+        finally:
+            lock.release()
+            if _pending:
+                _apply_pending()
         if ended:
             _sdk_logger.warning("Calling end() on an ended span.")
             return
+        if lock._is_owned():  # type: ignore[attr-defined]
+            # Ended by code that interrupted a section of this thread: hand it over once
+            # the section ends, so that nothing waits for a queue's lock while holding
+            # this one (another thread may hold that one and wait for this one).
+            _pending.append((SlimSpan._hand_off, self, ()))
+            return
+        self._hand_off()
+
+    def _hand_off(self) -> None:
+        """Give the ended span to the queues (or to the provider's processors)."""
         dropped = None
         try:
             size = slim_span_size(self)

@@ -82,6 +82,7 @@ class SlimSink:
         span._sink = self
         span._attributes = self._attributes(attributes) if attributes else {}
         span._events = None
+        span._busy = None
         span._links = self._links(links) if links else None
         span._status = _UNSET
         span._end_time = None

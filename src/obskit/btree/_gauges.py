@@ -121,7 +121,7 @@ class IndexRegistration:
 
 
 _registrations: list[IndexRegistration] = []
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a finalizer may unregister a tree while one registers
 
 
 def register_index(

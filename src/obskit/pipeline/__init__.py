@@ -82,7 +82,7 @@ F = TypeVar("F")
 T = TypeVar("T")
 _SCOPE = CATALOGUE.scope
 _pipelines: dict[str, Pipeline] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a pipeline may be defined from a finalizer
 
 
 def _check_policy(on_error: str) -> str:

@@ -122,7 +122,11 @@ class Stats:
                  "seconds")  # fmt: skip
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a step run by a finalizer or signal handler while this thread is
+        # inside an update must not wait for it. Each update is a run of `+=` on ints and
+        # floats, which nothing on this thread can interrupt half-way (no call between
+        # the read and the write): no count is lost (docs/architecture.md).
+        self._lock = threading.RLock()
         self.records_in = self.records_out = self.dropped = self.errors = 0
         self.errors_by_type: dict[str, int] = {}
         self.seconds = 0.0
@@ -138,7 +142,10 @@ class Stats:
         with self._lock:
             self.records_in += count
             self.errors += count
-            self.errors_by_type[kind] = self.errors_by_type.get(kind, 0) + count
+            if kind in self.errors_by_type:
+                self.errors_by_type[kind] += count
+            else:
+                self.errors_by_type[kind] = count
             self.seconds += seconds
 
     def as_dict(self) -> dict[str, float]:

@@ -15,7 +15,7 @@ from obskit.pipeline import _names as n
 from obskit.pipeline._core import label
 
 _queues: dict[int, tuple[Callable[[], Any], dict[str, Any]]] = {}
-_queues_lock = threading.Lock()
+_queues_lock = threading.RLock()  # re-entrant: a finalizer may unwatch a queue meanwhile
 
 
 def _size(queue: Any) -> tuple[int | None, int | None]:

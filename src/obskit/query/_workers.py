@@ -22,7 +22,7 @@ __all__ = ["declare_workers", "record_fragment", "worker_label"]
 
 _duration = names.CATALOGUE.instrument(names.WORKER_FRAGMENT_DURATION)
 _rows_read = names.CATALOGUE.instrument(names.WORKER_ROWS_READ)
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a fragment recorded from a signal handler
 _declared: frozenset[str] | None = None
 _seen: set[str] = set()
 

@@ -65,7 +65,7 @@ class Election(_Operation):
 
     def __init__(self, node_id: object, term: int | None, votes_needed: int | None) -> None:
         self._state = st.node(node_id)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a vote counted by a signal handler
         self._outcome: str | None = None
         self.votes_granted = 1  # a candidate votes for itself
         self.votes_denied = 0

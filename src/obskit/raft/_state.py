@@ -113,7 +113,7 @@ class NodeState:
 
 
 _nodes: dict[str, NodeState] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: NodeState() allocates; a finalizer may ask for a node
 
 
 def node(node_id: object) -> NodeState:

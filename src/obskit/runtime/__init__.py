@@ -217,7 +217,7 @@ _CALLBACKS: tuple[tuple[str, Callable[[CallbackOptions], list[Observation]]], ..
     (CPYTHON_GC_UNCOLLECTABLE_OBJECTS, _gc_stat("uncollectable")),
 )
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: enable()/disable() from a handler run inside
 _hook: int | None = None
 
 

@@ -9,10 +9,15 @@ holds a lock. So the callback here:
 - never logs and never records into an SDK instrument (both take locks): pause durations
   go into per-generation `array('d')` buffers, which `drain()` feeds to the histogram at
   metric-collection time;
-- adds a span event only after a non-blocking probe shows the span's locks are free
-  (otherwise the same thread may be inside `span.set_attribute` right now: waiting would
-  deadlock), and at most once per span and generation, tracked in a weak-keyed map that
-  forgets a span when it is freed.
+- never waits for a lock: the span it interrupted may be half-way through a change on
+  this very thread (a collection starts at an allocation inside `span.add_event`), and
+  waiting would wait for itself forever. A span of obskit's recorder gets its event
+  through a non-blocking try of the recorder's lock (re-entrant: from inside a section
+  of this thread the event is queued and added as the section ends; held by another
+  thread: skipped); an SDK span only when a non-blocking probe shows its locks free.
+  A span wrapped by a domain object (`btree.Operation`) is annotated through the span
+  it wraps. Skipped events count in `counters["events_skipped"]`; at most one event per
+  span and generation, tracked in a weak-keyed map that forgets a span when it is freed.
 
 Measured overhead (benchmarks/bench_runtime.py, CPython 3.11): about 1.1 us per
 collection with no span recording (budget: 2 us), 1.5 us inside a recording span.
@@ -30,8 +35,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
 from opentelemetry.trace.propagation import _SPAN_KEY
 
+from obskit._export import _slim
 from obskit.runtime._names import CPYTHON_GC_GENERATION, GC_PAUSE_DURATION, GC_PAUSE_EVENT
 
 __all__ = [
@@ -129,23 +136,47 @@ def _locks_free(span: Any) -> bool:
     return True
 
 
+def _unwrapped(span: Any) -> Any:
+    """The span a domain wrapper forwards to (`btree.Operation.span`), else `span`."""
+    for _ in range(3):
+        inner = getattr(span, "span", None)
+        if not isinstance(inner, trace_api.Span) or inner is span:
+            return span
+        span = inner
+    return span
+
+
 def _annotate(span: Any, generation: int, duration: float) -> None:
     bit = 1 << generation
+    span = _unwrapped(span)
     try:
         seen = _annotated.get(span, 0)
     except TypeError:
         return  # a span type without weak references: no way to bound its events
     if seen & bit:
         return
-    if not span.is_recording() or not _locks_free(span):
+    if not span.is_recording():
+        counters["events_skipped"] += 1
+        return
+    attributes = {CPYTHON_GC_GENERATION: generation, GC_PAUSE_DURATION: duration}
+    if type(span) is _slim.SlimSpan:
+        lock = _slim._lock
+        if not lock.acquire(False):  # another thread is inside a section: never wait here
+            counters["events_skipped"] += 1
+            return
+        try:
+            _annotated[span] = seen | bit
+            span.add_event(GC_PAUSE_EVENT, attributes, timestamp=_span_start_ns)
+        finally:
+            lock.release()
+            if _slim._pending:  # queued by a signal handler meanwhile, if this level was last
+                _slim._apply_pending()
+        return
+    if not _locks_free(span):
         counters["events_skipped"] += 1
         return
     _annotated[span] = seen | bit
-    span.add_event(
-        GC_PAUSE_EVENT,
-        {CPYTHON_GC_GENERATION: generation, GC_PAUSE_DURATION: duration},
-        timestamp=_span_start_ns,
-    )
+    span.add_event(GC_PAUSE_EVENT, attributes, timestamp=_span_start_ns)
 
 
 def discard() -> None:
@@ -173,7 +204,7 @@ def drain(record: Callable[[float, int], None]) -> None:
 
 _users: dict[int, bool] = {}
 _ids = itertools.count(1)
-_lock = threading.Lock()  # never taken by the callback itself
+_lock = threading.RLock()  # never taken by the callback itself; re-entrant for finalizers
 
 
 def acquire(*, record: bool) -> int:
