@@ -112,7 +112,7 @@ def test_one_dashboard_on_stdout_and_another_datasource(capsys):
     assert uids == {"mine"}
     code, _, err = _run(capsys, "dashboards")
     assert code == 2
-    assert "name one dashboard to print (btree, pipeline, query, raft)" in err
+    assert "name one dashboard to print (btree, collector-tier, pipeline, query, raft)" in err
     assert _run(capsys, "dashboards", "nope")[0] == 2
 
 

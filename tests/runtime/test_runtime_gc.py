@@ -13,6 +13,7 @@ from opentelemetry import trace as trace_api
 
 import obskit
 from obskit import _log
+from obskit._export._slim import SlimSpan
 from obskit.runtime import GC_PAUSE_DURATION, GC_PAUSE_EVENT
 from obskit.runtime import _gc as _runtime_gc
 
@@ -112,15 +113,24 @@ def test_nothing_is_recorded_while_runtime_is_off(obskit_capture):
 
 
 @pytest.mark.timeout(30)
-def test_a_span_whose_lock_is_held_is_skipped_not_deadlocked(obskit_capture, runtime_on):
+def test_a_span_whose_lock_is_held_is_never_waited_for(obskit_capture, runtime_on):
+    """A collection while this thread holds the span's lock: no deadlock, one event.
+
+    The SDK span's lock is not re-entrant: the hook skips (and counts) the event, and the
+    next collection marks it. The recorder's lock is re-entrant: the hook annotates at
+    once (a write to a span in the middle of a change is queued: tests/reliability).
+    """
     skipped = _runtime_gc.counters["events_skipped"]
     with obskit.span("busy"):
-        sdk_span = trace_api.get_current_span()
+        span = trace_api.get_current_span()
         # As if the collection interrupted this thread inside span.set_attribute().
-        with sdk_span._lock:  # type: ignore[attr-defined]
+        with span._lock:  # type: ignore[attr-defined]
             gc.collect(0)
-        assert _runtime_gc.counters["events_skipped"] == skipped + 1
-        gc.collect(0)  # the lock is free now: the generation was not marked as seen
+        if isinstance(span, SlimSpan):
+            assert _runtime_gc.counters["events_skipped"] == skipped
+        else:
+            assert _runtime_gc.counters["events_skipped"] == skipped + 1
+        gc.collect(0)  # the lock is free now: the generation is marked once in all
 
     assert [g for g, _ in _pause_events(obskit_capture.one("busy"))] == [0]
 
