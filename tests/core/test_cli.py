@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from obskit import _catalogue, _cli, _shipped
+from obskit import _catalogue, _cli, _collector_tier, _shipped
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "examples" / "stack"
@@ -112,8 +112,19 @@ def test_one_dashboard_on_stdout_and_another_datasource(capsys):
     assert uids == {"mine"}
     code, _, err = _run(capsys, "dashboards")
     assert code == 2
-    assert "name one dashboard to print (btree, pipeline, query, raft)" in err
+    assert "name one dashboard to print (btree, collector-tier, pipeline, query, raft)" in err
     assert _run(capsys, "dashboards", "nope")[0] == 2
+
+
+def test_the_collector_tier_is_handed_out(capsys):
+    """The fleet's collector tier (docs/fleet.md): its dashboard and its alerts."""
+    code, out, _ = _run(capsys, "dashboards", "collector-tier")
+    assert code == 0
+    assert json.loads(out)["title"] == _collector_tier.DASHBOARD_TITLE
+    code, out, _ = _run(capsys, "rules")
+    alerts = {rule["alert"] for group in yaml.safe_load(out)["groups"] for rule in group["rules"]
+              if "alert" in rule}  # fmt: skip
+    assert {alert.name for alert in _collector_tier.ALERTS} <= alerts
 
 
 def test_writing_where_it_cannot_is_one_line(capsys, tmp_path):
