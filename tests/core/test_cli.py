@@ -161,6 +161,27 @@ def test_python_m_obskit_report_keeps_working(tmp_path):
         assert "cpu_seconds" in result.stdout
 
 
+def test_tail_sampling_prints_the_policy_the_stack_ships(capsys, tmp_path):
+    code, out, _ = _run(capsys, "tail-sampling")
+    assert code == 0
+    assert out == (STACK / "collector" / "tail-sampling.yaml").read_text()
+    code, _, err = _run(capsys, "tail-sampling", "--ratio", "1.5")
+    assert code == 2
+    assert err.endswith("obskit tail-sampling: error: argument --ratio: takes a number from "
+                        "0.0 to 1.0, got '1.5'\n")  # fmt: skip
+    code, _, err = _run(capsys, "tail-sampling", "--threshold", "raft_p99=1")
+    assert (code, err.count("\n")) == (2, 1)
+    assert "raft_commit_p99_seconds" in err  # the keys it knows
+    for command in ([sys.executable, "-m", "obskit._tail_sampling"],
+                    [sys.executable, "-m", "obskit._cli", "tail-sampling"]):  # fmt: skip
+        output = tmp_path / "policy.yaml"
+        result = subprocess.run([*command, "--ratio", "0.5", "-o", str(output)],
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        policy = yaml.safe_load(output.read_text())["processors"]["tail_sampling"]
+        assert policy["policies"][-1]["probabilistic"]["sampling_percentage"] == 50.0
+
+
 def test_plot_draws_png_and_svg(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     runs = []
