@@ -11,7 +11,7 @@ traces an alert points at are the traces Jaeger keeps:
 - a ratio of everything else (probabilistic on the trace id, the same salt on every
   gateway, so gateways agree on a trace whatever their number).
 
-    obskit tail-sampling --ratio 0.1 > tail-sampling.yaml   # or python -m obskit._tail_sampling
+    obskit tail-sampling --ratio 0.1 > tail-sampling.yaml
     otelcol --config gateway.yaml --config tail-sampling.yaml
 
 The output is a collector config fragment (`processors: tail_sampling: ...`), YAML that
