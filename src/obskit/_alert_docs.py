@@ -28,6 +28,7 @@ ALERT_PAGES: Final = {
     "query": "query.md",
     "pipeline": "pipeline.md",
     "runtime": "runtime.md",
+    "collector-tier": "fleet.md",  # obskit._dashboards.COLLECTOR_TIER: the fleet's collectors
 }
 INDEX_PAGE: Final = "backends.md"
 BLOCK_START: Final = "<!-- generated: alerts by `./dev docs`; do not edit -->\n"
@@ -53,7 +54,7 @@ def _alerts() -> dict[str, list[Alert]]:
 
 
 def render_alerts(domain: str) -> str:
-    """The alert table of `domain` ("core", "btree", ..., "runtime"): every rule the rule
+    """The alert table of `domain` ("core", "btree", ..., "collector-tier"): every rule the rule
     file holds for it, with its condition, threshold, `for`, severity and what to do."""
     rows = []
     for alert in _alerts().get(domain, []):

@@ -4,6 +4,7 @@
     obskit rules                        the Prometheus alert and recording rules
     obskit dashboards NAME              the Grafana dashboards
     obskit catalogue                    every span, attribute and metric obskit emits
+    obskit tail-sampling                the fleet's tail-sampling policy (docs/fleet.md)
 
 Each subcommand is one line of `COMMANDS`: its name, a one-line summary, and where its
 `configure(parser)` function lives ("module:function"). That function adds the
@@ -41,6 +42,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
                    "obskit._shipped:configure_dashboards"),
     "catalogue": ("list every span, attribute and metric obskit emits (Markdown or JSON)",
                   "obskit._cli:configure_catalogue"),
+    "tail-sampling": ("print the tail-sampling policy of a collector tier's gateways",
+                      "obskit._tail_sampling:configure"),
 }  # fmt: skip
 
 _EPILOG = """\
@@ -49,6 +52,7 @@ examples:
   obskit rules -o /etc/prometheus/rules/
   obskit dashboards raft > obskit-raft.json
   obskit catalogue --format json raft
+  obskit tail-sampling --ratio 0.05 -o tail-sampling.yaml
 
 `obskit COMMAND --help` shows a command's options and examples.
 """
@@ -73,7 +77,8 @@ def _parser(chosen: str | None) -> tuple[argparse.ArgumentParser, dict[str, Run]
         prog="obskit",
         description=textwrap.fill(
             "obskit's operator tools: compare benchmark runs, and hand out the Prometheus "
-            "rules, Grafana dashboards and catalogue of the installed version.",
+            "rules, Grafana dashboards, catalogue and tail-sampling policy of the installed "
+            "version.",
             88,
         ),
         epilog=_EPILOG,

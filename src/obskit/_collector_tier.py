@@ -57,7 +57,8 @@ ALERTS: Final = (
           "Jaeger. On a load balancer this is a gateway that is down or overloaded (a "
           "static resolver keeps routing its share of trace ids to it until the list "
           "changes); on a gateway, Jaeger is. otelcol_loadbalancer_backend_outcome_total "
-          "says which backend fails.", "5m"),
+          "says which backend fails: restart it, or take it out of the load balancers' "
+          "resolver list.", "5m"),
     Alert("CollectorTierRefusingSpans", _LOST[2], "> 0",
           "A collector of the tier refuses spans",
           "{{ $labels.instance }} refused {{ $value }} spans per second on receiver "
@@ -69,7 +70,9 @@ ALERTS: Final = (
           "A collector's sending queue is full",
           "{{ $labels.instance }} ({{ $labels.exporter }}) dropped {{ $value }} spans per "
           "second because its sending queue was full: its next hop is slower than the "
-          "traffic, or down.", "5m"),
+          "traffic, or down. Check the next hop (CollectorTierDroppingSpans, the "
+          "dashboard's queue fill), then add gateways or raise sending_queue's queue_size "
+          "or num_consumers.", "5m"),
     Alert("TailSamplingDecidedTooEarly",
           f"sum by (job, instance) (rate({_TOO_EARLY}[5m]))", "> 0",
           "A gateway decides traces before their decision wait",

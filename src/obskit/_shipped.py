@@ -175,14 +175,15 @@ def configure_dashboards(parser: argparse.ArgumentParser) -> Callable[[argparse.
     """`obskit dashboards`: the arguments, and the function that runs it."""
     parser.description = textwrap.fill("Print one of obskit's Grafana dashboards (JSON), or write them "
                           "into a directory: one per domain, each with obskit's self-health "
-                          "and process runtime rows.", 88)  # fmt: skip
+                          "and process runtime rows, and collector-tier, the fleet's "
+                          "collectors (docs/fleet.md).", 88)  # fmt: skip
     parser.epilog = _DASHBOARDS_EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "names",
         nargs="*",
         metavar="NAME",
-        help="btree, raft, query or pipeline (default with -o: all)",
+        help="btree, raft, query, pipeline or collector-tier (default with -o: all)",
     )
     parser.add_argument(
         "-o",

@@ -11,7 +11,7 @@ traces an alert points at are the traces Jaeger keeps:
 - a ratio of everything else (probabilistic on the trace id, the same salt on every
   gateway, so gateways agree on a trace whatever their number).
 
-    obskit tail-sampling --ratio 0.1 > tail-sampling.yaml   # or python -m obskit._tail_sampling
+    obskit tail-sampling --ratio 0.1 > tail-sampling.yaml
     otelcol --config gateway.yaml --config tail-sampling.yaml
 
 The output is a collector config fragment (`processors: tail_sampling: ...`), YAML that
@@ -30,10 +30,13 @@ Examples:
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -51,6 +54,7 @@ __all__ = [
     "DEFAULT_RATIO",
     "HASH_SALT",
     "SLOW_OPERATIONS",
+    "configure",
     "main",
     "render",
     "slow_condition",
@@ -262,79 +266,96 @@ def render(config: Mapping[str, Any]) -> str:
     return "\n".join([header, *body]) + "\n"
 
 
-_USAGE = """usage: obskit tail-sampling [--ratio R] [--threshold KEY=SECONDS ...]
-                            [--decision-wait DURATION] [--num-traces N] [--output FILE]
+_EPILOG = """\
+examples:
+  obskit tail-sampling > tail-sampling.yaml       the default policy (what compose uses)
+  obskit tail-sampling --ratio 0.01 --threshold query_p99_seconds=2 -o tail-sampling.yaml
+  otelcol --config gateway.yaml --config tail-sampling.yaml
 
-Write the tail-sampling policy (a collector config fragment) for obskit's domains:
-keep errors, operations over their latency thresholds, Raft elections and failovers,
-and a ratio R of the rest (default {ratio}).
-
-  --ratio R                 share of the other traces kept, 0.0-1.0
-  --threshold KEY=SECONDS   override a latency threshold; keys: {keys}
-  --decision-wait DURATION  how long a gateway waits for a trace's spans (default {wait})
-  --num-traces N            traces a gateway holds at once (default {traces})
-  --output FILE             write to FILE instead of standard output
+The output is a collector config fragment; the collector merges it with the gateway's
+own config. docs/fleet.md shows the tier, the policy and how to size a gateway.
 """
 
 
-def _usage() -> str:
+def _ratio(text: str) -> float:
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = math.nan
+    if not 0.0 <= ratio <= 1.0:
+        raise argparse.ArgumentTypeError(f"takes a number from 0.0 to 1.0, got {text!r}")
+    return ratio
+
+
+def _threshold(text: str) -> tuple[str, float]:
+    key, separator, seconds = text.partition("=")
+    try:
+        return key, float(seconds if separator else "")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes KEY=SECONDS, got {text!r}") from None
+
+
+def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """`obskit tail-sampling`: the arguments, and the function that runs it."""
     keys = ", ".join(operation.threshold for operation in SLOW_OPERATIONS.values())
-    return _USAGE.format(
-        ratio=DEFAULT_RATIO, keys=keys, wait=DEFAULT_DECISION_WAIT, traces=DEFAULT_NUM_TRACES
+    parser.description = textwrap.fill(
+        "Print the tail-sampling policy of a collector tier's gateways (a collector config "
+        "fragment), generated from obskit's catalogues and alert thresholds: keep every "
+        "trace with an error, with an operation over its latency threshold, or with a Raft "
+        "election or failover, and a ratio of the rest.",
+        88,
     )
+    parser.epilog = _EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--ratio", type=_ratio, default=DEFAULT_RATIO, metavar="R",
+                        help="share of the other traces kept, 0.0 to 1.0 (default "
+                        f"{DEFAULT_RATIO})")  # fmt: skip
+    parser.add_argument("--threshold", type=_threshold, action="append", default=[],
+                        metavar="KEY=SECONDS", help="override a latency threshold "
+                        f"(repeatable); keys: {keys}")  # fmt: skip
+    parser.add_argument("--decision-wait", default=DEFAULT_DECISION_WAIT, metavar="DURATION",
+                        help="how long a gateway waits for a trace's spans (default "
+                        f"{DEFAULT_DECISION_WAIT})")  # fmt: skip
+    parser.add_argument("--num-traces", type=int, default=DEFAULT_NUM_TRACES, metavar="N",
+                        help=f"traces a gateway holds at once (default {DEFAULT_NUM_TRACES})")  # fmt: skip
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write to FILE instead of standard output")  # fmt: skip
 
-
-def _parse(argv: Sequence[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {"thresholds": {}}
-    args = list(argv)
-    while args:
-        flag = args.pop(0)
-        if flag in ("-h", "--help"):
-            raise SystemExit(0)
-        if flag not in ("--ratio", "--threshold", "--decision-wait", "--num-traces", "--output"):
-            raise ValueError(f"unknown option {flag!r}")
-        if not args:
-            raise ValueError(f"{flag} needs a value")
-        value = args.pop(0)
-        if flag == "--ratio":
-            options["ratio"] = float(value)
-        elif flag == "--threshold":
-            key, separator, seconds = value.partition("=")
-            if not separator:
-                raise ValueError(f"--threshold takes KEY=SECONDS, got {value!r}")
-            options["thresholds"][key] = float(seconds)
-        elif flag == "--decision-wait":
-            options["decision_wait"] = value
-        elif flag == "--num-traces":
-            options["num_traces"] = int(value)
+    def run(arguments: argparse.Namespace) -> int:
+        try:
+            text = render(tail_sampling_config(
+                arguments.ratio, thresholds=dict(arguments.threshold),
+                decision_wait=arguments.decision_wait, num_traces=arguments.num_traces))  # fmt: skip
+        except ValueError as error:
+            program = getattr(arguments, "program", "obskit tail-sampling")
+            print(f"{program}: error: {error}", file=sys.stderr)
+            return 2
+        if arguments.output is None:
+            sys.stdout.write(text)
         else:
-            options["output"] = value
-    return options
+            with open(arguments.output, "w", encoding="utf-8") as file:
+                file.write(text)
+        return 0
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`obskit tail-sampling`: print (or `--output`) the policy; 2 on a bad argument.
+    """`obskit tail-sampling` (also `python -m obskit._tail_sampling`): print (or
+    `--output`) the policy; 2 on a bad argument.
 
     Examples:
         >>> main(["--ratio", "2"])
         2
     """
+    parser = argparse.ArgumentParser(prog="obskit tail-sampling")
+    run = configure(parser)
     try:
-        options = _parse(sys.argv[1:] if argv is None else argv)
-        output = options.pop("output", None)
-        text = render(tail_sampling_config(**options))
-    except SystemExit:
-        sys.stdout.write(_usage())
-        return 0
-    except ValueError as error:
-        sys.stderr.write(f"obskit tail-sampling: {error}\n{_usage()}")
-        return 2
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        with open(output, "w", encoding="utf-8") as file:
-            file.write(text)
-    return 0
+        arguments = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit_:  # --help, or a usage error (argparse has said which)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    arguments.program = parser.prog
+    return run(arguments)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from obskit import _catalogue, _cli, _shipped
+from obskit import _catalogue, _cli, _collector_tier, _shipped
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "examples" / "stack"
@@ -116,6 +116,17 @@ def test_one_dashboard_on_stdout_and_another_datasource(capsys):
     assert _run(capsys, "dashboards", "nope")[0] == 2
 
 
+def test_the_collector_tier_is_handed_out(capsys):
+    """The fleet's collector tier (docs/fleet.md): its dashboard and its alerts."""
+    code, out, _ = _run(capsys, "dashboards", "collector-tier")
+    assert code == 0
+    assert json.loads(out)["title"] == _collector_tier.DASHBOARD_TITLE
+    code, out, _ = _run(capsys, "rules")
+    alerts = {rule["alert"] for group in yaml.safe_load(out)["groups"] for rule in group["rules"]
+              if "alert" in rule}  # fmt: skip
+    assert {alert.name for alert in _collector_tier.ALERTS} <= alerts
+
+
 def test_writing_where_it_cannot_is_one_line(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     code, _, err = _run(capsys, "rules", "-o", str(tmp_path / "file"))
@@ -148,6 +159,27 @@ def test_python_m_obskit_report_keeps_working(tmp_path):
                                 timeout=60, check=False)  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert "cpu_seconds" in result.stdout
+
+
+def test_tail_sampling_prints_the_policy_the_stack_ships(capsys, tmp_path):
+    code, out, _ = _run(capsys, "tail-sampling")
+    assert code == 0
+    assert out == (STACK / "collector" / "tail-sampling.yaml").read_text()
+    code, _, err = _run(capsys, "tail-sampling", "--ratio", "1.5")
+    assert code == 2
+    assert err.endswith("obskit tail-sampling: error: argument --ratio: takes a number from "
+                        "0.0 to 1.0, got '1.5'\n")  # fmt: skip
+    code, _, err = _run(capsys, "tail-sampling", "--threshold", "raft_p99=1")
+    assert (code, err.count("\n")) == (2, 1)
+    assert "raft_commit_p99_seconds" in err  # the keys it knows
+    for command in ([sys.executable, "-m", "obskit._tail_sampling"],
+                    [sys.executable, "-m", "obskit._cli", "tail-sampling"]):  # fmt: skip
+        output = tmp_path / "policy.yaml"
+        result = subprocess.run([*command, "--ratio", "0.5", "-o", str(output)],
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        policy = yaml.safe_load(output.read_text())["processors"]["tail_sampling"]
+        assert policy["policies"][-1]["probabilistic"]["sampling_percentage"] == 50.0
 
 
 def test_plot_draws_png_and_svg(tmp_path, capsys):

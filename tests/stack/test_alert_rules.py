@@ -6,7 +6,9 @@ synthetic series, one case at a time. A firing case names the alert series it ex
 never to fire, and not to be pending at the end (a rate needs two samples, so a rule may
 be pending in the first minute of a series; its `for` covers that). The cases include
 what broke the first rules: a cache that never hits (no hit series at all), two healthy
-Raft clusters, and two jobs whose workers, nodes or processors share names.
+Raft clusters, and two jobs whose workers, nodes or processors share names; the collector
+tier's cases run on a tier of two load balancers and two gateways, with restarts (counter
+resets) and a counter that appears only at its first drop.
 `test_every_rule_has_a_firing_and_a_silent_case` makes a new rule without cases fail.
 """
 
@@ -164,6 +166,61 @@ def _memory(job: str, used: float, limit: float) -> list[Series]:
     labels = f'{job},instance="host:9464"'
     return [gauge(RSS, labels, used),
             gauge(MEMORY_LIMIT, f'{labels},obskit_runtime_limit_source="cgroup"', limit)]  # fmt: skip
+
+
+# The fleet's collector tier (docs/fleet.md): two load balancers and two gateways scraped as
+# one job, their series labelled as the collector exports them (its instrumentation scope,
+# the exporter or receiver; a full queue's counter appears only at its first drop).
+FLEET = 'job="otelcol-fleet"'
+LB1, LB2 = "otelcol-lb-1:8888", "otelcol-lb-2:8888"
+GW1, GW2 = "otelcol-gateway-1:8888", "otelcol-gateway-2:8888"
+ACCEPTED, REFUSED = "otelcol_receiver_accepted_spans_total", "otelcol_receiver_refused_spans_total"
+SENT, FAILED = "otelcol_exporter_sent_spans_total", "otelcol_exporter_send_failed_spans_total"
+QUEUE_FULL = "otelcol_exporter_enqueue_failed_spans_total"
+TOO_EARLY = "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early_total"
+_SCOPE = 'otel_scope_name="go.opentelemetry.io/collector/{}/{}helper"'
+
+
+def _exporter(instance: str, exporter: str) -> str:
+    scope = _SCOPE.format("exporter", "exporter")
+    return f'{FLEET},instance="{instance}",exporter="{exporter}",{scope}'
+
+
+def _receiver(instance: str) -> str:
+    scope = _SCOPE.format("receiver", "receiver")
+    return f'{FLEET},instance="{instance}",receiver="otlp",transport="grpc",{scope}'
+
+
+def _sampler(instance: str) -> str:
+    scope = ("github.com/open-telemetry/opentelemetry-collector-contrib/processor/"
+             "tailsamplingprocessor")  # fmt: skip
+    return f'{FLEET},instance="{instance}",otel_scope_name="{scope}"'
+
+
+def _tier(*changes: Series) -> list[Series]:
+    """A healthy tier: each load balancer takes 6,000 spans a minute and hands them on, each
+    gateway receives 6,000 and sends the tenth it keeps to Jaeger; nothing fails, but for
+    some failures at start-up. `changes` replace the series they name, or add to them."""
+    series = []
+    for balancer in (LB1, LB2):
+        series += [counter(ACCEPTED, _receiver(balancer), 6000),
+                   gauge(REFUSED, _receiver(balancer), 0),
+                   counter(SENT, _exporter(balancer, "loadbalancing"), 6000),
+                   gauge(FAILED, _exporter(balancer, "loadbalancing"), 40)]  # fmt: skip
+    for gateway in (GW1, GW2):
+        series += [counter(ACCEPTED, _receiver(gateway), 6000),
+                   gauge(REFUSED, _receiver(gateway), 0),
+                   counter(SENT, _exporter(gateway, "otlp/jaeger"), 600),
+                   gauge(FAILED, _exporter(gateway, "otlp/jaeger"), 0),
+                   gauge(TOO_EARLY, _sampler(gateway), 0)]  # fmt: skip
+    return list((dict(series) | dict(changes)).items())
+
+
+def _restarted(name: str, labels: str, before: float, after: float, minute: int = 30) -> Series:
+    """A counter growing by `before` a minute until its collector restarts at `minute`, then
+    from 0 by `after` a minute: a reset, which rate() must not read as a drop or a jump."""
+    return (f"{name}{{{labels}}}",
+            f"0+{before}x{minute - 1} 0+{after}x{MINUTES - minute}")  # fmt: skip
 
 
 # fmt: off
@@ -335,6 +392,41 @@ CASES: tuple[Case, ...] = (
          _series(_memory(A, 0.95e9, 1e9)), ({"job": "a", "instance": "host:9464"},)),
     Case("ProcessMemoryNearLimit", "a_third_in_two_jobs", False,
          _series(_memory(A, 0.3e9, 1e9), _memory(B, 0.3e9, 1e9))),
+    # the fleet's collector tier
+    Case("CollectorTierDroppingSpans", "a_dead_gateway", True,  # both balancers route to it
+         _series(_tier(counter(FAILED, _exporter(LB1, "loadbalancing"), 3000, start=40),
+                       counter(FAILED, _exporter(LB2, "loadbalancing"), 3000, start=40))),
+         ({"job": "otelcol-fleet", "instance": LB1, "exporter": "loadbalancing"},
+          {"job": "otelcol-fleet", "instance": LB2, "exporter": "loadbalancing"})),
+    Case("CollectorTierDroppingSpans", "healthy_tier_after_start_up_failures", False,
+         _series(_tier())),
+    Case("CollectorTierDroppingSpans", "every_collector_restarted", False,
+         _series(_tier(*(_restarted(ACCEPTED, _receiver(c), 6000, 6000)
+                         for c in (LB1, LB2, GW1, GW2)),
+                       *(_restarted(SENT, _exporter(c, "loadbalancing"), 6000, 6000)
+                         for c in (LB1, LB2)),
+                       *((f"{FAILED}{{{_exporter(c, 'loadbalancing')}}}", f"40x29 0x{MINUTES - 30}")
+                         for c in (LB1, LB2))))),
+    Case("CollectorTierRefusingSpans", "a_gateway_at_its_memory_limit_across_a_restart", True,
+         _series(_tier(_restarted(REFUSED, _receiver(GW1), 1200, 1200))),
+         ({"job": "otelcol-fleet", "instance": GW1, "receiver": "otlp"},), at=40),
+    Case("CollectorTierRefusingSpans", "healthy_tier", False, _series(_tier())),
+    Case("CollectorTierRefusingSpans", "old_refusals_reset_by_a_restart", False,
+         _series(_tier((f"{REFUSED}{{{_receiver(GW2)}}}", f"1200x29 0x{MINUTES - 30}")))),
+    Case("CollectorTierQueueFull", "first_full_queue_creates_the_series", True,
+         _series(_tier((f"{QUEUE_FULL}{{{_exporter(LB2, 'loadbalancing')}}}",
+                        f"_x20 512+2048x{MINUTES - 20}"))),
+         ({"job": "otelcol-fleet", "instance": LB2, "exporter": "loadbalancing"},), at=35),
+    Case("CollectorTierQueueFull", "healthy_tier_with_a_busy_queue", False,
+         _series(_tier(gauge("otelcol_exporter_queue_size", _exporter(LB1, "loadbalancing"), 900),
+                       gauge("otelcol_exporter_queue_capacity", _exporter(LB1, "loadbalancing"),
+                             1000)))),
+    Case("TailSamplingDecidedTooEarly", "num_traces_too_small_on_one_gateway", True,
+         _series(_tier(counter(TOO_EARLY, _sampler(GW2), 300))),
+         ({"job": "otelcol-fleet", "instance": GW2},)),
+    Case("TailSamplingDecidedTooEarly", "healthy_tier", False, _series(_tier())),
+    Case("TailSamplingDecidedTooEarly", "a_five_minute_burst", False,  # shorter than its for
+         _series(_tier((f"{TOO_EARLY}{{{_sampler(GW1)}}}", f"0x19 0+200x5 1000x{MINUTES - 26}")))),
     # the query workers' recording rules: two jobs, each with a worker "w1"
     Case("query:worker_error_ratio:rate5m", "two_jobs_same_worker_id", True,
          _series(_worker(A, "w1", 90, 10, 0.1), _worker(B, "w1", 1000, 0, 0.1)),

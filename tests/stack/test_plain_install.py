@@ -73,12 +73,30 @@ def test_dashboards_from_the_installed_package(plain: Path, tmp_path: Path):
         assert (tmp_path / path.name).read_text() == path.read_text()
     printed = _run(plain / "obskit", "dashboards", "raft")
     assert json.loads(printed.stdout)["uid"] == "obskit-raft"
+    printed = _run(plain / "obskit", "dashboards", "collector-tier")
+    assert json.loads(printed.stdout)["uid"] == "obskit-collector-tier"
 
 
 def test_catalogue_from_the_installed_package(plain: Path):
     printed = _run(plain / "obskit", "catalogue")
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout == (REPO / "docs" / "catalogue.md").read_text()
+
+
+def test_tail_sampling_from_the_installed_package(plain: Path, tmp_path: Path):
+    shipped = (STACK / "collector" / "tail-sampling.yaml").read_text()
+    printed = _run(plain / "obskit", "tail-sampling")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == shipped
+    written = _run(plain / "python", "-m", "obskit._tail_sampling", "-o", tmp_path / "ts.yaml")
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "ts.yaml").read_text() == shipped
+    helped = _run(plain / "obskit", "tail-sampling", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: obskit tail-sampling")
+    refused = _run(plain / "obskit", "tail-sampling", "--ratio", "2")
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
 
 
 _RECORD = """

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from _stack import STACK
 
-from obskit import _dashboards, _grafana, _promql
+from obskit import _collector_tier, _dashboards, _grafana, _promql
 
 RULES = sorted((STACK / "prometheus" / "rules").glob("*.yml"))
 BOARDS = sorted((STACK / "grafana" / "dashboards").glob("*.json"))
@@ -39,8 +39,13 @@ EXPRESSIONS = _shipped_expressions()
 
 def test_the_shipped_files_hold_expressions():
     assert len(RULES) == 2
-    assert len(BOARDS) == len(_dashboards.DASHBOARD_DOMAINS)
+    # one dashboard per domain, and the fleet's collector tier's (docs/fleet.md)
+    domains = [domain for domain, _ in _dashboards.DASHBOARD_DOMAINS]
+    expected = {f"obskit-{name}.json" for name in (*domains, _dashboards.COLLECTOR_TIER)}
+    assert {path.name for path in BOARDS} == expected
     assert len(EXPRESSIONS) > 100
+    tier = [where for where, _ in EXPRESSIONS if where.startswith("obskit-collector-tier.json")]
+    assert len(tier) >= len(_collector_tier.PANELS)  # the tier's panels are parsed too
 
 
 @pytest.mark.parametrize(("where", "expr"), EXPRESSIONS, ids=[w for w, _ in EXPRESSIONS])
