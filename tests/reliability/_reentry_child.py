@@ -53,7 +53,7 @@ def _self_lock(name: str) -> Callable[[FrameType], Any]:
 
 # target -> (the function whose locked section it is, where its lock is)
 TARGETS: dict[str, tuple[Callable[..., Any], Callable[[FrameType], Any]]] = {
-    "slim.add_event": (_slim.SlimSpan.add_event, lambda frame: _slim._lock),
+    "slim.add_event": (_slim.SlimSpan._add_event, lambda frame: _slim._lock),
     "slim.set_attribute": (_slim.SlimSpan.set_attribute, lambda frame: _slim._lock),
     "queue.enqueue": (_queue.SpanQueue._enqueue, _self_lock("_lock")),
     "hot.bind": (_cells._Bindings.get, _self_lock("_lock")),

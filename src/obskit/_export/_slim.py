@@ -256,31 +256,10 @@ class SlimSpan:
         bounded = BoundedAttributes(
             sink.max_event_attributes, attributes, max_value_len=sink.max_length, immutable=True
         )
-        event = Event(name=name, attributes=bounded, timestamp=timestamp)
-        lock = _lock
-        lock.acquire()
-        try:
-            if self._busy is lock:
-                _pending.append((SlimSpan._add_event, self, (event,)))
-                return
-            if self._end_time is None:
-                self._busy = lock
-                try:
-                    events = self._events
-                    if events is None:
-                        self._events = events = BoundedList(sink.max_events)
-                    events.append(event)  # its own lock: never taken twice (busy)
-                    return
-                finally:
-                    self._busy = None
-        finally:
-            lock.release()
-            if _pending:
-                _apply_pending()
-        _sdk_logger.warning("Tried calling %s on an ended span.", "_add_event")
+        self._add_event(Event(name=name, attributes=bounded, timestamp=timestamp))
 
     def _add_event(self, event: Event) -> None:
-        """Add an event already built (an `add_event` queued by re-entry)."""
+        """Add an event already built (by `add_event`, or queued by re-entry)."""
         lock = _lock
         lock.acquire()
         try:
