@@ -4,7 +4,7 @@ Run alone:  python benchmarks/bench_calls.py [--quick]
 
 Every figure is the cost of one call of `def f(x): return x + 1` through the decorator,
 measured against the same call bare (`f(1)`); "added" is the difference. Cases of one
-table are interleaved (benchmarks/_harness.py).
+table are interleaved (benchmarks/_bench_harness.py).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from obskit._export import _slim
 from obskit._export._queue import SpanQueue
 
 try:
-    from benchmarks._harness import Case, Step, compare, run_steps
+    from benchmarks._bench_harness import Case, Step, compare, run_steps
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
+    from _bench_harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
 
 __all__ = ["SDK_SPANS", "assemble", "run", "steps"]
 

@@ -5,7 +5,7 @@ Run alone:  python benchmarks/bench_domains.py [--quick]
 Every public domain operation (btree get/put/delete/scan, a pipeline step, a Raft client
 and server RPC, propose->commit, a query phase inside an open query lifecycle, a whole
 query lifecycle with 4 phases and 5 fragments) is timed in one interleaved comparison
-(benchmarks/_harness.py): bare (the same work without telemetry), obskit disabled,
+(benchmarks/_bench_harness.py): bare (the same work without telemetry), obskit disabled,
 obskit unsampled and sampled, and the same shape written with the raw OpenTelemetry SDK
 (spans from `start_as_current_span`, metrics from SDK instruments with the same
 attributes). Both sides record into one live SDK meter provider with a reader attached
@@ -46,10 +46,10 @@ from obskit._export import _slim
 from obskit._export._queue import SpanQueue
 
 try:
-    from benchmarks._harness import Case, Step, compare, run_steps
+    from benchmarks._bench_harness import Case, Step, compare, run_steps
     from benchmarks.bench_calls import SDK_SPANS, NullExporter
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
+    from _bench_harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
     from bench_calls import SDK_SPANS, NullExporter  # type: ignore[no-redef]
 
 __all__ = [

@@ -42,10 +42,10 @@ from obskit._export._otlp import _fast_http_span_exporter
 from obskit._export._queue import SpanQueue
 
 try:
-    from benchmarks._harness import Step, run_steps
+    from benchmarks._bench_harness import Step, run_steps
     from benchmarks.bench_calls import SDK_SPANS
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Step, run_steps  # type: ignore[no-redef]
+    from _bench_harness import Step, run_steps  # type: ignore[no-redef]
     from bench_calls import SDK_SPANS  # type: ignore[no-redef]
 
 __all__ = [

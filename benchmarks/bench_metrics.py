@@ -29,9 +29,9 @@ from obskit import _hot, _providers
 from obskit._timed import timed
 
 try:
-    from benchmarks._harness import Case, Step, compare, run_steps
+    from benchmarks._bench_harness import Case, Step, compare, run_steps
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
+    from _bench_harness import Case, Step, compare, run_steps  # type: ignore[no-redef]
 
 __all__ = ["assemble", "run", "steps"]
 

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from benchmarks._harness import Step, run_steps
+    from benchmarks._bench_harness import Step, run_steps
 except ImportError:  # run as a script: benchmarks/ is on sys.path
-    from _harness import Step, run_steps  # type: ignore[no-redef]
+    from _bench_harness import Step, run_steps  # type: ignore[no-redef]
 
 __all__ = ["CONFIGS", "RATIO", "assemble", "render", "run", "steps", "target"]
 

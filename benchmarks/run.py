@@ -41,7 +41,7 @@ import bench_export  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_raft  # noqa: E402
 import chart  # noqa: E402
-from _harness import Progress, Step, run_steps  # noqa: E402
+from _bench_harness import Progress, Step, run_steps  # noqa: E402
 from bench_calls import SDK_SPANS  # noqa: E402
 
 BEGIN = "<!-- bench:begin -->"

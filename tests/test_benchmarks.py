@@ -26,7 +26,7 @@ from obskit._export import _slim
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-import _harness  # noqa: E402
+import _bench_harness  # noqa: E402
 import bench_calls  # noqa: E402
 import bench_domains  # noqa: E402
 import bench_export  # noqa: E402
@@ -60,7 +60,7 @@ def _obskit_spans(keep: Keep) -> list[ReadableSpan]:
     return [s for s in keep.spans if s.instrumentation_scope.name != "bench.sdk"]
 
 
-def _run_once(case: _harness.Case) -> None:
+def _run_once(case: _bench_harness.Case) -> None:
     with case.context():
         exec(case.stmt, dict(case.namespace))  # what timeit runs, once
 
@@ -306,9 +306,9 @@ def test_chart_draws_every_panel_or_says_why_not(tmp_path: Path) -> None:
 
 def test_progress_writes_one_line_per_step() -> None:
     out = io.StringIO()
-    progress = _harness.Progress(2, out)
-    steps = [_harness.Step("a", lambda: 1, "first"), _harness.Step("b", lambda: 2)]
-    assert _harness.run_steps(steps, progress, prefix="calls: ") == {"a": 1, "b": 2}
+    progress = _bench_harness.Progress(2, out)
+    steps = [_bench_harness.Step("a", lambda: 1, "first"), _bench_harness.Step("b", lambda: 2)]
+    assert _bench_harness.run_steps(steps, progress, prefix="calls: ") == {"a": 1, "b": 2}
     lines = out.getvalue().splitlines()
     assert [line.split(" (")[0] for line in lines] == [
         "bench [1/2] calls: first",
