@@ -187,3 +187,34 @@ def test_a_collection_is_attributed_to_the_span_of_the_thread_that_ran_it(
 
     assert [g for g, _ in _pause_events(obskit_capture.one("worker.task"))] == [0]
     assert _pause_events(obskit_capture.one("main.task")) == []
+
+
+@pytest.mark.timeout(30)
+def test_a_pause_the_hook_could_not_mark_is_counted_where_users_see_it(obskit_capture, runtime_on):
+    """Another thread inside the span's locked section: the hook skips, never waits, and
+    the skip is in obskit.runtime.gc.pauses.lost{reason=span_busy}."""
+    inside, leave = threading.Event(), threading.Event()
+    with obskit.span("busy elsewhere"):
+        span = trace_api.get_current_span()
+        lock = span._lock  # type: ignore[attr-defined]
+
+        def hold() -> None:
+            with lock:
+                inside.set()
+                leave.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert inside.wait(10)
+            skipped = _runtime_gc.counters["events_skipped"]
+            gc.collect(0)
+            assert _runtime_gc.counters["events_skipped"] == skipped + 1
+        finally:
+            leave.set()
+            holder.join(10)
+
+    assert _pause_events(obskit_capture.one("busy elsewhere")) == []
+    lost = obskit_capture.metric("obskit.runtime.gc.pauses.lost", {"reason": "span_busy"})
+    assert lost.value == _runtime_gc.counters["events_skipped"] >= 1
+    assert obskit_capture.metric("obskit.runtime.gc.pauses.lost", {"reason": "hook_error"})

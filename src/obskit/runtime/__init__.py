@@ -46,8 +46,11 @@ from obskit.runtime._names import (
     CPYTHON_GC_COLLECTIONS,
     CPYTHON_GC_GENERATION,
     CPYTHON_GC_UNCOLLECTABLE_OBJECTS,
+    GC_LOSS_REASON,
+    GC_LOSS_REASONS,
     GC_PAUSE_DURATION,
     GC_PAUSE_EVENT,
+    GC_PAUSES_LOST,
     LIMIT_SOURCE,
     MEMORY_LIMIT,
     PROCESS_CPU_TIME,
@@ -94,6 +97,9 @@ CATALOGUE = Catalogue(
                   "semconv"),
         Attribute(GC_PAUSE_DURATION, "double", "Seconds the collection paused the process",
                   0.0123),
+        Attribute(GC_LOSS_REASON, "string", "What the GC hook could not record: buffer_full "
+                  "(a pause missing from the histogram), hook_error (a pause missed), "
+                  "span_busy (a pause not marked on its span)", "span_busy"),
         Attribute(LIMIT_SOURCE, "string", "Where a limit comes from: cgroup (the process's "
                   "cgroup or container) or host (physical memory, CPUs it may run on)",
                   "cgroup"),
@@ -131,6 +137,9 @@ CATALOGUE = Catalogue(
         Instrument(GC_PAUSE_DURATION, "histogram", "s",
                    "Pause of each garbage collection, timed with gc.callbacks",
                    [CPYTHON_GC_GENERATION], GC_PAUSE_BUCKETS),
+        Instrument(GC_PAUSES_LOST, "observable_counter", "{pause}",
+                   "Pauses the GC hook could not record in full, by reason (it never waits "
+                   "for a lock or logs inside a collection)", [GC_LOSS_REASON]),
     ],
 )  # fmt: skip
 
@@ -204,6 +213,14 @@ def _gc_stat(key: str) -> Callable[[CallbackOptions], list[Observation]]:
     return observe
 
 
+def _observe_losses(options: CallbackOptions) -> list[Observation]:
+    counters = _runtime_gc.counters
+    return [
+        Observation(counters[key], {GC_LOSS_REASON: reason})
+        for key, reason in GC_LOSS_REASONS.items()
+    ]
+
+
 _CALLBACKS: tuple[tuple[str, Callable[[CallbackOptions], list[Observation]]], ...] = (
     (PROCESS_CPU_TIME, _observe_cpu),
     (PROCESS_MEMORY_USAGE, _process_value("rss")),
@@ -215,6 +232,7 @@ _CALLBACKS: tuple[tuple[str, Callable[[CallbackOptions], list[Observation]]], ..
     (CPYTHON_GC_COLLECTIONS, _gc_stat("collections")),
     (CPYTHON_GC_COLLECTED_OBJECTS, _gc_stat("collected")),
     (CPYTHON_GC_UNCOLLECTABLE_OBJECTS, _gc_stat("uncollectable")),
+    (GC_PAUSES_LOST, _observe_losses),
 )
 
 _lock = threading.RLock()  # re-entrant: enable()/disable() from a handler run inside

@@ -36,6 +36,14 @@ PROCESS_RUNTIME_DESCRIPTION: Final = "process.runtime.description"
 # obskit's own: the pause histogram, the span event and its duration attribute.
 GC_PAUSE_DURATION: Final = "obskit.runtime.gc.pause.duration"
 GC_PAUSE_EVENT: Final = "obskit.runtime.gc.pause"
+# What the GC hook could not record, by reason (the hook itself never logs or waits).
+GC_PAUSES_LOST: Final = "obskit.runtime.gc.pauses.lost"
+GC_LOSS_REASON: Final = "reason"
+#: Reasons, by the hook's counter: a pause missing from the histogram (its buffer was full
+#: between two collections), missed entirely (the hook failed), or recorded but not marked
+#: on the span (another thread was changing the span: the hook never waits for it).
+GC_LOSS_REASONS: Final = {"dropped": "buffer_full", "errors": "hook_error",
+                          "events_skipped": "span_busy"}  # fmt: skip
 
 # obskit's own: what the process may use (cgroup limits, else the host's size), for
 # saturation alerts. Semconv names limits only for Kubernetes containers (k8s.container.*).
