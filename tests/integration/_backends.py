@@ -49,6 +49,13 @@ class BackendTimeout(AssertionError):
     """What a test waited for did not show up before its deadline."""
 
 
+def cached_binary(name: str) -> Path:
+    """Where the .ci/build-*.sh scripts put a backend: $OBSKIT_CACHE/bin/NAME
+    (~/.cache/obskit by default)."""
+    cache = os.environ.get("OBSKIT_CACHE") or "~/.cache/obskit"
+    return Path(cache).expanduser() / "bin" / name
+
+
 def free_ports(count: int) -> list[int]:
     """Return `count` distinct TCP ports free on 127.0.0.1 right now.
 
@@ -441,8 +448,7 @@ class Jaeger(Backend):
     @classmethod
     def default_binary(cls) -> Path:
         """Where .ci/build-jaeger.sh puts it: $OBSKIT_CACHE/bin/jaeger (~/.cache/obskit)."""
-        cache = os.environ.get("OBSKIT_CACHE") or "~/.cache/obskit"
-        return Path(cache).expanduser() / "bin" / "jaeger"
+        return cached_binary("jaeger")
 
     @property
     def otlp_grpc_endpoint(self) -> str:
@@ -621,8 +627,7 @@ class Collector(Backend):
     @classmethod
     def default_binary(cls) -> Path:
         """Where .ci/build-collector.sh puts it: $OBSKIT_CACHE/bin/otelcol-obskit."""
-        cache = os.environ.get("OBSKIT_CACHE") or "~/.cache/obskit"
-        return Path(cache).expanduser() / "bin" / "otelcol-obskit"
+        return cached_binary("otelcol-obskit")
 
     @property
     def otlp_grpc_endpoint(self) -> str:
