@@ -99,11 +99,11 @@ def catalogue(session: nox.Session) -> None:
         session.run(
             "python",
             "-c",
-            "import sys, obskit._catalogue as c; sys.stdout.write(c.render_markdown())",
+            "import sys, obskit._tools.catalogue as c; sys.stdout.write(c.render_markdown())",
             stdout=out,
         )
-    session.run("python", "-c", "import obskit._catalogue as c; c.refresh_pages('docs')")
-    session.run("python", "-c", "import obskit._alert_docs as a; a.refresh_pages('docs')")
+    session.run("python", "-c", "import obskit._tools.catalogue as c; c.refresh_pages('docs')")
+    session.run("python", "-c", "import obskit._tools.alert_docs as a; a.refresh_pages('docs')")
 
 
 @nox.session(python=PYTHONS)
@@ -124,4 +124,6 @@ def bench(session: nox.Session) -> None:
 def dashboards(session: nox.Session) -> None:
     """Regenerate the Grafana dashboards and alert rules under examples/stack/."""
     _install(session)
-    session.run("python", "-m", "obskit._dashboards", *session.posargs)  # `-- --check` verifies
+    session.run(
+        "python", "-m", "obskit._tools.dashboards", *session.posargs
+    )  # `-- --check` verifies

@@ -22,9 +22,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 import obskit
-from obskit import _providers, _scrub
-from obskit._export import _slim
-from obskit._export._queue import SpanQueue
+from obskit import _routing as _providers
+from obskit._export import slim as _slim
+from obskit._export.queue import SpanQueue
+from obskit._safety import secrets as _scrub
 
 try:
     from benchmarks._bench_harness import Case, Step, compare, run_steps

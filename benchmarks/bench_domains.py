@@ -41,9 +41,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
-from obskit import _providers, btree, pipeline, query, raft
-from obskit._export import _slim
-from obskit._export._queue import SpanQueue
+from obskit import _routing as _providers
+from obskit import btree, pipeline, query, raft
+from obskit._export import slim as _slim
+from obskit._export.queue import SpanQueue
 
 try:
     from benchmarks._bench_harness import Case, Step, compare, run_steps

@@ -36,10 +36,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from obskit._export import _slim, _slim_sink
-from obskit._export._encoder import encode_request
-from obskit._export._otlp import _fast_http_span_exporter
-from obskit._export._queue import SpanQueue
+from obskit._export import slim as _slim
+from obskit._export import slim as _slim_sink
+from obskit._export.encoder import encode_request
+from obskit._export.otlp import _fast_http_span_exporter
+from obskit._export.queue import SpanQueue
 
 try:
     from benchmarks._bench_harness import Step, run_steps

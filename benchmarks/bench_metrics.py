@@ -25,8 +25,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 import obskit
-from obskit import _hot, _providers
-from obskit._timed import timed
+from obskit import _routing as _providers
+from obskit._metrics import hot as _hot
+from obskit._trace.timed import timed
 
 try:
     from benchmarks._bench_harness import Case, Step, compare, run_steps

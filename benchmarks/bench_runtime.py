@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from opentelemetry.sdk.trace import TracerProvider
 
 import obskit
-from obskit import _providers, runtime
+from obskit import _routing as _providers
+from obskit import runtime
 
 BUDGET_US = 2.0
 YOUNG_OBJECTS = gc.get_threshold()[0]  # 700 on CPython 3.11

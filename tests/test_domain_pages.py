@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from obskit import _alert_docs, _catalogue
+from obskit._tools import alert_docs as _alert_docs
+from obskit._tools import catalogue as _catalogue
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -34,7 +35,7 @@ def test_worked_example_runs(page: str) -> None:
 def test_every_alert_is_documented_on_its_page_and_in_the_index() -> None:
     """Each rule of the rule file: a row on its domain's page, under an Alerts heading, and
     a line in backends.md's index linking there."""
-    from obskit import _dashboards
+    from obskit._tools import dashboards as _dashboards
 
     index = (DOCS / "backends.md").read_text()
     for domain, alerts in _dashboards.all_alerts():

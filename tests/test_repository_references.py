@@ -23,7 +23,7 @@ SCANNED = (
 OUTSIDE = re.compile(
     r"(?<![\w.])(?:research/|docs/research\b|\.\./shared\b|/work/|shared/research)"
 )
-#: A path that starts at the repository's root (`docs/x.md`, `src/obskit/_log.py:12`).
+#: A path that starts at the repository's root (`docs/x.md`, `src/obskit/_base/log.py:12`).
 TOP = ("src", "docs", "tests", "benchmarks", "examples", ".ci")
 REPO_PATH = re.compile(r"(?<![\w./~-])((?:" + "|".join(map(re.escape, TOP)) + r")/[\w./*-]*\w\*?)")
 #: A top-level document named without a path (`DESIGN.md`).
@@ -66,10 +66,12 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert OUTSIDE.search("see research/reliability.md section 2")
     assert OUTSIDE.search("from ../shared/notes")
     assert not OUTSIDE.search("docs/reliability.md, R8")
-    assert [m.group(1) for m in REPO_PATH.finditer("in docs/gone.md and src/obskit/_log.py.")] == [
+    assert [
+        m.group(1) for m in REPO_PATH.finditer("in docs/gone.md and src/obskit/_base/log.py.")
+    ] == [
         "docs/gone.md",
-        "src/obskit/_log.py",
+        "src/obskit/_base/log.py",
     ]
     assert not _exists("docs/gone.md")
-    assert _exists("src/obskit/_log.py")
+    assert _exists("src/obskit/_base/log.py")
     assert _exists("tests/integration/test_examples_*.py")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import SpanKind
 
 from obskit._config import Settings
-from obskit._hot import (
+from obskit._metrics.hot import (
     BoundCounter,
     BoundHistogram,
     HotCounter,
@@ -35,7 +35,7 @@ from obskit._hot import (
     hot_histogram,
     hot_up_down_counter,
 )
-from obskit._metrics import (
+from obskit._metrics.proxy import (
     LATENCY_BUCKETS,
     counter,
     gauge,
@@ -46,12 +46,12 @@ from obskit._metrics import (
     observable_up_down_counter,
     up_down_counter,
 )
-from obskit._scrub import ScrubbingOptions, ScrubMatch
-from obskit._setup import Telemetry, configure, flush, shutdown
-from obskit._setup import current as telemetry
-from obskit._spans import SpanHandle, current_span, set_attribute, set_attributes, span
-from obskit._timed import timed
-from obskit._traced import traced
+from obskit._safety.secrets import ScrubbingOptions, ScrubMatch
+from obskit._setup.configure import Telemetry, configure, flush, shutdown
+from obskit._setup.configure import current as telemetry
+from obskit._trace.handle import SpanHandle, current_span, set_attribute, set_attributes, span
+from obskit._trace.timed import timed
+from obskit._trace.traced import traced
 
 if TYPE_CHECKING:
     from obskit import btree as btree

@@ -12,26 +12,18 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from obskit._environment import (
-    FALSE,
-    TRUE,
-    check_number,
-    env,
-    env_bool,
-    env_number,
-    split,
-    warn_bad,
-)
-from obskit._export._budget import (
-    DEFAULT_MAX_BATCH_BYTES,
-    DEFAULT_MAX_QUEUE_BYTES,
-    DEFAULT_MAX_SPAN_BYTES,
-)
-from obskit._log import log_once
-from obskit._scrub import ScrubbingOptions, patterns_from_env
+from obskit._base.env import FALSE, TRUE, check_number, env, env_bool, env_number, split, warn_bad
+from obskit._base.log import log_once
+from obskit._safety.secrets import ScrubbingOptions, patterns_from_env
 
 __all__ = ["SAMPLERS", "SIGNALS", "OtlpSettings", "Settings", "resolve"]
 
+#: A span estimated above this is dropped (reason `too_large`).
+DEFAULT_MAX_SPAN_BYTES = 1024 * 1024
+#: Export batches are split to stay below this: gRPC's default receive limit is 4 MiB.
+DEFAULT_MAX_BATCH_BYTES = 3 * 1024 * 1024
+#: Spans waiting for export hold at most this many (estimated) bytes.
+DEFAULT_MAX_QUEUE_BYTES = 32 * 1024 * 1024
 SIGNALS = ("traces", "metrics")
 _PROTOCOLS = ("grpc", "http/protobuf")
 _COMPRESSIONS = {"grpc": ("none", "gzip"), "http/protobuf": ("none", "gzip", "deflate")}

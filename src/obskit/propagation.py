@@ -36,9 +36,9 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from obskit._log import log_once
-from obskit._sanitize import clean_attributes
-from obskit._spans import SPAN_KEY, AsyncWith, _get_context
+from obskit._base.log import log_once
+from obskit._safety.clean import clean_attributes
+from obskit._trace.handle import SPAN_KEY, AsyncWith, get_context
 
 __all__ = [
     "FIELDS",
@@ -81,7 +81,7 @@ def _default_trace_context() -> TraceContextTextMapPropagator | None:
 
 def _w3c_fields(context: Context | None) -> dict[str, str] | None:
     """What the default propagators inject, or None when baggage makes it the API's job."""
-    current = _get_context() if context is None else context
+    current = get_context() if context is None else context
     if current.get(_BAGGAGE_KEY):
         return None
     span: trace_api.Span | None = current.get(SPAN_KEY)  # type: ignore[assignment]

@@ -45,8 +45,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from obskit import _stats
-from obskit._stats import FASTER, NO_CHANGE, NOISY, REGRESSION
+from obskit._tools import stats as _stats
+from obskit._tools.stats import FASTER, NO_CHANGE, NOISY, REGRESSION
 
 __all__ = [
     "FASTER",
@@ -64,7 +64,7 @@ __all__ = [
     "regressions",
 ]
 
-_FORMAT = "obskit.run/1"  # obskit.runtime._runfile.FORMAT, the version this reader knows
+_FORMAT = "obskit.run/1"  # obskit._runtime.runfile.FORMAT, the version this reader knows
 _PROGRAM = "obskit report"
 
 # (summary key, checked): the process figures a run file's summary holds.
@@ -606,7 +606,7 @@ def _run(arguments: argparse.Namespace) -> int:
             print(f"{program}: {error}", file=sys.stderr)
         return 2
     if arguments.plot is not None:
-        from obskit import _plot
+        from obskit._tools import plot as _plot
 
         problem = _plot.unusable(arguments.plot)
         if problem:
@@ -626,7 +626,7 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"{program}: {noisy} figure(s) changed past the limit within noise (p >= "
               f"{alpha:g}): record more runs", file=sys.stderr)  # fmt: skip
     if arguments.plot is not None:
-        from obskit import _plot
+        from obskit._tools import plot as _plot
 
         _plot.draw(rows, verdicts, arguments.plot, limit=limit,
                    runs=(len(baseline), len(candidate)))  # fmt: skip

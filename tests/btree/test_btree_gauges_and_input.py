@@ -8,7 +8,7 @@ import re
 import pytest
 
 from obskit import btree
-from obskit._promql import as_promql, metric_names
+from obskit._tools.promql import as_promql, metric_names
 
 
 class Shape:

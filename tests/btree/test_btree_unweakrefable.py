@@ -53,7 +53,7 @@ def test_a_builtin_tree_goes_with_its_weakly_referenced_owner(obskit_capture) ->
 
 
 def btree_registrations() -> list[object]:
-    from obskit.btree import _gauges as _btree_gauges
+    from obskit.btree import _registry as _btree_gauges
 
     return list(_btree_gauges._registrations)
 

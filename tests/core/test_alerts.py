@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from obskit import _alerts, _dashboards
-from obskit._promql import metric_names
+from obskit._tools import alerts as _alerts
+from obskit._tools import dashboards as _dashboards
+from obskit._tools.promql import metric_names
 
 LATENCY = {
     "btree": ("BTreeOperationLatencyHigh", "btree_operation_p99_seconds",

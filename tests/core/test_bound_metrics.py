@@ -9,7 +9,8 @@ import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 
-from obskit import _hot, _providers
+from obskit import _routing as _providers
+from obskit._metrics import hot as _hot
 
 THREADS = 8
 PER_THREAD = 20_000

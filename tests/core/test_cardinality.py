@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 import obskit
-from obskit import _cells, _config
+from obskit import _config
+from obskit._metrics import cells as _cells
 
 OVERFLOW = "otel.metric.overflow"
 

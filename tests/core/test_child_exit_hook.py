@@ -12,7 +12,7 @@ import obskit
 def _count_exit_finalizers(results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     import multiprocessing.util as mp_util
 
-    from obskit._export import _exit
+    from obskit._base import processes as _exit
 
     hooks = [
         entry

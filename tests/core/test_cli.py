@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from obskit import _catalogue, _cli, _collector_tier, _shipped
+from obskit._tools import catalogue as _catalogue
+from obskit._tools import cli as _cli
+from obskit._tools import collector_tier as _collector_tier
+from obskit._tools import shipped as _shipped
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "examples" / "stack"
@@ -24,7 +27,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 def test_import_obskit_does_not_import_the_command():
     code = "import sys, obskit, obskit.report; print(sorted(m for m in sys.modules if m in " \
-           "('obskit._cli', 'obskit._shipped', 'obskit._plot', 'matplotlib')))"  # fmt: skip
+           "('obskit._tools.cli', 'obskit._tools.shipped', 'obskit._tools.plot', 'matplotlib')))"  # fmt: skip
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)  # fmt: skip
     assert result.stdout.strip() == "[]"
@@ -32,7 +35,7 @@ def test_import_obskit_does_not_import_the_command():
 
 def test_the_console_script_is_declared():
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert 'obskit = "obskit._cli:main"' in pyproject
+    assert 'obskit = "obskit._tools.cli:main"' in pyproject
 
 
 def test_top_level_help_lists_every_command_with_examples(capsys):
@@ -153,7 +156,7 @@ def test_python_m_obskit_report_keeps_working(tmp_path):
     run.write_text(json.dumps({"format": "obskit.run/1", "summary": {"cpu_seconds": 1.0}}))
     for command in (
         [sys.executable, "-m", "obskit.report"],
-        [sys.executable, "-m", "obskit._cli", "report"],
+        [sys.executable, "-m", "obskit._tools.cli", "report"],
     ):
         result = subprocess.run([*command, str(run), str(run)], capture_output=True, text=True,
                                 timeout=60, check=False)  # fmt: skip
@@ -172,8 +175,8 @@ def test_tail_sampling_prints_the_policy_the_stack_ships(capsys, tmp_path):
     code, _, err = _run(capsys, "tail-sampling", "--threshold", "raft_p99=1")
     assert (code, err.count("\n")) == (2, 1)
     assert "raft_commit_p99_seconds" in err  # the keys it knows
-    for command in ([sys.executable, "-m", "obskit._tail_sampling"],
-                    [sys.executable, "-m", "obskit._cli", "tail-sampling"]):  # fmt: skip
+    for command in ([sys.executable, "-m", "obskit._tools.tail_sampling"],
+                    [sys.executable, "-m", "obskit._tools.cli", "tail-sampling"]):  # fmt: skip
         output = tmp_path / "policy.yaml"
         result = subprocess.run([*command, "--ratio", "0.5", "-o", str(output)],
                                 capture_output=True, text=True, timeout=60, check=False)  # fmt: skip

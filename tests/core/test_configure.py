@@ -14,7 +14,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import obskit
-from obskit import _config, _log
+from obskit import _config
+from obskit._base import log as _log
 from obskit.exporters import ExporterParts
 
 ENV_VARS = [
@@ -348,7 +349,7 @@ def test_flush_does_not_duplicate_prometheus_series() -> None:
 def test_observable_instruments_from_the_global_meter_follow_configure() -> None:
     from opentelemetry.metrics import Observation
 
-    from obskit import _providers
+    from obskit import _routing as _providers
 
     _providers.install_globals()
     library_meter = metrics_api.get_meter("some.library")

@@ -42,7 +42,7 @@ def test_domain_duration_histograms_carry_their_spans(obskit_capture):
 
 
 def test_operator_and_worker_durations_point_at_their_own_span(obskit_capture):
-    from obskit.query import _catalogue as names
+    from obskit.query import _names as names
 
     with query.lifecycle("SELECT 1 FROM t", system="minidb") as q, q.operator("scan") as op:
         op.rows(3)

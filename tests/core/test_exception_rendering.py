@@ -8,7 +8,7 @@ import weakref
 import pytest
 
 import obskit
-from obskit import _sanitize
+from obskit._safety import clean as _sanitize
 
 
 class Counted(Exception):

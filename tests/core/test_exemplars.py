@@ -12,7 +12,7 @@ import pytest
 from opentelemetry import trace as trace_api
 
 import obskit
-from obskit._context import exemplar_context
+from obskit._base.context import exemplar_context
 
 
 def _exemplar_ids(point) -> set[tuple[int | None, int | None]]:

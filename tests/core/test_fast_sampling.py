@@ -17,7 +17,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 import obskit
-from obskit import _providers, propagation
+from obskit import _routing as _providers
+from obskit import propagation
 
 MASK = (1 << 64) - 1
 

@@ -13,11 +13,12 @@ from itertools import pairwise
 
 import pytest
 
-from obskit import LATENCY_BUCKETS, _alerts
-from obskit._catalogue import all_catalogues
-from obskit.btree import _catalogue as btree
+from obskit import LATENCY_BUCKETS
+from obskit._tools import alerts as _alerts
+from obskit._tools.catalogue import all_catalogues
+from obskit.btree import _names as btree
 from obskit.pipeline import _names as pipeline
-from obskit.query import _catalogue as query
+from obskit.query import _names as query
 from obskit.raft import _names as raft
 
 MAX_STEP = 2.5

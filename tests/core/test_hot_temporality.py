@@ -8,7 +8,7 @@ from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
 import obskit
-from obskit import _providers
+from obskit import _routing as _providers
 from obskit.testing import Capture
 
 
@@ -58,7 +58,7 @@ def test_a_provider_coming_back_reports_only_what_was_recorded_under_it() -> Non
     from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
 
-    from obskit import _providers
+    from obskit import _routing as _providers
 
     def counts(reader: InMemoryMetricReader) -> list[int]:
         data = reader.get_metrics_data()

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 import obskit
-from obskit import _log
+from obskit._base import log as _log
 
 SECRET = "s3cret-pw"
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import obskit
-from obskit._sanitize import MAX_VALUE_CHARS
+from obskit._safety.clean import MAX_VALUE_CHARS
 
 SURROGATE = "bad\ud800value"
 HUGE = "x" * (4 * 1024 * 1024)

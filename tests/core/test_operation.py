@@ -1,4 +1,4 @@
-"""The domains' shared recording path (obskit._operation): catalogue metrics as hot handles."""
+"""The domains' shared recording path (obskit._domain.operation): catalogue metrics as hot handles."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from obskit import _operation, _providers, btree, raft
-from obskit.btree import _catalogue as btree_names
+from obskit import _routing as _providers
+from obskit import btree, raft
+from obskit._domain import operation as _operation
+from obskit.btree import _names as btree_names
 from obskit.raft import _names as raft_names
 from obskit.testing._metrics import points_from_sdk
 

@@ -25,7 +25,8 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality
 from opentelemetry.sdk.trace import sampling
 
 import obskit
-from obskit import _log, propagation
+from obskit import propagation
+from obskit._base import log as _log
 from obskit.testing import OTLPReceiver
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

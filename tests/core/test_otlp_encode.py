@@ -16,8 +16,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
-from obskit._export import _encoder as _otlp_encode
-from obskit._export._encoder import Unsupported, encode_request, serialize_spans
+from obskit._export import encoder as _otlp_encode
+from obskit._export.encoder import Unsupported, encode_request, serialize_spans
 
 _VALUES: list[Any] = [
     "",
@@ -264,7 +264,7 @@ def test_the_otlp_exporters_configure_builds_send_our_bytes(protocol: str) -> No
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     from obskit._config import Settings
-    from obskit._export._otlp import (
+    from obskit._export.otlp import (
         _fast_grpc_span_exporter,
         _fast_http_span_exporter,
         _otlp_span_exporter,
@@ -298,7 +298,7 @@ def test_the_otlp_exporters_configure_builds_send_our_bytes(protocol: str) -> No
 def test_the_http_exporter_falls_back_to_the_sdk_encoder() -> None:
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    from obskit._export._otlp import _fast_http_span_exporter
+    from obskit._export.otlp import _fast_http_span_exporter
     from obskit.testing._receiver import OTLPReceiver
 
     span = ReadableSpan(
@@ -315,7 +315,7 @@ def test_the_http_exporter_falls_back_to_the_sdk_encoder() -> None:
     assert dict(received.attributes or {}) == {"ok": 1}
 
 
-# --- spans from obskit's own recorder (obskit._export._slim) ---------------------------
+# --- spans from obskit's own recorder (obskit._export.slim) ---------------------------
 # Each scenario runs the same calls on an SDK span and on a slim span of the same tracer,
 # with the same ids and a frozen clock, and compares the bytes both encoders write.
 
@@ -361,7 +361,8 @@ class _SameIds:
 def _twins(limits: Any = None) -> tuple[Any, Any, _Collect, _SameIds]:
     from opentelemetry.sdk.trace import SpanLimits
 
-    from obskit._export import _slim, _slim_sink
+    from obskit._export import slim as _slim
+    from obskit._export import slim as _slim_sink
 
     ids = _SameIds()
     provider = TracerProvider(
@@ -401,7 +402,7 @@ def _both(
     """(SDK span, slim span) after `script(span)` on each; both ended, same ids and times."""
     from opentelemetry.trace import NonRecordingSpan, set_span_in_context
 
-    from obskit._recipe import _CHILD_FLAGS
+    from obskit._trace.recipe import _CHILD_FLAGS
     from obskit.testing import frozen_span_clock
 
     tracer, sink, collect, ids = _twins(limits)
@@ -427,8 +428,8 @@ def _both(
 
 
 def _assert_twins(readable: Any, slim: Any) -> None:
-    from obskit._export._budget import span_size
-    from obskit._export._slim import slim_span_size
+    from obskit._export.budget import span_size
+    from obskit._export.slim import slim_span_size
 
     expected = encode_spans([readable]).SerializeToString()
     assert encode_request([slim]) == expected  # obskit's encoder, slim span
@@ -490,7 +491,7 @@ def trace_api_invalid() -> Any:
 
 @pytest.mark.parametrize("error", [True, False])
 def test_slim_spans_record_exceptions_like_sdk_spans(error: bool) -> None:
-    from obskit._errors import record_exception
+    from obskit._safety.errors import record_exception
 
     def raised() -> BaseException:
         try:

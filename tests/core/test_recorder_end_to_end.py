@@ -18,8 +18,8 @@ from opentelemetry.trace import SpanKind
 
 import obskit
 from obskit import propagation
-from obskit._export import _slim
-from obskit._export._slim import SlimSpan
+from obskit._export import slim as _slim
+from obskit._export.slim import SlimSpan
 from obskit.testing._collector import Collector
 from obskit.testing._receiver import OTLPReceiver
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import obskit
-from obskit._sanitize import clean_attributes, clean_value, safe_repr
+from obskit._safety.clean import clean_attributes, clean_value, safe_repr
 
 calls: list[str] = []
 

@@ -7,8 +7,9 @@ import re
 import pytest
 
 import obskit
-from obskit import _config, _scrub, query
-from obskit._scrub import DEFAULT_PATTERNS, scrub_pair
+from obskit import _config, query
+from obskit._safety import secrets as _scrub
+from obskit._safety.secrets import DEFAULT_PATTERNS, scrub_pair
 
 SECRET = "hunter2"
 
@@ -77,7 +78,7 @@ def test_ordinary_values_pass(key: str, value: str) -> None:
 
 
 def test_no_catalogue_attribute_of_obskit_is_redacted_by_its_key() -> None:
-    from obskit._catalogue import all_catalogues
+    from obskit._tools.catalogue import all_catalogues
 
     keys = {a.key for catalogue in all_catalogues() for a in catalogue.attributes}
     assert keys  # the catalogues are loaded

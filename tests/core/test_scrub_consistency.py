@@ -12,8 +12,8 @@ import pytest
 from opentelemetry.metrics import Observation
 
 import obskit
-from obskit import _scrub
-from obskit._scrub import metric_attributes
+from obskit._safety import secrets as _scrub
+from obskit._safety.secrets import metric_attributes
 
 SECRET = "hunter2"
 

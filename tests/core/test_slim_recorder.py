@@ -1,4 +1,4 @@
-"""obskit's own span recorder (obskit._export._slim): where it applies, and where it must not.
+"""obskit's own span recorder (obskit._export.slim): where it applies, and where it must not.
 
 The recorder is on by default (`OBSKIT_SLIM_SPANS=false` turns it off); these tests make
 sure it is on around `obskit.configure()` and check that what reaches exporters and the span counts is
@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import obskit
-from obskit._export import _slim
-from obskit._export._slim import SlimSpan
+from obskit._export import slim as _slim
+from obskit._export.slim import SlimSpan
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def test_the_recorder_is_on_by_default_and_the_environment_turns_it_off() -> Non
     assert _slim.ENABLED is (os.environ.get("OBSKIT_SLIM_SPANS", "true") != "false")
     code = (
         "import obskit\n"
-        "from obskit._export import _slim\n"
-        "from obskit._export._slim import SlimSpan\n"
+        "from obskit._export import slim as _slim\n"
+        "from obskit._export.slim import SlimSpan\n"
         "obskit.configure(service_name='slim', exporters=['memory'], runtime=False)\n"
         "with obskit.span('x') as handle:\n"
         "    kind = type(handle.span)\n"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from obskit._export._queue import SpanQueue
+from obskit._export.queue import SpanQueue
 
 
 class SlowExporter(SpanExporter):

@@ -1,4 +1,4 @@
-"""obskit._stats: Welch's t-test in plain Python, checked against scipy's figures.
+"""obskit._tools.stats: Welch's t-test in plain Python, checked against scipy's figures.
 
 The reference values were computed with scipy 1.16 (`scipy.stats.ttest_ind(b, a,
 equal_var=False)`, its `confidence_interval(0.95)`, and `scipy.stats.t.ppf`); scipy is
@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from obskit import _stats
+from obskit._tools import stats as _stats
 
 # (a, b, t, df, p, 95% interval of mean(b) - mean(a))
 SCIPY_WELCH = [

@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 import obskit
-from obskit import _tail_sampling, query, raft
-from obskit._alerts import THRESHOLDS
-from obskit._catalogue import all_catalogues
-from obskit.query import _catalogue as query_names
+from obskit import query, raft
+from obskit._tools import tail_sampling as _tail_sampling
+from obskit._tools.alerts import THRESHOLDS
+from obskit._tools.catalogue import all_catalogues
+from obskit.query import _names as query_names
 from obskit.raft import _names as raft_names
 from obskit.testing import Capture
 
@@ -122,6 +123,6 @@ def test_main_writes_the_file_and_says_what_is_wrong(
 
 
 def test_import_obskit_does_not_load_the_generator() -> None:
-    code = "import sys, obskit; print('obskit._tail_sampling' in sys.modules)"
+    code = "import sys, obskit; print('obskit._tools.tail_sampling' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

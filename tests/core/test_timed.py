@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from obskit._timed import timed
+from obskit._trace.timed import timed
 
 
 class Conflict(Exception):

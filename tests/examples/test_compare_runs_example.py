@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from obskit import _cli, report
+from obskit import report
+from obskit._tools import cli as _cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,9 @@ import yaml
 from _backends import Jaeger, Prometheus, poll
 from _examples import REPO, ExampleRun
 
-from obskit import _dashboards, _promql, _recording
+from obskit._tools import dashboards as _dashboards
+from obskit._tools import promql as _promql
+from obskit._tools import recording as _recording
 
 #: The collector tier's dashboard and alerts read the collectors' own metrics, not the
 #: examples': tests/integration/test_fleet.py checks them on a real tier.

@@ -10,7 +10,7 @@ from _backends import Jaeger, Prometheus, Trace, span_parent_id, span_tags
 from _examples import ExampleRun, check_catalogue_metrics
 
 from obskit import btree
-from obskit.btree import _catalogue as names
+from obskit.btree import _names as names
 
 SERVICE, INDEX = "btree-example", "users_pk"  # what btree.py configures and names
 EXERCISED = {names.OPERATION_DURATION, names.NODE_SPLITS, names.NODE_MERGES, names.PAGE_READS,

@@ -9,7 +9,7 @@ from _backends import Jaeger, Prometheus, Span, Trace, span_parent_id, span_serv
 from _examples import ExampleRun, check_catalogue_metrics
 
 from obskit import query
-from obskit.query import _catalogue as names
+from obskit.query import _names as names
 
 COORDINATOR, WORKER = "minidb-coordinator", "minidb-worker"  # query.py's service names
 WORKERS = 3

@@ -40,8 +40,11 @@ from _backends import (
 )
 from _examples import ExampleRun
 
-from obskit import _alerts, _collector_tier, _promql, _tail_sampling
-from obskit.query import _catalogue as query_names
+from obskit._tools import alerts as _alerts
+from obskit._tools import collector_tier as _collector_tier
+from obskit._tools import promql as _promql
+from obskit._tools import tail_sampling as _tail_sampling
+from obskit.query import _names as query_names
 from obskit.raft import _names as raft_names
 
 RATIO = 0.25  # of the healthy traces; N ~ 300 of them: sd ~ 7.5, the bound +-38 (Z = 5)

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import obskit
-from obskit import _log, pipeline
+from obskit import pipeline
+from obskit._base import log as _log
 from obskit.pipeline import Record, _age
 from obskit.pipeline._names import RECENT_ERRORS
 from obskit.pipeline._recent import sanitise

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from obskit import _catalogue, pipeline
+from obskit import pipeline
+from obskit._tools import catalogue as _catalogue
 
 
 def _workload() -> queue.Queue[int]:

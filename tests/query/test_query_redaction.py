@@ -8,7 +8,8 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
 import obskit
-from obskit import _literals, query
+from obskit import query
+from obskit._safety import literals as _literals
 
 SECRET = "hunter2"
 SQL = f"SELECT id FROM users WHERE password = '{SECRET}' AND pin = 90210"

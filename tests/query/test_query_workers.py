@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from obskit import query
-from obskit.query import _workers
+from obskit.query import _registry as _workers
 
 DURATION = "query.worker.fragment.duration"
 ROWS = "query.worker.rows.read"

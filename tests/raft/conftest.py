@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from obskit.raft import _state as _raft_state
+from obskit.raft import _registry as _raft_state
 
 
 @pytest.fixture(autouse=True)

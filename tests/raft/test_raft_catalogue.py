@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from obskit import _catalogue, raft
+from obskit import raft
+from obskit._tools import catalogue as _catalogue
 
 
 def _workload() -> None:

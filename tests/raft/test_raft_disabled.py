@@ -109,7 +109,7 @@ def test_disabled_operations_are_shared_instances_of_the_documented_classes() ->
 
 
 def test_state_reported_while_off_is_there_once_obskit_is_on() -> None:
-    from obskit.raft import _state
+    from obskit.raft import _registry as _state
 
     obskit.configure(enabled=False)
     try:

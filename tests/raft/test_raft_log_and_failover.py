@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from obskit import raft
-from obskit.raft import _tracking
+from obskit.raft import _registry as _tracking
 
 N1 = {"raft.node.id": "n1"}
 

@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import obskit
 import obskit.exporters
-from obskit._export import _exporters
-from obskit._export import _queue as _processor
+from obskit._export import builtins as _exporters
+from obskit._export import queue as _processor
 
 RESULT = "RESULT "
 MIB = 1024 * 1024

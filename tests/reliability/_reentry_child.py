@@ -32,9 +32,14 @@ from typing import Any
 from opentelemetry import trace as trace_api
 
 import obskit
-from obskit import _bound, _cells, _hot, _log, _metrics
-from obskit._export import _queue, _slim
-from obskit.raft import _state as raft_state
+from obskit._base import log as _log
+from obskit._export import queue as _queue
+from obskit._export import slim as _slim
+from obskit._metrics import cells as _cells
+from obskit._metrics import hot as _bound
+from obskit._metrics import hot as _hot
+from obskit._metrics import proxy as _metrics
+from obskit.raft import _registry as raft_state
 from obskit.runtime import GC_PAUSE_EVENT
 
 MODE = sys.argv[1]

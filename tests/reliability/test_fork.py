@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _harness import receiver_endpoint, record_figure, run_scenario
 
-from obskit._export._queue import FORK_WAIT
+from obskit._export.queue import FORK_WAIT
 from obskit.testing._receiver import OTLPReceiver
 
 pytestmark = pytest.mark.reliability

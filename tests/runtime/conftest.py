@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from obskit import runtime
-from obskit.runtime import _gc as _runtime_gc
+from obskit._runtime import gc as _runtime_gc
 
 
 @pytest.fixture(autouse=True)

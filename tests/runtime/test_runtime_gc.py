@@ -12,10 +12,10 @@ import pytest
 from opentelemetry import trace as trace_api
 
 import obskit
-from obskit import _log
-from obskit._export._slim import SlimSpan
+from obskit._base import log as _log
+from obskit._export.slim import SlimSpan
+from obskit._runtime import gc as _runtime_gc
 from obskit.runtime import GC_PAUSE_DURATION, GC_PAUSE_EVENT
-from obskit.runtime import _gc as _runtime_gc
 
 GENERATION = "cpython.gc.generation"
 

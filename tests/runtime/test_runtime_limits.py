@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from obskit.runtime import _limits
-from obskit.runtime._names import CPU_LIMIT, LIMIT_SOURCE, MEMORY_LIMIT
+from obskit._runtime import limits as _limits
+from obskit._runtime.names import CPU_LIMIT, LIMIT_SOURCE, MEMORY_LIMIT
 
 GIB = 1 << 30
 

@@ -11,8 +11,8 @@ from opentelemetry.semconv._incubating.metrics import cpython_metrics, process_m
 
 import obskit
 from obskit import runtime
+from obskit._runtime import gc as _runtime_gc
 from obskit.runtime import CATALOGUE, PANELS
-from obskit.runtime import _gc as _runtime_gc
 
 
 def test_names_are_the_current_semantic_conventions():

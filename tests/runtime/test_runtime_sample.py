@@ -11,7 +11,7 @@ import time
 import pytest
 
 from obskit import runtime
-from obskit.runtime import _gc as _runtime_gc
+from obskit._runtime import gc as _runtime_gc
 
 SAMPLER_THREAD = "obskit-runtime-sampler"
 

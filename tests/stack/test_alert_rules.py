@@ -24,8 +24,10 @@ import pytest
 import yaml
 from _stack import REPO
 
-from obskit import _dashboards, _metrics, _recording
-from obskit._catalogue import all_catalogues
+from obskit._metrics import proxy as _metrics
+from obskit._tools import dashboards as _dashboards
+from obskit._tools import recording as _recording
+from obskit._tools.catalogue import all_catalogues
 
 RULES = REPO / _dashboards.RULES_FILE
 RECORDING = REPO / _recording.RECORDING_FILE

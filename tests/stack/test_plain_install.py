@@ -88,7 +88,9 @@ def test_tail_sampling_from_the_installed_package(plain: Path, tmp_path: Path):
     printed = _run(plain / "obskit", "tail-sampling")
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout == shipped
-    written = _run(plain / "python", "-m", "obskit._tail_sampling", "-o", tmp_path / "ts.yaml")
+    written = _run(
+        plain / "python", "-m", "obskit._tools.tail_sampling", "-o", tmp_path / "ts.yaml"
+    )
     assert written.returncode == 0, written.stderr
     assert (tmp_path / "ts.yaml").read_text() == shipped
     helped = _run(plain / "obskit", "tail-sampling", "--help")
@@ -136,7 +138,7 @@ def test_report_from_the_installed_package(plain: Path, tmp_path: Path):
 
 
 def test_the_maintainers_generator_names_the_extra_it_needs(plain: Path):
-    result = _run(plain / "python", "-m", "obskit._dashboards", "--check")
+    result = _run(plain / "python", "-m", "obskit._tools.dashboards", "--check")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "pip install 'obskit[tools]'" in result.stderr

@@ -15,7 +15,11 @@ import pytest
 import yaml
 from _stack import STACK
 
-from obskit import _collector_tier, _dashboards, _grafana, _promql
+from obskit._domain import dashboards as _panels
+from obskit._tools import collector_tier as _collector_tier
+from obskit._tools import dashboards as _dashboards
+from obskit._tools import grafana as _grafana
+from obskit._tools import promql as _promql
 
 RULES = sorted((STACK / "prometheus" / "rules").glob("*.yml"))
 BOARDS = sorted((STACK / "grafana" / "dashboards").glob("*.json"))
@@ -94,6 +98,4 @@ def test_an_expression_that_is_not_promql_is_named():
 
 def test_a_panel_of_an_unknown_type_is_refused():
     with pytest.raises(ValueError, match="type must be timeseries, stat or table"):
-        _grafana.grafana_dashboard(
-            "d", "D", [("Row", [_grafana.Panel("P", ("up",), type="graph")])]
-        )
+        _grafana.grafana_dashboard("d", "D", [("Row", [_panels.Panel("P", ("up",), type="graph")])])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from obskit import _recording
-from obskit.query import _catalogue as names
+from obskit._tools import recording as _recording
+from obskit.query import _names as names
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDING = REPO / _recording.RECORDING_FILE

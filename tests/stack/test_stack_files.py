@@ -12,8 +12,12 @@ import pytest
 import yaml
 from _stack import REPO, STACK
 
-from obskit import _collector_tier, _dashboards, _promql, _recording, _tail_sampling
-from obskit._catalogue import all_catalogues
+from obskit._tools import collector_tier as _collector_tier
+from obskit._tools import dashboards as _dashboards
+from obskit._tools import promql as _promql
+from obskit._tools import recording as _recording
+from obskit._tools import tail_sampling as _tail_sampling
+from obskit._tools.catalogue import all_catalogues
 
 COMPOSE = STACK / "compose.yaml"
 PROMETHEUS_CONFIG = STACK / "prometheus" / "prometheus.yml"
@@ -116,7 +120,7 @@ def test_prometheus_config_and_rules_pass_promtool(promtool: str) -> None:
 def test_generated_files_are_fresh() -> None:
     stale = [path for path, text in _dashboards.render_files().items()
              if not (REPO / path).exists() or (REPO / path).read_text() != text]  # fmt: skip
-    assert not stale, f"stale, run `python -m obskit._dashboards`: {stale}"
+    assert not stale, f"stale, run `python -m obskit._tools.dashboards`: {stale}"
     generated = {Path(p).stem for p in _dashboards.render_files()}
     assert {p.stem for p in DASHBOARDS.glob("*.json")} <= generated, "orphan dashboard files"
 

@@ -4,7 +4,7 @@ from what was in force before)."""
 from __future__ import annotations
 
 import obskit
-from obskit import _cardinality
+from obskit._metrics import cardinality as _cardinality
 from obskit.testing import Capture
 
 

@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace import Span as SdkSpan
 
 import obskit
-from obskit._export import _slim
-from obskit._export._slim import SlimSpan
+from obskit._export import slim as _slim
+from obskit._export.slim import SlimSpan
 from obskit.testing import Capture
 
 

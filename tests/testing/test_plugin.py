@@ -14,7 +14,7 @@ from opentelemetry.metrics import Observation
 from opentelemetry.sdk import trace as sdk_trace
 
 import obskit
-from obskit import _providers
+from obskit import _routing as _providers
 from obskit.testing import Capture, CapturedMetric
 
 INNER_ARGS = ("-p", "no:cacheprovider", "--strict-markers", "-q")
@@ -159,7 +159,7 @@ def test_module_level_tracers_and_instruments_are_isolated_between_tests(
             assert obskit_capture.metric("app.jobs").value == 1
 
         def test_without_the_fixture_nothing_is_routed():
-            from obskit import _providers
+            from obskit import _routing as _providers
             assert _providers.state.tracer_provider is None
         """
     )

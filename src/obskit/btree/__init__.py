@@ -28,8 +28,19 @@ import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
-from obskit._log import log_once
-from obskit.btree._catalogue import (
+from obskit._base.log import log_once
+from obskit.btree._events import (
+    _count,
+    _current_span,
+    _label,
+    _merges,
+    _page_event,
+    _page_reads,
+    _page_writes,
+    _splits,
+    _structure_change,
+)
+from obskit.btree._names import (
     CATALOGUE,
     DEPTH,
     ERROR,
@@ -67,18 +78,6 @@ from obskit.btree._catalogue import (
     SPAN_PREFIX,
     SPLIT_EVENT,
 )
-from obskit.btree._events import (
-    _count,
-    _current_span,
-    _label,
-    _merges,
-    _page_event,
-    _page_reads,
-    _page_writes,
-    _splits,
-    _structure_change,
-)
-from obskit.btree._gauges import IndexRegistration, register_index
 from obskit.btree._operation import (
     CACHE,
     DISK,
@@ -86,6 +85,7 @@ from obskit.btree._operation import (
     current_op,
 )
 from obskit.btree._ops import decorate
+from obskit.btree._registry import IndexRegistration, register_index
 
 __all__ = [
     "CATALOGUE",
@@ -205,9 +205,9 @@ def operation(
         "sample_ratio": sample_ratio,
     }
     if sample_ratio is not None:
-        from obskit._spans import _check_ratio
+        from obskit._trace.handle import check_ratio
 
-        _check_ratio(sample_ratio)
+        check_ratio(sample_ratio)
 
     def decorator(target: F) -> F:
         return decorate(target, name, options)  # type: ignore[no-any-return]

@@ -11,11 +11,11 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.util.types import AttributeValue
 
-from obskit._log import log_once
-from obskit._sanitize import clean_text, clean_value
-from obskit._spans import SPAN_KEY, _get_context
+from obskit._base.log import log_once
+from obskit._safety.clean import clean_text, clean_value
+from obskit._trace.handle import SPAN_KEY, get_context
 from obskit.btree import _operation
-from obskit.btree._catalogue import (
+from obskit.btree._names import (
     INDEX,
     INTERNAL,
     LEAF,
@@ -36,7 +36,7 @@ _MAX_CACHED = 1024
 _structure_attrs: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
 _event_attrs: dict[tuple[str, int, str | None], dict[str, AttributeValue]] = {}
 _level_attrs: dict[tuple[str, str, int], dict[str, AttributeValue]] = {}
-_splits = _operation.NODE_SPLITS  # hot instruments (obskit._operation)
+_splits = _operation.NODE_SPLITS  # hot instruments (obskit._domain.operation)
 _merges = _operation.NODE_MERGES
 _page_reads = _operation.PAGE_READS
 _page_writes = _operation.PAGE_WRITES
@@ -85,7 +85,7 @@ def _add(counter: Any, cache_key: tuple[object, ...], attributes: dict[str, Any]
 
 def _current_span() -> trace_api.Span:
     """`trace_api.get_current_span()` without its three frames (~0.3 us a call)."""
-    span: trace_api.Span | None = _get_context().get(SPAN_KEY)  # type: ignore[assignment]
+    span: trace_api.Span | None = get_context().get(SPAN_KEY)  # type: ignore[assignment]
     return trace_api.INVALID_SPAN if span is None else span
 
 

@@ -16,10 +16,10 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from obskit._operation import Outcomes, hot
-from obskit._sanitize import clean_text
-from obskit._spans import SPAN_KEY, SpanRecipe, _get_context
-from obskit.btree import _catalogue as names
+from obskit._domain.operation import Outcomes, hot
+from obskit._safety.clean import clean_text
+from obskit._trace.handle import SPAN_KEY, SpanRecipe, get_context
+from obskit.btree import _names as names
 
 __all__ = [
     "CACHE",
@@ -37,7 +37,7 @@ _MAX_OUTCOMES = 16  # distinct outcome/error labels per (operation, index)
 OTHER: Final = "_OTHER"
 DEFAULT_INDEX = "default"
 
-# Bound hot instruments (obskit._operation): a record is ~0.2 us, an SDK one 5-10 us.
+# Bound hot instruments (obskit._domain.operation): a record is ~0.2 us, an SDK one 5-10 us.
 DURATION = hot(names.CATALOGUE, names.OPERATION_DURATION)
 PAGE_READS = hot(names.CATALOGUE, names.PAGE_READS)
 PAGE_WRITES = hot(names.CATALOGUE, names.PAGE_WRITES)
@@ -256,5 +256,5 @@ def current_op() -> Operation:
         >>> from obskit import btree
         >>> btree.current_op().visit(3)  # outside an operation: a no-op
     """
-    current = _get_context().get(SPAN_KEY)  # trace_api.get_current_span(), inlined
+    current = get_context().get(SPAN_KEY)  # trace_api.get_current_span(), inlined
     return current if type(current) is Operation else NOOP_OPERATION  # type: ignore[return-value]

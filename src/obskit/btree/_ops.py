@@ -1,6 +1,6 @@
 """The machinery behind obskit.btree's operation decorators.
 
-`_OperationTraced` is a `_Traced` (obskit._traced) whose span is an `Operation`
+`_OperationTraced` is a `Traced` (obskit._trace.traced) whose span is an `Operation`
 (obskit.btree._operation). Generators and async generators reuse @traced's wrappers,
 which call its start()/finish() and keep the span current only while the generator body
 runs; functions and coroutines have their own short wrappers here (@traced's
@@ -24,11 +24,11 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 
-from obskit import _providers
-from obskit._log import log_once
-from obskit._sampling import NonRecordingSpan
-from obskit._sanitize import clean_text, clean_value
-from obskit._spans import (
+from obskit import _routing as _providers
+from obskit._base.log import log_once
+from obskit._routing import off
+from obskit._safety.clean import clean_text, clean_value
+from obskit._trace.handle import (
     SpanRecipe,
     attach_span,
     current_span_context,
@@ -36,9 +36,9 @@ from obskit._spans import (
     error_type,
     is_cancelled,
 )
-from obskit._traced import _off as _traced_off
-from obskit._traced import _Traced, _wrap_async_generator, _wrap_generator
-from obskit.btree import _catalogue as names
+from obskit._trace.sampling import NonRecordingSpan
+from obskit._trace.traced import Traced, wrap_async_generator, wrap_generator
+from obskit.btree import _names as names
 from obskit.btree._operation import (
     DEFAULT_INDEX,
     OTHER,
@@ -55,8 +55,8 @@ _MAX_INDEXES = 256  # distinct index names per decorated method; more share "_OT
 Classifier = Callable[[Any], "bool | str | None"]
 
 
-class _OperationTraced(_Traced):
-    """A `_Traced` whose span is an `Operation`, timed and labelled per outcome."""
+class _OperationTraced(Traced):
+    """A `Traced` whose span is an `Operation`, timed and labelled per outcome."""
 
     def __init__(
         self,
@@ -309,7 +309,7 @@ def _wrap_coroutine(t: _OperationTraced) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     async def btree_operation(*args: Any, **kwargs: Any) -> Any:
-        span = None if _traced_off() else t.start(args, kwargs)
+        span = None if off() else t.start(args, kwargs)
         if span is None:
             return await fn(*args, **kwargs)
         token = attach_span(span)  # the task's own context copy: pairs up across awaits
@@ -335,14 +335,14 @@ def decorate(target: Any, operation: str, options: dict[str, Any]) -> Any:
             f"btree.{operation} decorates a function or method, got {type(target).__name__} "
             f"{target!r:.80}"
         )
-    # Generators reuse @traced's wrappers (they call start()/finish() of the _Traced they
+    # Generators reuse @traced's wrappers (they call start()/finish() of the Traced they
     # are given and keep the span current only while the generator body runs).
     fn = target
     wrap: Callable[[Any], Callable[..., Any]]
     if inspect.isasyncgenfunction(target):
-        wrap, fn = _wrap_async_generator, _counting_async_generator(target)
+        wrap, fn = wrap_async_generator, _counting_async_generator(target)
     elif inspect.isgeneratorfunction(target):
-        wrap, fn = _wrap_generator, _counting_generator(target)
+        wrap, fn = wrap_generator, _counting_generator(target)
     elif inspect.iscoroutinefunction(target):
         wrap = _wrap_coroutine
     else:

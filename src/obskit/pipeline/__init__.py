@@ -38,7 +38,7 @@ from typing import Any, TypeVar, cast
 
 from opentelemetry.context import Context
 
-from obskit._spans import _check_ratio
+from obskit._trace.handle import check_ratio
 from obskit.pipeline._age import EventTime
 from obskit.pipeline._core import (
     Processor,
@@ -57,7 +57,7 @@ from obskit.pipeline._names import (
     RAISE,
     SKIP,
 )
-from obskit.pipeline._queues import watch_queue as _watch_queue
+from obskit.pipeline._registry import watch_queue as _watch_queue
 from obskit.pipeline._sources import sample_source
 from obskit.pipeline._wrap import _wrap
 
@@ -128,7 +128,7 @@ class Pipeline:
         self.name = label(name)
         self.sample_ratio: float | None = None
         if sample_ratio is not None:
-            checked = _check_ratio(sample_ratio)
+            checked = check_ratio(sample_ratio)
             self.sample_ratio = 1.0 if checked is None else checked
         self.on_error = _check_policy(on_error)
         self.dead_letter = dead_letter

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from obskit._hot import BoundHistogram, hot_histogram
-from obskit._log import log_once
+from obskit._base.log import log_once
+from obskit._metrics.hot import BoundHistogram, hot_histogram
 from obskit.pipeline import _names as n
 
 __all__ = ["EventTime", "age_histogram", "event_seconds", "oldest", "record_age"]

@@ -20,11 +20,11 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link
 
 from obskit import propagation
-from obskit._log import log_once
-from obskit._names import ERROR_TYPE
-from obskit._operation import Outcomes, hot
-from obskit._sanitize import clean_text, safe_repr
-from obskit._spans import SpanRecipe, error_type, is_cancelled, record_exception
+from obskit._base.log import log_once
+from obskit._base.names import ERROR_TYPE
+from obskit._domain.operation import Outcomes, hot
+from obskit._safety.clean import clean_text, safe_repr
+from obskit._trace.handle import SpanRecipe, error_type, is_cancelled, record_exception
 from obskit.pipeline import _names as n
 from obskit.pipeline._age import age_histogram, record_age
 from obskit.pipeline._journey import (
@@ -41,7 +41,7 @@ T = TypeVar("T")
 RERAISE: Any = object()
 _perf = time.perf_counter
 
-# Bound hot handles per processor and outcome (obskit._operation): ~0.2 us a record.
+# Bound hot handles per processor and outcome (obskit._domain.operation): ~0.2 us a record.
 _DURATION = hot(n.CATALOGUE, n.M_DURATION)
 
 

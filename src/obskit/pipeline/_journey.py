@@ -22,7 +22,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
-from obskit._log import log_once
+from obskit._base.log import log_once
 
 __all__ = [
     "carry",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from obskit._catalogue import Attribute, Catalogue, Instrument, SpanSpec
-from obskit._names import ERROR_TYPE
+from obskit._base.names import ERROR_TYPE
+from obskit._domain.catalogue import Attribute, Catalogue, Instrument, SpanSpec
 
 # --- attributes -------------------------------------------------------------------------
 PIPELINE: Final = "pipeline.name"

@@ -15,9 +15,9 @@ import re
 import time
 from typing import Any
 
-from obskit._log import log_once
-from obskit._sanitize import exception_message
-from obskit._scrub import find_secrets
+from obskit._base.log import log_once
+from obskit._safety.clean import exception_message
+from obskit._safety.secrets import find_secrets
 from obskit.pipeline import _names as n
 
 __all__ = ["RecentErrors", "sanitise"]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link
 
-from obskit._log import log_once
+from obskit._base.log import log_once
 from obskit.pipeline import _names as n
 from obskit.pipeline._age import EventTime, event_seconds
 from obskit.pipeline._core import Processor, Record, end_span

@@ -27,9 +27,12 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from obskit import propagation as _propagation
-from obskit._prepared import _nothing_to_record
+from obskit._routing import off as _nothing_to_record
 from obskit.query import _off
-from obskit.query._catalogue import (
+from obskit.query._dashboards import PANELS, RECORDING_RULES
+from obskit.query._fragment import Fragment
+from obskit.query._lifecycle import Phase, QueryLifecycle
+from obskit.query._names import (
     ACTIVE,
     BYTES_READ,
     BYTES_WRITTEN,
@@ -69,12 +72,9 @@ from obskit.query._catalogue import (
     WORKER_ID,
     WORKER_LIMIT,
 )
-from obskit.query._fragment import Fragment
-from obskit.query._lifecycle import Phase, QueryLifecycle
 from obskit.query._operator import Operator
-from obskit.query._panels import PANELS, RECORDING_RULES
+from obskit.query._registry import declare_workers
 from obskit.query._text import DIALECTS, MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
-from obskit.query._workers import declare_workers
 
 __all__ = [
     "ACTIVE",

@@ -17,20 +17,20 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.util.types import AttributeValue
 
-from obskit._log import log_once
-from obskit._operation import Outcomes, hot
-from obskit._sanitize import clean_text
-from obskit._spans import (
+from obskit._base.log import log_once
+from obskit._domain.operation import Outcomes, hot
+from obskit._safety.clean import clean_text
+from obskit._trace.handle import (
     NOOP_HANDLE,
     SPAN_KEY,
     SpanHandle,
     SpanRecipe,
-    _get_context,
-    _set_context,
     attach_span,
     detach_span,
+    get_context,
+    set_context,
 )
-from obskit.query import _catalogue as names
+from obskit.query import _names as names
 
 __all__ = ["Block", "Facts", "as_count", "as_label", "as_number", "by_key", "cached"]
 
@@ -178,13 +178,13 @@ class Block:
         if context is None and recipe.parent_unsampled():
             # Decided before any span work: the SDK would make a non-recording child with
             # the parent's context, so the parent stays current and stands in for it.
-            self._ended = self._stand_in = _get_context().get(SPAN_KEY)  # type: ignore[assignment]
+            self._ended = self._stand_in = get_context().get(SPAN_KEY)  # type: ignore[assignment]
             return
         span = recipe.start(tracer, attributes, context=context, name=name)
         if context is None:
             self._token = attach_span(span)  # context_api.attach(set_span_in_context(span))
         else:
-            self._token = _set_context(Context({**context, SPAN_KEY: span}))
+            self._token = set_context(Context({**context, SPAN_KEY: span}))
         self._span = span
 
     def _close(self, exc: BaseException | None, extra: Mapping[str, AttributeValue]) -> float:

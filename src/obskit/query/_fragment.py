@@ -11,17 +11,15 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _literals, propagation
-from obskit._log import log_once
-from obskit._sanitize import clean_value
-from obskit._scrub import scrub_pair
-from obskit._spans import (
-    AsyncWith,
-    record_exception,
-)
-from obskit.query import _catalogue as names
+from obskit import propagation
+from obskit._base.log import log_once
+from obskit._safety import literals as _literals
+from obskit._safety.clean import clean_value
+from obskit._safety.secrets import scrub_pair
+from obskit._trace.handle import AsyncWith, record_exception
+from obskit.query import _names as names
+from obskit.query import _registry as _workers
 from obskit.query import _text as _query_text
-from obskit.query import _workers
 from obskit.query._block import Block, Facts, as_label, cached
 from obskit.query._lifecycle import _failure, _inside
 from obskit.query._operator import Operator

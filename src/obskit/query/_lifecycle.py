@@ -19,11 +19,12 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from obskit import _literals, propagation
-from obskit._log import log_once
-from obskit._sanitize import clean_text, clean_value
-from obskit._scrub import scrub_pair
-from obskit._spans import (
+from obskit import propagation
+from obskit._base.log import log_once
+from obskit._safety import literals as _literals
+from obskit._safety.clean import clean_text, clean_value
+from obskit._safety.secrets import scrub_pair
+from obskit._trace.handle import (
     AsyncWith,
     SpanHandle,
     SpanRecipe,
@@ -31,7 +32,7 @@ from obskit._spans import (
     error_type,
     is_cancelled,
 )
-from obskit.query import _catalogue as names
+from obskit.query import _names as names
 from obskit.query import _text as _query_text
 from obskit.query._block import Block, Facts, as_count, as_label, as_number, cached
 from obskit.query._operator import Operator

@@ -1,6 +1,6 @@
 """The shared no-op query blocks handed out while obskit has nothing to record to.
 
-When `obskit._prepared._nothing_to_record()` is true (`configure(enabled=False)`,
+When `obskit._trace.prepared._nothing_to_record()` is true (`configure(enabled=False)`,
 `OBSKIT_ENABLED=false`, or no configure() and no SDK installed by anyone),
 `obskit.query.lifecycle()` and `fragment()` return one of these instead of reading the
 query text and preparing spans and metrics: light instances of the documented classes
@@ -18,8 +18,8 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
-from obskit._log import log_once
-from obskit._sanitize import clean_text
+from obskit._base.log import log_once
+from obskit._safety.clean import clean_text
 from obskit.query._block import as_label
 from obskit.query._fragment import Fragment
 from obskit.query._lifecycle import Phase, QueryLifecycle

@@ -15,11 +15,11 @@ from typing import Any
 from opentelemetry import context as context_api
 from opentelemetry.util.types import AttributeValue
 
-from obskit._context import exemplar_context
-from obskit._log import log_once
-from obskit._sanitize import clean_value
-from obskit._spans import AsyncWith, SpanRecipe, error_type, is_cancelled
-from obskit.query import _catalogue as names
+from obskit._base.context import exemplar_context
+from obskit._base.log import log_once
+from obskit._safety.clean import clean_value
+from obskit._trace.handle import AsyncWith, SpanRecipe, error_type, is_cancelled
+from obskit.query import _names as names
 from obskit.query._block import Block, as_count, cached
 
 __all__ = ["Operator"]

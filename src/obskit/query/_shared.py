@@ -8,8 +8,8 @@ import re
 
 from opentelemetry.trace import SpanKind
 
-from obskit._spans import SpanRecipe
-from obskit.query import _catalogue as names
+from obskit._trace.handle import SpanRecipe
+from obskit.query import _names as names
 from obskit.query._block import by_key
 
 _PHASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -17,7 +17,7 @@ _RESERVED_PHASES = frozenset({"fragment", "phase", "duration", "active", "errors
 _MAX_CACHED = 1024
 _OTHER = "_OTHER"
 
-# Bound hot handles by `cached` key (obskit._operation): ~0.2 us a record, the SDK's 5-10.
+# Bound hot handles by `cached` key (obskit._domain.operation): ~0.2 us a record, the SDK's 5-10.
 _duration = by_key(names.DURATION)
 _phase_duration = by_key(names.PHASE_DURATION)
 _active = by_key(names.ACTIVE)

@@ -6,7 +6,7 @@ unless the query is parameterized, and for a low-cardinality `db.query.summary`
 parser: it never fails, costs a few microseconds per kilobyte, and errs on the side of
 hiding (a statement it cannot tokenise is reduced to its first keyword). The literals it
 removes are also handed back, so exception text recorded inside the query can be
-redacted of them (obskit._literals).
+redacted of them (obskit._safety.literals).
 """
 
 from __future__ import annotations

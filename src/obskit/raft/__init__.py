@@ -29,7 +29,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-from obskit._prepared import _nothing_to_record as _off
+from obskit._routing import off as _off
 from obskit.raft import _noop
 from obskit.raft._apply import Apply, Snapshot
 from obskit.raft._logwrite import LogWrite
@@ -47,11 +47,11 @@ from obskit.raft._names import (
     SNAPSHOT_INSTALL,
 )
 from obskit.raft._ops import ClientCall, Election, Proposal, ServerCall
-from obskit.raft._replication import record_replication
-from obskit.raft._state import (
+from obskit.raft._registry import (
     StateCallback,
     forget,
     record_contact,
+    record_replication,
     register_state,
     update_state,
 )

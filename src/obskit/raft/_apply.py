@@ -11,7 +11,7 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from obskit.raft import _names as n
-from obskit.raft import _state as st
+from obskit.raft import _registry as st
 from obskit.raft._operation import (
     _error_key,
     _failure_of,

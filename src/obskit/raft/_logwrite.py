@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from obskit.raft import _names as n
-from obskit.raft import _state as st
+from obskit.raft import _registry as st
 from obskit.raft._operation import (
     _error_key,
     _failure_of,

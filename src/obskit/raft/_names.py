@@ -13,8 +13,8 @@ from typing import Final
 
 from opentelemetry.trace import SpanKind
 
-from obskit._catalogue import Attribute, Catalogue, EventSpec, Instrument, SpanSpec
-from obskit._names import ERROR_TYPE
+from obskit._base.names import ERROR_TYPE
+from obskit._domain.catalogue import Attribute, Catalogue, EventSpec, Instrument, SpanSpec
 
 # --- attributes -------------------------------------------------------------------------
 NODE_ID: Final = "raft.node.id"

@@ -2,7 +2,7 @@
 
 With `obskit.configure(enabled=False)` (or `OBSKIT_ENABLED=false`), or before
 `configure()` with no OpenTelemetry SDK installed by anyone,
-`obskit._prepared._nothing_to_record()` is true: nothing obskit records can reach an
+`obskit._trace.prepared._nothing_to_record()` is true: nothing obskit records can reach an
 exporter or a metric reader. The factories of `obskit.raft`
 then return one of these instead of building an operation: a real instance of the
 documented class, made once and already closed, so every public method works and does

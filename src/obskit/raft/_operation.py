@@ -17,12 +17,11 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from obskit import propagation
-from obskit._log import log_once
-from obskit._names import ERROR_TYPE
-from obskit._operation import Outcomes, hot
-from obskit._recipe import Attributes
-from obskit._sanitize import clean_value
-from obskit._spans import (
+from obskit._base.log import log_once
+from obskit._base.names import ERROR_TYPE
+from obskit._domain.operation import Outcomes, hot
+from obskit._safety.clean import clean_value
+from obskit._trace.handle import (
     NOOP_HANDLE,
     SpanHandle,
     SpanRecipe,
@@ -31,14 +30,15 @@ from obskit._spans import (
     error_type,
     is_cancelled,
 )
+from obskit._trace.recipe import Attributes
 from obskit.raft import _names as n
-from obskit.raft import _state as st
+from obskit.raft import _registry as st
 
 _SCOPE = n.CATALOGUE.scope
 _MAX_LINKS = n.MAX_LINKS
 _perf = time.perf_counter
 
-# Bound hot instruments (obskit._operation): a record is ~0.2 us, an SDK one 5-10 us.
+# Bound hot instruments (obskit._domain.operation): a record is ~0.2 us, an SDK one 5-10 us.
 _ELECTIONS = hot(n.CATALOGUE, n.M_ELECTIONS)
 _ELECTION_DURATION = hot(n.CATALOGUE, n.M_ELECTION_DURATION)
 _COMMITTED = hot(n.CATALOGUE, n.M_COMMITTED)
@@ -94,7 +94,7 @@ _node_metrics: dict[str, _NodeMetrics] = {}
 
 
 def _metrics_of(node: Any) -> _NodeMetrics:
-    """The bound handles of a node (an `obskit.raft._state.NodeState`)."""
+    """The bound handles of a node (an `obskit.raft._registry.NodeState`)."""
     found = _node_metrics.get(node.id)
     if found is None:
         if len(_node_metrics) > 4096:  # node ids come from the caller: stay bounded

@@ -19,13 +19,13 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Link, SpanContext, SpanKind
 
 from obskit import propagation
-from obskit._log import log_once
-from obskit._names import ERROR_TYPE
-from obskit._operation import Outcomes
-from obskit._prepared import _nothing_to_record as _off
-from obskit._spans import SpanHandle, error_type, is_cancelled
+from obskit._base.log import log_once
+from obskit._base.names import ERROR_TYPE
+from obskit._domain.operation import Outcomes
+from obskit._routing import off as _off
+from obskit._trace.handle import SpanHandle, error_type, is_cancelled
 from obskit.raft import _names as n
-from obskit.raft import _state as st
+from obskit.raft import _registry as st
 from obskit.raft._operation import (
     _MAX_LINKS,
     _RPC_CLIENT,

@@ -1,7 +1,7 @@
 """`Capture`: route everything obskit emits into in-memory collectors for a block.
 
 Spans are recorded as users' programs record them: obskit's own span recorder
-(`obskit._export._slim`) hands each finished span to the capture's processor, as it hands
+(`obskit._export.slim`) hands each finished span to the capture's processor, as it hands
 it to obskit's export queues after `configure()` (`OBSKIT_SLIM_SPANS=false` makes them SDK
 spans, in the capture as everywhere else). The processor keeps every span in an
 `InMemorySpanExporter` the moment it ends. Metrics go into an `InMemoryMetricReader` (read,
@@ -31,8 +31,10 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
-from obskit import _cells, _scrub, _setup
-from obskit._export._slim import SlimSpan
+from obskit._export.slim import SlimSpan
+from obskit._metrics import cells as _cells
+from obskit._safety import secrets as _scrub
+from obskit._setup import configure as _setup
 from obskit.testing._deterministic import DeterministicIdGenerator, FakeClock, install_span_clock
 from obskit.testing._metrics import SERVICE_NAME, CapturedMetric, points_from_sdk
 from obskit.testing._query import SpanQueries

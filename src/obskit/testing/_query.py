@@ -15,7 +15,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from obskit._tree import render_tree
+from obskit._export.span_tree import render_tree
 from obskit.testing._metrics import SERVICE_NAME, CapturedMetric, describe_points
 
 __all__ = ["SpanQueries", "matches", "service_of"]

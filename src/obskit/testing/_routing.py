@@ -1,6 +1,6 @@
 """Pin obskit's routing to test providers, so `configure()` inside a test cannot steal it.
 
-The mechanism lives in `obskit._providers` (pins beat what `configure()` asked for, and
+The mechanism lives in `obskit._routing` (pins beat what `configure()` asked for, and
 `enabled=False` still beats pins); `Pin` gives a capture a hold/update/release handle.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 
-from obskit import _providers
+from obskit import _routing as _providers
 
 __all__ = ["Pin"]
 

@@ -89,7 +89,7 @@ def _take_turn(directory: Path) -> int:
 
 def _install(directory: Path) -> None:
     import obskit
-    from obskit import _setup
+    from obskit._setup import configure as _setup
 
     real_configure, real_shutdown = _setup.configure, _setup.shutdown
     turns: dict[int, int] = {}  # pid -> turn (a forked child takes its own)
