@@ -1,4 +1,8 @@
-"""How a failure is written on a span: its `error.type`, exception event and status."""
+"""How an operation ended: the one outcome classifier, and how a failure is written on a span.
+
+`outcome()` is the only place that decides ok / error / cancelled and the `error.type`
+label: `@traced`, `@timed` and every domain operation ask it.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +48,38 @@ def is_cancelled(exc: BaseException | None) -> bool:
     # asyncio is not imported for this: without it loaded no cancellation can exist.
     module = sys.modules.get("asyncio.exceptions")
     return module is not None and isinstance(exc, module.CancelledError)
+
+
+#: The three ways an operation ends (the `outcome` label of the metrics that have one).
+OK = "ok"
+ERROR = "error"
+CANCELLED = "cancelled"
+
+
+def outcome(
+    exc: BaseException | None, failure: str | None = None, expected: tuple[type, ...] = ()
+) -> tuple[str, str | None]:
+    """(outcome, `error.type`) of an ended operation: the one classifier.
+
+    No exception and no `failure` label is ok; an exception of an `expected` type is ok
+    too (a miss, not a fault); an asyncio cancellation is its own outcome, never an
+    error; any other exception is an error typed by its class; a `failure` label given to
+    an explicit `end()` ("timeout", "unreachable") is an error of that type.
+
+    Examples:
+        >>> import asyncio
+        >>> outcome(None), outcome(KeyError("k")), outcome(asyncio.CancelledError())
+        (('ok', None), ('error', 'KeyError'), ('cancelled', None))
+        >>> outcome(None, "timeout"), outcome(KeyError("k"), expected=(KeyError,))
+        (('error', 'timeout'), ('ok', None))
+    """
+    if exc is None:
+        return (OK, None) if failure is None else (ERROR, failure)
+    if expected and isinstance(exc, expected):
+        return OK, None
+    if is_cancelled(exc):
+        return CANCELLED, None
+    return ERROR, error_type(exc)
 
 
 def record_exception(span: trace_api.Span, exc: BaseException, *, error: bool = True) -> None:
