@@ -176,3 +176,43 @@ def test_exact_signature_wrapper_passes_every_parameter_form(configured, obskit_
         assert "code.arg.c" not in first.attributes  # left at its default: not recorded
         assert dict(third.attributes)["code.arg.c"] == 7
         assert dict(third.attributes)["code.arg.e"] == 6
+
+
+@pytest.mark.parametrize("ratio_provider", [0.0], indirect=True)
+def test_an_unsampled_root_draws_its_ids_only_when_asked(
+    ratio_provider: InMemorySpanExporter,
+) -> None:
+    from opentelemetry import trace as trace_api
+
+    from obskit._trace.sampling import UnsampledRoot
+
+    with obskit.span("root"):
+        current = trace_api.get_current_span()
+        assert type(current) is UnsampledRoot
+        assert type(current._context) is int  # nothing asked yet: no ids drawn
+        with obskit.span("child"):
+            # A child of an unsampled root is not sampled and shares the root's context,
+            # decided without drawing the root's ids.
+            assert trace_api.get_current_span() is current
+            assert type(current._context) is int
+        header = _traceparent()  # inject asks: the ids are drawn now, once
+        context = current.get_span_context()
+        assert current.get_span_context() is context
+    version, trace_id, span_id, flags = header.split("-")
+    assert (int(trace_id, 16), int(span_id, 16)) == (context.trace_id, context.span_id)
+    assert not int(flags, 16) & 1 and context.is_valid and not context.trace_flags.sampled
+    assert ratio_provider.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("ratio_provider", [0.25], indirect=True)
+def test_lazy_roots_are_decided_as_the_sdk_would_decide_their_trace_ids(
+    ratio_provider: InMemorySpanExporter,
+) -> None:
+    bound = TraceIdRatioBased(0.25).bound
+    decided = []
+    for _ in range(400):
+        with obskit.span("root") as handle:
+            trace_id = int(_traceparent().split("-")[1], 16)
+            decided.append((trace_id & MASK < bound, handle.span.is_recording()))
+    assert all(sampled_by_sdk == recording for sampled_by_sdk, recording in decided)
+    assert 40 <= sum(recording for _, recording in decided) <= 160  # ~100 of 400

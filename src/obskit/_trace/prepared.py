@@ -16,6 +16,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind
 
 from obskit import _routing as _providers
+from obskit._base.context import SPAN_KEY, get_context
 from obskit._base.log import log_once
 from obskit._base.names import (
     ARG_PREFIX,
@@ -32,6 +33,7 @@ from obskit._metrics import proxy as _metrics
 from obskit._safety.clean import clean_value
 from obskit._safety.secrets import KeyPolicy, scrub_pair
 from obskit._trace.handle import SpanRecipe, current_span_context, error_type, is_cancelled
+from obskit._trace.sampling import UnsampledRoot
 
 _state = _providers.state
 _trace_globals = trace_api
@@ -187,6 +189,9 @@ class Traced:
             log_once("traced-start", "starting span %r failed", self.recipe.name, exc_info=True)
             return None
         if span is None and self.metrics is not None:
+            parent = get_context().get(SPAN_KEY)
+            if type(parent) is UnsampledRoot:
+                return parent  # type: ignore[return-value]  # ends as a no-op, ids not drawn
             return trace_api.NonRecordingSpan(current_span_context())
         return span
 

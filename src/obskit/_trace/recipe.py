@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from obskit import _routing as _providers
-from obskit._base.context import current_span_context
+from obskit._base.context import SPAN_KEY, current_span_context, get_context
 from obskit._base.log import log_once
 from obskit._export import slim as _slim_sink
 from obskit._safety.clean import clean_attributes, clean_name
@@ -30,6 +30,7 @@ from obskit._trace.sampling import (
     _UNKNOWN_SAMPLER,
     NonRecordingSpan,
     SpanContext,
+    UnsampledRoot,
     _DecidedSampler,
     _preset,
     _PresetTraceIds,
@@ -52,6 +53,7 @@ class SpanRecipe:
     __slots__ = (
         "_bound",
         "_ids",
+        "_lazy_flag",
         "_provider",
         "_root_flags",
         "_sink",
@@ -85,6 +87,7 @@ class SpanRecipe:
         self._bound = _UNKNOWN_SAMPLER
         self._ids: Any = None
         self._root_flags = trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT)
+        self._lazy_flag = 0  # the root flags as an UnsampledRoot keeps them (bit 64)
         self._sink: _slim_sink.SlimSink | None = None  # obskit's own recorder, when it applies
 
     def tracer(self) -> trace_api.Tracer | None:
@@ -115,6 +118,7 @@ class SpanRecipe:
                 self._root_flags = trace_api.TraceFlags(
                     trace_api.TraceFlags.RANDOM_TRACE_ID if random_ids else 0
                 )
+                self._lazy_flag = 1 << 64 if random_ids else 0
                 tracer, self._bound = own, bound
                 # The SDK's RandomIdGenerator is random.getrandbits behind two frames.
                 self._ids = None if type(ids) is RandomIdGenerator else ids
@@ -132,7 +136,7 @@ class SpanRecipe:
         """
         if self._bound < 0:
             return False
-        parent = current_span_context()
+        parent = _parent(None)
         # SpanContext is a tuple: [3] trace_flags, [5] is_valid (properties cost ~40 ns each)
         return bool(parent[5]) and not parent[3] & 1
 
@@ -143,7 +147,7 @@ class SpanRecipe:
         not sampled and stays current). `attributes` is called only for a sampled span."""
         if self._bound < 0:
             return self.start(tracer, attributes() if attributes else None)
-        parent = current_span_context()
+        parent = _parent(None)
         ratio = self.sample_ratio
         if parent[5]:  # is_valid (tuple index: see parent_unsampled)
             if not parent[3] & 1:
@@ -169,14 +173,27 @@ class SpanRecipe:
         if ratio is not None and random.random() >= ratio:
             return _unsampled_child(None)
         ids = self._ids
-        trace_id = (getrandbits(128) or 1) if ids is None else ids.generate_trace_id()
-        if trace_id & _TRACE_ID_MASK >= self._bound:  # inlined _start_root: ~60 ns a call
-            span_id = (getrandbits(64) or 1) if ids is None else ids.generate_span_id()
-            return NonRecordingSpan(
-                tuple.__new__(  # type: ignore[arg-type]
-                    SpanContext, (trace_id, span_id, False, self._root_flags, _NO_STATE, True)
+        if ids is None:  # inlined _start_root: ~60 ns a call
+            low = getrandbits(64)
+            if low >= self._bound:  # the ratio sampler reads only these bits: ids on demand
+                return UnsampledRoot(low | self._lazy_flag)  # type: ignore[arg-type]
+            trace_id = (getrandbits(64) << 64 | low) or 1
+        else:
+            trace_id = ids.generate_trace_id()
+            if trace_id & _TRACE_ID_MASK >= self._bound:
+                return NonRecordingSpan(
+                    tuple.__new__(  # type: ignore[arg-type]
+                        SpanContext,
+                        (
+                            trace_id,
+                            ids.generate_span_id(),
+                            False,
+                            self._root_flags,
+                            _NO_STATE,
+                            True,
+                        ),
+                    )
                 )
-            )
         merged = {**self.attributes, **attributes()} if attributes else self.attributes
         sink = self._sink
         if sink is not None and sink.multi._span_processors is sink.processors:  # live()
@@ -206,15 +223,14 @@ class SpanRecipe:
         """
         ratio = self.sample_ratio
         if self._bound >= 0:
-            if context is None:
-                parent = current_span_context()
-            else:
-                parent = trace_api.get_current_span(context).get_span_context()
+            parent = _parent(context)
             if not parent[5]:  # is_valid (SpanContext is a tuple; properties cost ~40 ns)
                 if ratio is not None and random.random() >= ratio:
                     return _unsampled_child(context)
                 return self._start_root(tracer, attributes, context, name, links)
             if not parent[3] & 1:  # trace_flags.sampled
+                if parent is _LAZY_PARENT:  # an unsampled root: its child shares its context
+                    return (get_context() if context is None else context)[SPAN_KEY]  # type: ignore[return-value]
                 return trace_api.NonRecordingSpan(parent)
             if not parent[4]:  # a sampled parent, no trace state: ParentBased samples
                 if ratio is not None and random.random() >= ratio:
@@ -225,9 +241,15 @@ class SpanRecipe:
                 sink = self._sink
                 if sink is not None and sink.live():
                     return sink.start(
-                        name or self.name, parent, self.kind, merged, links, parent[0],
-                        self._span_id(), _CHILD_FLAGS[parent[3] & _RANDOM],
-                    )  # fmt: skip
+                        name or self.name,
+                        parent,
+                        self.kind,
+                        merged,
+                        links,
+                        parent[0],
+                        self._span_id(),
+                        _CHILD_FLAGS[parent[3] & _RANDOM],
+                    )
                 _preset.trace_id = -1  # skip re-asking the sampler (~0.5 us), as start_here
                 try:
                     return tracer.start_span(
@@ -251,17 +273,30 @@ class SpanRecipe:
         links: Any,
     ) -> trace_api.Span:
         ids = self._ids
-        trace_id = (getrandbits(128) or 1) if ids is None else ids.generate_trace_id()
-        if trace_id & _TRACE_ID_MASK >= self._bound:
-            span_id = (getrandbits(64) or 1) if ids is None else ids.generate_span_id()
-            # tuple.__new__ skips SpanContext's argument checks (~300 -> ~100 ns): the
-            # ids are valid by construction. Order: trace, span, remote, flags, state, valid.
-            return trace_api.NonRecordingSpan(
-                tuple.__new__(  # type: ignore[arg-type]
-                    trace_api.SpanContext,
-                    (trace_id, span_id, False, self._root_flags, _NO_STATE, True),
+        if ids is None:
+            low = getrandbits(64)
+            if low >= self._bound:  # the ratio sampler reads only these bits: ids on demand
+                return UnsampledRoot(low | self._lazy_flag)  # type: ignore[arg-type]
+            trace_id = (getrandbits(64) << 64 | low) or 1
+        else:
+            trace_id = ids.generate_trace_id()
+            if trace_id & _TRACE_ID_MASK >= self._bound:
+                # tuple.__new__ skips SpanContext's argument checks (~300 -> ~100 ns): the
+                # ids are valid by construction. Order: trace, span, remote, flags, state,
+                # valid.
+                return trace_api.NonRecordingSpan(
+                    tuple.__new__(  # type: ignore[arg-type]
+                        trace_api.SpanContext,
+                        (
+                            trace_id,
+                            ids.generate_span_id(),
+                            False,
+                            self._root_flags,
+                            _NO_STATE,
+                            True,
+                        ),
+                    )
                 )
-            )
         if callable(attributes):
             attributes = attributes()
         merged = {**self.attributes, **attributes} if attributes else self.attributes
@@ -327,6 +362,25 @@ def check_ratio(ratio: float | None) -> float | None:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
         raise ValueError(f"sample_ratio must be a number from 0.0 to 1.0, got {ratio!r}")
     return None if ratio >= 1.0 else float(ratio)
+
+
+#: What `_parent` returns for an `UnsampledRoot` parent: valid and not sampled, without
+#: drawing the root's ids (a child only needs to know it is not sampled).
+_LAZY_PARENT = tuple.__new__(
+    SpanContext, (0, 0, False, trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT), _NO_STATE, True)
+)
+_INVALID = trace_api.INVALID_SPAN_CONTEXT
+
+
+def _parent(context: context_api.Context | None) -> Any:
+    """The parent's span context (in `context`, else the current one), as a tuple to index:
+    `_LAZY_PARENT` for an unsampled root, whose ids are not drawn for this."""
+    span = (get_context() if context is None else context).get(SPAN_KEY)
+    if span is None:
+        return _INVALID
+    if type(span) is UnsampledRoot:
+        return _LAZY_PARENT
+    return span.get_span_context()  # type: ignore[attr-defined]
 
 
 def _unsampled_child(context: context_api.Context | None) -> trace_api.Span:
