@@ -37,7 +37,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
 from obskit import _routing as _providers
-from obskit._base.context import SPAN_KEY, get_context
+from obskit._base.context import SPAN_KEY, UnsampledRoot, get_context
 from obskit._base.log import log_once
 from obskit._metrics import proxy as _metrics
 from obskit._metrics.cells import (
@@ -218,7 +218,7 @@ class BoundHistogram:
                     except TypeError:  # a span type without weak references: no caching
                         cell.current = _no_span
                 sampled = cell.current_sampled
-            elif span is not None:
+            elif span is not None and type(span) is not UnsampledRoot:
                 # A span passed per record is usually a new one (a domain operation's):
                 # compare its SpanContext (a tuple); one call, as before (~800 ns per
                 # record with a new span each time, unchanged; no span: ~380 ns, same).
@@ -311,6 +311,8 @@ _weakref = weakref.ref
 
 
 def _sampled(span: Any) -> Any:
+    if type(span) is UnsampledRoot:
+        return None  # not sampled, and its ids are not drawn just to say so
     context = span.get_span_context()
     return context if context.trace_flags & 1 else None
 

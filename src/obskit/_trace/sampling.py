@@ -9,6 +9,8 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import sampling
 
+from obskit._base.context import UnsampledRoot as UnsampledRoot
+
 # --- sampling without the SDK --------------------------------------------------------
 # obskit's own provider samples with ParentBased(TraceIdRatioBased(r)). For it, the
 # "not sampled" decisions are made here without entering the SDK, which costs ~5 us even
@@ -22,48 +24,6 @@ _NO_STATE = trace_api.DEFAULT_TRACE_STATE
 getrandbits = random.getrandbits
 NonRecordingSpan = trace_api.NonRecordingSpan
 SpanContext = trace_api.SpanContext
-_HIGH_BITS = 64  # TraceIdRatioBased reads the low 64 bits of the trace id
-
-
-class UnsampledRoot(trace_api.NonRecordingSpan):
-    """An unsampled root span whose ids are drawn only when something asks for them.
-
-    The sampling decision needs only the trace id's low 64 bits (TraceIdRatioBased
-    compares them with its bound), so that is all an unsampled root draws; the rest of the
-    trace id and the span id are drawn the first time `get_span_context()` is called
-    (`inject`, log correlation, a link to it). Nobody asks on most unsampled operations,
-    and then they cost one `getrandbits(64)` instead of two draws and a `SpanContext`.
-    Same ids, same distribution, same "not sampled" flag downstream as an eager
-    `NonRecordingSpan`; children see that it is unsampled from its type, without asking.
-
-    Made as `UnsampledRoot(low | random_flag << 64)`: until asked, `_context` holds that
-    int (the inherited constructor stores it; no Python-level `__init__` of its own).
-    """
-
-    __slots__ = ()
-
-    def get_span_context(self) -> trace_api.SpanContext:
-        context: Any = self._context  # type: ignore[has-type]
-        if type(context) is int:
-            trace_id = (getrandbits(_HIGH_BITS) << 64 | (context & _LOW_MASK)) or 1
-            # Order: trace, span, remote, flags, state, valid (SpanContext is a tuple).
-            context = self._context = tuple.__new__(
-                SpanContext,
-                (trace_id, getrandbits(64) or 1, False, _ROOT_FLAGS[context >> 64], _NO_STATE,
-                 True),
-            )  # fmt: skip
-        return context  # type: ignore[no-any-return]
-
-    def __repr__(self) -> str:
-        return f"UnsampledRoot({self.get_span_context()!r})"
-
-
-_LOW_MASK = (1 << 64) - 1
-#: Bit 64 of an `UnsampledRoot`'s pending int: the root's flags (random trace id or not).
-_ROOT_FLAGS = (
-    trace_api.TraceFlags(trace_api.TraceFlags.DEFAULT),
-    trace_api.TraceFlags(trace_api.TraceFlags.RANDOM_TRACE_ID),
-)
 
 
 def _root_bound(provider: object) -> int:
