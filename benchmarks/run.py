@@ -11,8 +11,9 @@ case's figure. One line per step goes to stderr as the step starts (`bench [i/N]
 With matplotlib installed (`pip install 'obskit[plot]'`) the run also draws
 docs/images/bench.svg (benchmarks/chart.py), which docs/performance.md shows.
 
-The full run takes three to four minutes on a 2-core machine (the Raft example's ten runs
-about 40 s of it); --quick about a minute.
+The full run takes five to six minutes on a 2-core machine (the whole workloads of
+benchmarks/bench_workloads.py about two and a half of it, the Raft example's twenty runs
+most of that); --quick under two minutes.
 """
 
 from __future__ import annotations
