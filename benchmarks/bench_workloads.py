@@ -41,9 +41,11 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -369,18 +371,39 @@ def _raft_steps(quick: bool) -> list[Step]:
 
 
 # --- the suite's interface -----------------------------------------------------------------
-def steps(quick: bool = False, only: tuple[str, ...] = WORKLOADS) -> list[Step]:
-    """One step per in-process workload (its runs interleaved), one per Raft run."""
+def measure_in_process(name: str, quick: bool) -> dict[str, Any]:
+    """Every column of one in-process workload, in this process (see `in_child`)."""
     repeat = 3 if quick else 5
-    plan_size = len(_plan(quick))
-    lines = 4_000 if quick else 20_000
-    in_process = {
-        OOBTREE: lambda: interleaved(btree_workload("OOBTree", quick), plan_size, repeat),
-        OOBTREE_PY: lambda: interleaved(btree_workload("OOBTreePy", quick), plan_size, repeat),
-        STREAMZ: lambda: interleaved(streamz_workload(quick), lines, repeat),
-    }
-    made = [Step(name, run, f"whole workload: {name}")
-            for name, run in in_process.items() if name in only]  # fmt: skip
+    if name == STREAMZ:
+        return interleaved(streamz_workload(quick), 4_000 if quick else 20_000, repeat)
+    tree = "OOBTree" if name == OOBTREE else "OOBTreePy"
+    return interleaved(btree_workload(tree, quick), len(_plan(quick)), repeat)
+
+
+def in_child(name: str, quick: bool) -> dict[str, Any]:
+    """`measure_in_process` in a fresh interpreter.
+
+    The suite's own process carries what every benchmark before it left (providers,
+    bound instruments, pipelines, the heap the garbage collector walks); a workload row
+    measures the workload and obskit as a user's process would have them, alone.
+    """
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", name,
+         *(["--quick"] if quick else [])],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"bench_workloads --child {name!r} failed: {done.stderr[-2000:]}")
+    figures: dict[str, Any] = json.loads(lines[-1])
+    return figures
+
+
+def steps(quick: bool = False, only: tuple[str, ...] = WORKLOADS) -> list[Step]:
+    """One step per in-process workload (its runs interleaved, in a process of its own),
+    one per Raft run."""
+    made = [Step(name, lambda name=name: in_child(name, quick), f"whole workload: {name}")
+            for name in (OOBTREE, OOBTREE_PY, STREAMZ) if name in only]  # fmt: skip
     if RAFT in only:
         made += _raft_steps(quick)
     return made
@@ -535,9 +558,13 @@ if __name__ == "__main__":
                         help="only these workloads (repeatable)")  # fmt: skip
     parser.add_argument("--rows", action="store_true",
                         help="also time the bench_domains rows the sums need")  # fmt: skip
+    parser.add_argument("--child", choices=WORKLOADS[:3], help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     os.environ.pop("OTEL_SDK_DISABLED", None)
     sys.path.insert(0, str(HERE))
+    if arguments.child:  # in_child(): one workload's figures as one JSON line
+        print(json.dumps(measure_in_process(arguments.child, arguments.quick)))
+        sys.exit(0)
     figures = run(arguments.quick, tuple(arguments.only or WORKLOADS))
     domains = _domain_rows(arguments.quick) if arguments.rows else None
     print("\n".join(render(figures, domains)))
