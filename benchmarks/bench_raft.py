@@ -2,6 +2,11 @@
 
 Run alone:  python benchmarks/bench_raft.py [--quick]
 
+`./dev bench` runs the example through benchmarks/bench_workloads.py instead, with
+`leader_cpu_per_write` from here, in four columns: no obskit at all (a stand-in package
+of pass-throughs), disabled, 1% traced and every span. Run alone, this module compares
+the two configurations below.
+
 Runs examples/raft.py (3 node processes over TCP, each write journalled and fsynced,
 replicated to both followers) with the failover skipped (`RAFT_EXAMPLE_FAILOVER=0`) and
 each node reporting its CPU time (`RAFT_EXAMPLE_REPORT=1`): the leader's process CPU time

@@ -11,8 +11,9 @@ case's figure. One line per step goes to stderr as the step starts (`bench [i/N]
 With matplotlib installed (`pip install 'obskit[plot]'`) the run also draws
 docs/images/bench.svg (benchmarks/chart.py), which docs/performance.md shows.
 
-The full run takes three to four minutes on a 2-core machine (the Raft example's ten runs
-about 40 s of it); --quick about a minute.
+The full run takes five to six minutes on a 2-core machine (the whole workloads of
+benchmarks/bench_workloads.py about two and a half of it, the Raft example's twenty runs
+most of that); --quick under two minutes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import bench_domains  # noqa: E402
 import bench_export  # noqa: E402
 import bench_metrics  # noqa: E402
 import bench_raft  # noqa: E402
+import bench_workloads  # noqa: E402
 import chart  # noqa: E402
 from _bench_harness import Progress, Step, run_steps  # noqa: E402
 from bench_calls import SDK_SPANS  # noqa: E402
@@ -52,7 +54,7 @@ BENCHES = {
     "metrics": bench_metrics,
     "export": bench_export,
     "domains": bench_domains,
-    "raft": bench_raft,
+    "workloads": bench_workloads,
 }
 
 
@@ -255,8 +257,28 @@ def _workload(results: dict[str, Any]) -> tuple[str, bool]:
 
 
 def _raft(results: dict[str, Any]) -> tuple[str, bool]:
-    _, _, measured, passed = bench_raft.target(figure(results, "raft"))
-    return measured, passed
+    """Issue 12's Raft target, from the Raft workload's 1% traced and disabled runs."""
+    median = figure(results, "workloads", "rows", bench_workloads.RAFT, "median")
+    ours, off = (
+        figure(median, bench_workloads.ONE_PERCENT),
+        figure(median, bench_workloads.DISABLED),
+    )
+    return (f"{ours / off:.2f}x ({ours * 1e6:,.0f} us / {off * 1e6:,.0f} us)",
+            ours / off <= bench_raft.RATIO)  # fmt: skip
+
+
+def _whole(workload: str) -> Callable[[dict[str, Any]], tuple[str, bool]]:
+    """Issue 22's target of `workload`: 1% traced against bare (no obskit at all)."""
+
+    def measure(results: dict[str, Any]) -> tuple[str, bool]:
+        median = figure(results, "workloads", "rows", workload, "median")
+        bare = figure(median, bench_workloads.BARE)
+        traced = figure(median, bench_workloads.ONE_PERCENT)
+        return bench_workloads.verdict(
+            workload, bare, traced, results["workloads"]["rows"][workload]["unit"]
+        )
+
+    return measure
 
 
 def _runtime(results: dict[str, Any]) -> tuple[str, bool]:
@@ -294,6 +316,8 @@ def targets() -> list[Target]:
          f"<= {WORKLOAD_RATIO}x", _workload),
         ("whole workload: Raft example, leader CPU per committed write, obskit / disabled",
          f"<= {bench_raft.RATIO}x", _raft),
+        *((f"whole workload: {name}, 1% traced / bare", bench_workloads.budget(name),
+           _whole(name)) for name in bench_workloads.WORKLOADS),
         ("obskit.runtime GC hook: added per young collection, no span", "<= 2.0 us", _runtime),
     ]  # fmt: skip
     return rows
@@ -423,8 +447,10 @@ def render(results: dict[str, Any], chart_note: str = "") -> str:
         "Domain operations (benchmarks/bench_domains.py): added per operation over bare",
         lambda: render_domains(results),
     )
-    if "raft" in results:
-        lines += bench_raft.render(results["raft"])
+    lines += _section(
+        "Whole workloads on real libraries (benchmarks/bench_workloads.py)",
+        lambda: bench_workloads.render(figure(results, "workloads"), results.get("domains")),
+    )
     lines += _section("obskit.runtime GC hook (benchmarks/bench_runtime.py)",
                       lambda: render_runtime(results))  # fmt: skip
     lines += ["", END]

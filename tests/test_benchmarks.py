@@ -30,6 +30,7 @@ import _bench_harness  # noqa: E402
 import bench_calls  # noqa: E402
 import bench_domains  # noqa: E402
 import bench_export  # noqa: E402
+import bench_workloads  # noqa: E402
 import run as bench_run  # noqa: E402
 
 
@@ -235,8 +236,13 @@ def complete_results() -> dict[str, Any]:
         },
         "domains": {"rows": rows, "workload": {bench_domains.WORKLOAD_BARE: 1.0,
                                                bench_domains.WORKLOAD_TRACED: 1.0}},
-        "raft": {"writes": 10, "median": {name: 1e-4 for name in bench_run.bench_raft.CONFIGS},
-                 "samples": {name: [1e-4] for name in bench_run.bench_raft.CONFIGS}},
+        "workloads": {
+            "rows": {name: {"unit": "op", "units": 10,
+                            "median": dict.fromkeys(bench_workloads.COLUMNS, us),
+                            "samples": {c: [us] for c in bench_workloads.COLUMNS}}
+                     for name in bench_workloads.WORKLOADS},
+            "mixes": {name: {"btree get": 1.0} for name in bench_workloads.WORKLOADS},
+        },
         "runtime": {"overhead_no_span_us": 1.0, "overhead_span_us": 1.0, "within_budget": True},
     }  # fmt: skip
 
@@ -258,6 +264,10 @@ def test_complete_results_miss_nothing() -> None:
          "domain, sampled: query lifecycle"),
         (("domains", "rows", "query phase", "obskit unsampled"), "domain, unsampled: query phase"),
         (("runtime",), "obskit.runtime GC hook"),
+        (("workloads", "rows", bench_workloads.OOBTREE, "median", bench_workloads.BARE),
+         f"whole workload: {bench_workloads.OOBTREE}"),
+        (("workloads", "rows", bench_workloads.STREAMZ),
+         f"whole workload: {bench_workloads.STREAMZ}"),
     ],
 )  # fmt: skip
 def test_a_missing_case_is_missing_never_another_case(path: tuple[str, ...], target: str) -> None:
@@ -315,3 +325,140 @@ def test_progress_writes_one_line_per_step() -> None:
         "bench [2/2] calls: b",
     ]
     assert all(line.endswith("s elapsed)") for line in lines)
+
+
+# --- bench_workloads: each column runs what it names -----------------------------------------
+IN_PROCESS = {
+    bench_workloads.OOBTREE: lambda: bench_workloads.btree_workload("OOBTree", quick=True),
+    bench_workloads.OOBTREE_PY: lambda: bench_workloads.btree_workload("OOBTreePy", quick=True),
+    bench_workloads.STREAMZ: lambda: bench_workloads.streamz_workload(quick=True),
+}
+
+
+def _spans_and_metrics(telemetry: obskit.Telemetry) -> tuple[int, set[str]]:
+    """Spans ended and the domain duration histograms with an observation, after a flush.
+
+    (The pipeline's record counters are observable counters over every pipeline made in
+    this process, earlier tests' included; the duration histograms count this run's calls.)
+    """
+    obskit.flush()
+    data = telemetry.info["memory_metrics"].get_metrics_data()
+    names = {metric.name for resource in (data.resource_metrics if data else ())
+             for scope in resource.scope_metrics for metric in scope.metrics
+             if any(getattr(point, "count", 0) for point in metric.data.data_points)}  # fmt: skip
+    domain = {name for name in names if name.startswith(("btree.", "pipeline."))}
+    return telemetry.span_counts()["ended"], domain
+
+
+@pytest.mark.parametrize("workload", list(IN_PROCESS))
+def test_bare_workload_makes_no_obskit_call(workload: str) -> None:
+    """The bare column runs the undecorated calls: with obskit live and tracing every
+    call, it ends no span and records no domain metric."""
+    prepare = IN_PROCESS[workload]()
+    telemetry = obskit.configure(service_name="t", exporters=["memory"], sample_ratio=1.0)
+    try:
+        prepare(bench_workloads.BARE)()
+        assert _spans_and_metrics(telemetry) == (0, set())
+    finally:
+        obskit.shutdown()
+
+
+@pytest.mark.parametrize("workload", list(IN_PROCESS))
+def test_traced_workload_columns_trace_what_they_say(workload: str) -> None:
+    """Every span: a span per decorated call (at least one per unit); 1% traced: a few,
+    with metrics for every call; disabled: obskit off."""
+    units = {bench_workloads.STREAMZ: 4_000}.get(workload, len(bench_workloads._plan(True)))
+    prepare = IN_PROCESS[workload]()
+    ended = {}
+    for config in (bench_workloads.EVERY_SPAN, bench_workloads.ONE_PERCENT):
+        bench_workloads._configure(config)
+        try:
+            prepare(config)()
+            ended[config], metrics = _spans_and_metrics(obskit.telemetry())
+            assert metrics, config
+        finally:
+            obskit.shutdown()
+    assert ended[bench_workloads.EVERY_SPAN] >= units
+    assert 0 < ended[bench_workloads.ONE_PERCENT] < ended[bench_workloads.EVERY_SPAN] / 20
+    bench_workloads._configure(bench_workloads.DISABLED)
+    try:
+        assert obskit.telemetry().settings.enabled is False
+        prepare(bench_workloads.DISABLED)()
+    finally:
+        obskit.shutdown()
+
+
+def test_streamz_dag_runs_seven_decorated_steps_per_line() -> None:
+    from obskit import pipeline
+
+    prepare = bench_workloads.streamz_workload(quick=True)
+    obskit.configure(service_name="t", exporters=["memory"], sample_ratio=0.01)
+    try:
+        assert prepare(bench_workloads.ONE_PERCENT)() == 4_000
+        totals = pipeline.get("bench_logs").summary()
+    finally:
+        obskit.shutdown()
+    steps = {name: t["in"] for name, t in totals.items() if name != "source"}
+    assert len(steps) == bench_workloads.MIXES[bench_workloads.STREAMZ]["pipeline step"]
+    assert steps == dict.fromkeys(steps, 4_000)
+
+
+def test_uninstrumented_raft_nodes_run_no_obskit_code() -> None:
+    """The Raft row's bare column: the nodes import the stand-in, which has every obskit
+    name the example calls (a new call would fail in the node, never reach obskit)."""
+    import ast
+    import subprocess
+
+    examples = BENCHMARKS.parent / "examples"
+    env = {"PYTHONPATH": bench_workloads.RAFT_CONFIGS[bench_workloads.BARE]["PYTHONPATH"]}
+    probe = ("import sys; sys.path.insert(1, sys.argv[1]); import _raftnode.node, obskit; "
+             "print(obskit.__file__, getattr(obskit, 'UNINSTRUMENTED', False))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe, str(examples)], env=env, text=True,
+                          capture_output=True, timeout=60, check=True)  # fmt: skip
+    assert done.stdout.split() == [
+        str(BENCHMARKS / "_uninstrumented" / "obskit" / "__init__.py"),
+        "True",
+    ]
+    stand_in = BENCHMARKS / "_uninstrumented" / "obskit"
+    sys.path.insert(0, str(stand_in.parent))
+    try:
+        import importlib
+
+        saved = {name: sys.modules.pop(name) for name in list(sys.modules)
+                 if name == "obskit" or name.startswith("obskit.")}  # fmt: skip
+        try:
+            modules = {name: importlib.import_module(name) for name in
+                       ("obskit", "obskit.raft", "obskit.propagation")}  # fmt: skip
+        finally:
+            for name in [n for n in sys.modules if n == "obskit" or n.startswith("obskit.")]:
+                del sys.modules[name]
+            sys.modules.update(saved)
+    finally:
+        sys.path.remove(str(stand_in.parent))
+    used: dict[str, set[str]] = {"obskit": set(), "raft": set(), "propagation": set()}
+    for path in (examples / "_raftnode").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in used):  # fmt: skip
+                used[node.value.id].add(node.attr)
+    for module, prefix in (("obskit", "obskit"), ("obskit.raft", "raft"),
+                           ("obskit.propagation", "propagation")):  # fmt: skip
+        assert used[prefix], prefix
+        missing = {name for name in used[prefix] if not hasattr(modules[module], name)}
+        assert not missing, f"{module} stand-in lacks {missing}"
+
+
+def test_sum_of_rows_reads_the_rows_each_column_names() -> None:
+    results = complete_results()
+    workloads = {"mixes": {bench_workloads.STREAMZ: {"pipeline step": 7}}}
+    domains = {"rows": {"pipeline step": {"bare": 0.0, "obskit unsampled": 1e-6,
+                                          "obskit sampled": 3e-6}}}  # fmt: skip
+
+    def rows(config: str) -> float | None:
+        return bench_workloads.sum_of_rows(workloads, domains, bench_workloads.STREAMZ, config)
+
+    assert rows(bench_workloads.ONE_PERCENT) == pytest.approx(7e-6)
+    assert rows(bench_workloads.EVERY_SPAN) == pytest.approx(21e-6)
+    assert bench_workloads.sum_of_rows(workloads, None, bench_workloads.STREAMZ,
+                                       bench_workloads.ONE_PERCENT) is None  # fmt: skip
+    assert "MISSING" not in "\n".join(bench_workloads.render(results["workloads"]))
