@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 from collections.abc import Callable, Mapping, MutableMapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -88,9 +89,10 @@ def _w3c_fields(context: Context | None) -> dict[str, str] | None:
     span_context = trace_api.INVALID_SPAN_CONTEXT if span is None else span.get_span_context()
     if span_context == trace_api.INVALID_SPAN_CONTEXT:
         return {}
+    # SpanContext is a tuple: trace id, span id, remote, flags ("%" formats ~40% faster).
     found = {
-        "traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-        f"{span_context.trace_flags:02x}"
+        "traceparent": "00-%032x-%016x-%02x"  # noqa: UP031
+        % (span_context[0], span_context[1], span_context[3])
     }
     if span_context.trace_state:
         found["tracestate"] = span_context.trace_state.to_header()
@@ -125,7 +127,7 @@ def inject(carrier: Any = None, *, context: Context | None = None) -> Any:
     if carrier is None:
         return fields
     try:
-        if isinstance(carrier, MutableMapping):
+        if type(carrier) is dict or isinstance(carrier, MutableMapping):
             carrier.update(fields)
         else:
             for key, value in fields.items():
@@ -166,6 +168,37 @@ def from_bytes(data: bytes | bytearray | memoryview | None) -> Context:
     return extract(fields)
 
 
+# The common carrier, one obskit itself injected: a dict holding only a version-00
+# `traceparent` (no tracestate, no baggage). Parsed here to the SpanContext the W3C
+# propagator would build (~1 us instead of ~4); anything else takes the general path.
+_TRACEPARENT_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+_NO_STATE = trace_api.DEFAULT_TRACE_STATE
+
+
+def _plain_traceparent(carrier: Any) -> trace_api.SpanContext | None:
+    """The remote SpanContext of a `{"traceparent": "00-..."}` carrier, else None (the
+    general path decides: other shapes, invalid ids, non-default propagators)."""
+    if type(carrier) is not dict or len(carrier) != 1:
+        return None
+    value = carrier.get("traceparent")
+    if type(value) is not str or len(value) != 55:
+        return None
+    match = _TRACEPARENT_00.fullmatch(value)
+    if match is None or _default_trace_context() is None:
+        return None
+    trace_id, span_id, flags = match.groups()
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return None
+    # What SpanContext(...) builds, without its checks (the ids are valid by the match).
+    # Order: trace, span, remote, flags, state, valid (SpanContext is a tuple).
+    return tuple.__new__(  # type: ignore[return-value]
+        trace_api.SpanContext,
+        (int(trace_id, 16), int(span_id, 16), True, trace_api.TraceFlags(int(flags, 16)),
+         _NO_STATE, True),
+    )  # fmt: skip
+
+
 def _carrier_fields(carrier: Any) -> dict[str, str]:
     if isinstance(carrier, (bytes, bytearray, memoryview)):
         return {}
@@ -193,6 +226,9 @@ def extract(carrier: Any) -> Context:
     if carrier is None:
         return Context()
     try:
+        plain = _plain_traceparent(carrier)
+        if plain is not None:
+            return Context({SPAN_KEY: trace_api.NonRecordingSpan(plain)})
         if isinstance(carrier, (bytes, bytearray, memoryview)):
             return from_bytes(carrier)
         fields = {k: v[:_MAX_FIELD_CHARS] for k, v in _carrier_fields(carrier).items()}
@@ -250,9 +286,14 @@ def link_from(carrier: Any, attributes: Mapping[str, object] | None = None) -> L
         >>> link_from({}) is None
         True
     """
-    span_context = trace_api.get_current_span(extract(carrier)).get_span_context()
-    if not span_context.is_valid:
-        return None
+    try:
+        span_context = _plain_traceparent(carrier)
+    except Exception:
+        span_context = None
+    if span_context is None:
+        span_context = trace_api.get_current_span(extract(carrier)).get_span_context()
+        if not span_context.is_valid:
+            return None
     return Link(span_context, clean_attributes(attributes) or None)
 
 

@@ -8,6 +8,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
+import pytest
+from opentelemetry import trace
+
 import obskit
 from obskit import propagation
 
@@ -152,3 +155,40 @@ def test_default_propagators_fast_path_writes_what_the_api_writes() -> None:
             round_trip = trace_api.get_current_span(propagation.extract(expected))
             api_trip = trace_api.get_current_span(propagate.extract(expected))
             assert round_trip.get_span_context() == api_trip.get_span_context()
+
+
+_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+_CARRIERS = [
+    {"traceparent": _PARENT},
+    {"traceparent": _PARENT.replace("-01", "-00")},
+    {"traceparent": _PARENT.replace("-01", "-03")},
+    {"traceparent": _PARENT.upper()},
+    {"traceparent": "00-" + "0" * 32 + "-b7ad6b7169203331-01"},
+    {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-" + "0" * 16 + "-01"},
+    {"traceparent": "ff" + _PARENT[2:]},
+    {"traceparent": "01" + _PARENT[2:]},
+    {"traceparent": _PARENT + "-extra"},
+    {"traceparent": " " + _PARENT},
+    {"traceparent": _PARENT, "tracestate": "vendor=value"},
+    {"Traceparent": _PARENT},
+    {"traceparent": _PARENT[:-1] + "g"},
+]
+
+
+@pytest.mark.parametrize("carrier", _CARRIERS, ids=[str(i) for i in range(len(_CARRIERS))])
+def test_extract_and_link_from_agree_with_the_w3c_propagator(carrier: dict[str, str]) -> None:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    lowered = {key.lower(): value for key, value in carrier.items()}
+    expected = trace.get_current_span(
+        TraceContextTextMapPropagator().extract(lowered)
+    ).get_span_context()
+    found = trace.get_current_span(propagation.extract(carrier)).get_span_context()
+    assert tuple(found) == tuple(expected)
+    assert found.trace_state == expected.trace_state
+    link = propagation.link_from(carrier)
+    if expected.is_valid:
+        assert link is not None
+        assert tuple(link.context) == tuple(expected)
+    else:
+        assert link is None
