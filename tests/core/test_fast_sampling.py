@@ -198,9 +198,11 @@ def test_an_unsampled_root_draws_its_ids_only_when_asked(
         header = _traceparent()  # inject asks: the ids are drawn now, once
         context = current.get_span_context()
         assert current.get_span_context() is context
-    version, trace_id, span_id, flags = header.split("-")
+    _, trace_id, span_id, flags = header.split("-")
     assert (int(trace_id, 16), int(span_id, 16)) == (context.trace_id, context.span_id)
-    assert not int(flags, 16) & 1 and context.is_valid and not context.trace_flags.sampled
+    assert not int(flags, 16) & 1
+    assert context.is_valid
+    assert not context.trace_flags.sampled
     assert ratio_provider.get_finished_spans() == ()
 
 
