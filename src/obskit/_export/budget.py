@@ -69,9 +69,18 @@ def _value_size(value: Any) -> int:
 def _attributes_size(attributes: Mapping[str, Any] | None) -> int:
     if not attributes:
         return 0
-    size = 0
+    # _text_size and _value_size inlined for ASCII text and numbers (nearly every
+    # attribute): two calls less per attribute, on every span's end.
+    size = _FIELD_OVERHEAD * len(attributes)
     for key, value in attributes.items():
-        size += _FIELD_OVERHEAD + _text_size(key) + _value_size(value)
+        size += len(key) if key.isascii() else _text_size(key)
+        kind = type(value)
+        if kind is str:
+            size += len(value) if value.isascii() else _text_size(value)
+        elif kind is int or kind is float or kind is bool:
+            size += _NUMBER
+        else:
+            size += _value_size(value)
     return size
 
 
