@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -218,3 +219,36 @@ def test_lazy_roots_are_decided_as_the_sdk_would_decide_their_trace_ids(
             decided.append((trace_id & MASK < bound, handle.span.is_recording()))
     assert all(sampled_by_sdk == recording for sampled_by_sdk, recording in decided)
     assert 40 <= sum(recording for _, recording in decided) <= 160  # ~100 of 400
+
+
+def test_an_unsampled_root_asked_from_many_threads_keeps_one_trace_id() -> None:
+    import sys
+    import threading
+
+    from obskit._base.context import UnsampledRoot
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: widen any race
+    try:
+        _ask_from_threads(UnsampledRoot, threading)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _ask_from_threads(root_type: type, threading: Any) -> None:
+    for _ in range(50):
+        root = root_type(12345)
+        seen: list[object] = []
+        start = threading.Barrier(4)
+
+        def ask(root: Any = root, seen: list[object] = seen, start: Any = start) -> None:
+            start.wait()
+            seen.append(root.get_span_context())
+
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len({id(context) for context in seen}) == 1
+        assert root.get_span_context() is seen[0]

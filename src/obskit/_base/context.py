@@ -68,11 +68,15 @@ class UnsampledRoot(trace_api.NonRecordingSpan):
         if type(context) is int:
             trace_id = (_getrandbits(_HIGH_BITS) << 64 | (context & _LOW_MASK)) or 1
             # Order: trace, span, remote, flags, state, valid (SpanContext is a tuple).
-            context = self._context = tuple.__new__(
+            drawn = tuple.__new__(
                 SpanContext,
                 (trace_id, _getrandbits(64) or 1, False, _ROOT_FLAGS[context >> 64], _NO_STATE,
                  True),
             )  # fmt: skip
+            # Two threads may ask at once (a root bound into a pool): setdefault is atomic,
+            # so both get the ids drawn first and the trace keeps one id.
+            context = self.__dict__.setdefault("_drawn", drawn)
+            self._context = context
         return context  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
