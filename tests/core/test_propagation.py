@@ -192,3 +192,20 @@ def test_extract_and_link_from_agree_with_the_w3c_propagator(carrier: dict[str, 
         assert tuple(link.context) == tuple(expected)
     else:
         assert link is None
+
+
+def test_bind_keeps_what_functools_wraps_keeps() -> None:
+    import functools
+
+    def work(a: int, b: int = 1) -> int:
+        """Some work."""
+        return a + b
+
+    work.tag = "kept"  # type: ignore[attr-defined]
+    bound = propagation.bind(work)
+    expected = functools.wraps(work)(lambda: None)
+    for name in ("__module__", "__name__", "__qualname__", "__doc__", "__wrapped__",
+                 "__annotations__", "__dict__"):  # fmt: skip
+        assert getattr(bound, name) == getattr(expected, name), name
+    assert bound(1) == 2
+    assert propagation.bind(functools.partial(work, 2))() == 3  # no __name__: still bound
