@@ -28,15 +28,27 @@ __all__ = [
 ]
 
 
+#: obskit's catalogues: the module that builds each, by domain (docs/catalogue.md lists
+#: exactly these, whatever else a process registered: a user's, a docstring example's).
+CATALOGUE_MODULES = {
+    "core": "obskit._setup.configure",
+    "btree": "obskit.btree",
+    "query": "obskit.query",
+    "raft": "obskit.raft",
+    "pipeline": "obskit.pipeline",
+    "runtime": "obskit.runtime",
+}
+
+
 def all_catalogues() -> list[Catalogue]:
-    """Every registered catalogue (importing the domain modules registers theirs)."""
-    for module in ("obskit._setup.configure", "obskit.btree", "obskit.query", "obskit.raft",
-                   "obskit.pipeline", "obskit.runtime"):  # fmt: skip
+    """obskit's catalogues, by domain (importing the domain modules registers theirs)."""
+    for module in CATALOGUE_MODULES.values():
         try:
             importlib.import_module(module)
         except ImportError:
             continue
-    return sorted(registered(), key=lambda catalogue: catalogue.domain)
+    found = [c for c in registered() if CATALOGUE_MODULES.get(c.domain)]
+    return sorted(found, key=lambda catalogue: catalogue.domain)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
