@@ -22,7 +22,7 @@ from obskit._domain.operation import Outcomes, hot
 from obskit._safety.clean import clean_value
 from obskit.query import _names as names
 
-__all__ = ["by_key", "cached", "declare_workers", "record_fragment", "worker_label"]
+__all__ = ["by_key", "cached", "declare_workers", "phase_durations", "record_fragment", "worker_label"]
 
 MAX_CACHED = 1024
 _attribute_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -47,6 +47,21 @@ def by_key(name: str) -> Outcomes:
     """Bound hot handles of catalogue metric `name` by a small key (bounded): ~0.2 us a
     record through `found.get(key)`, where the SDK instrument path costs 5-10 us."""
     return Outcomes(hot(names.CATALOGUE, name), None, MAX_CACHED)
+
+
+_phase_duration = hot(names.CATALOGUE, names.PHASE_DURATION)
+_phases: dict[tuple[Any, ...], Outcomes] = {}
+
+
+def phase_durations(base_key: tuple[Any, ...], base: dict[str, Any]) -> Outcomes:
+    """`query.phase.duration` handles of one (system, operation), made once: keyed by the
+    phase name when it ended ok, by (name, error type) when it failed."""
+    found = _phases.get(base_key)
+    if found is None:
+        found = Outcomes(_phase_duration, base, MAX_CACHED)
+        if len(_phases) < MAX_CACHED:
+            found = _phases.setdefault(base_key, found)
+    return found
 
 
 _duration = by_key(names.WORKER_FRAGMENT_DURATION)
