@@ -80,7 +80,7 @@ class Fragment(Facts):
     @classmethod
     def _off(cls, system: object) -> Fragment:
         """The shared closed fragment `obskit.query.fragment()` returns while obskit is off."""
-        return named_off(cls, as_label(system) or "other_sql", "system")
+        return named_off(cls, system, "system", _system_label)
 
     def _open_off(self) -> None:
         super()._open_off()
@@ -106,6 +106,8 @@ class Fragment(Facts):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._closed and self._token is None:  # off, or ended by hand
+            return
         self._detach()
         self._close(exc)
 
@@ -142,7 +144,7 @@ class Fragment(Facts):
             ...     scan.rows(100)
         """
         if self._closed:
-            return named_off(Operator, check_phase(name))
+            return named_off(Operator, name)
         return Operator(check_phase(name), self._base, self._context_for_children, operator_id)
 
     def _context_for_children(self) -> Any:
@@ -152,6 +154,10 @@ class Fragment(Facts):
         """Record a handled exception on the fragment span (not marking it failed)."""
         if self._span is not None:
             _record_exception(self._span, exc, error=False)
+
+
+def _system_label(system: object) -> str:
+    return as_label(system) or "other_sql"
 
 
 def _fragment_literals(text: object, dialect: str) -> _literals.Literals:

@@ -22,7 +22,14 @@ from obskit._domain.operation import Outcomes, hot
 from obskit._safety.clean import clean_value
 from obskit.query import _names as names
 
-__all__ = ["by_key", "cached", "declare_workers", "phase_durations", "record_fragment", "worker_label"]
+__all__ = [
+    "by_key",
+    "cached",
+    "declare_workers",
+    "phase_durations",
+    "record_fragment",
+    "worker_label",
+]
 
 MAX_CACHED = 1024
 _attribute_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
