@@ -157,12 +157,12 @@ def test_query_operator_cancelled_is_not_an_error(obskit_capture) -> None:
 def test_query_active_comes_back_down_when_ending_the_query_fails(
     obskit_capture, monkeypatch
 ) -> None:
-    from obskit.query import _lifecycle
+    from obskit.query import _operation
 
     def broken(self: object) -> None:
         raise RuntimeError("a fault inside obskit")
 
-    monkeypatch.setattr(_lifecycle.QueryLifecycle, "_reduction", broken)
+    monkeypatch.setattr(_operation.QueryLifecycle, "_reduction", broken)
     with query.lifecycle("SELECT 1 FROM t", system="faulty"):
         pass  # the fault stays inside obskit: nothing escapes into the block's caller
     assert obskit_capture.metric(query.ACTIVE, {"db.system.name": "faulty"}).value == 0

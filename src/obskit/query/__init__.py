@@ -27,11 +27,9 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from obskit import propagation as _propagation
-from obskit._routing import off as _nothing_to_record
-from obskit.query import _off
+from obskit._routing import off
 from obskit.query._dashboards import PANELS, RECORDING_RULES
 from obskit.query._fragment import Fragment
-from obskit.query._lifecycle import Phase, QueryLifecycle
 from obskit.query._names import (
     ACTIVE,
     BYTES_READ,
@@ -72,7 +70,7 @@ from obskit.query._names import (
     WORKER_ID,
     WORKER_LIMIT,
 )
-from obskit.query._operator import Operator
+from obskit.query._operation import Operator, Phase, QueryLifecycle
 from obskit.query._registry import declare_workers
 from obskit.query._text import DIALECTS, MAX_QUERY_TEXT_CHARS, MAX_SUMMARY_CHARS, sanitize, shape
 
@@ -186,9 +184,9 @@ def lifecycle(
         ...         async with q.phase("execute"):
         ...             q.rows(1, read=500)
     """
-    if dialect in DIALECTS and _nothing_to_record():
-        # obskit is off: a do-nothing lifecycle that only keeps its arguments
-        return _off.off_query(text, system, operation, collection, summary, sanitize, dialect)
+    if dialect in DIALECTS and off():
+        # obskit is off: a closed lifecycle that only keeps its arguments
+        return QueryLifecycle._off(text, system, operation, collection, summary, sanitize, dialect)
     return QueryLifecycle(
         text,
         system=system,
@@ -236,8 +234,8 @@ def fragment(
         ...     f.rows(read=100)
         ...     f.bytes(written=2048)
     """
-    if dialect in DIALECTS and _nothing_to_record():
-        return _off.off_fragment(system)
+    if dialect in DIALECTS and off():
+        return Fragment._off(system)
     return Fragment(
         carrier,
         worker_id=worker_id,

@@ -1,7 +1,10 @@
 """A worker's fragment of a distributed query: its span, facts and per-worker metrics.
 
-Split from obskit.query._lifecycle (the query side); the worker re-derives the query's
-literals from the text it received so exception text on its spans is redacted too.
+A fragment is an `obskit._domain.operation.Operation` (through `Facts`, as the query's
+lifecycle) whose span continues the coordinator's trace from a carrier. The worker
+re-derives the query's literals from the text it received, so exception text on its spans
+is redacted too. While obskit is off, `obskit.query.fragment()` hands out a shared closed
+fragment per system (`named_off`).
 """
 
 from __future__ import annotations
@@ -9,30 +12,30 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from obskit import propagation
 from obskit._base.log import log_once
 from obskit._safety import literals as _literals
 from obskit._safety.clean import clean_value
+from obskit._safety.errors import outcome
+from obskit._safety.errors import record_exception as _record_exception
 from obskit._safety.secrets import scrub_pair
-from obskit._trace.handle import AsyncWith, record_exception
+from obskit._trace.handle import SpanRecipe
 from obskit.query import _names as names
 from obskit.query import _registry as _workers
 from obskit.query import _text as _query_text
-from obskit.query._block import Block, Facts, as_label, cached
-from obskit.query._lifecycle import _failure, _inside
-from obskit.query._operator import Operator
-from obskit.query._shared import (
-    _FRAGMENT,
-    _fragment_duration,
-)
-from obskit.query._shared import check_phase as check_phase
+from obskit.query._operation import Facts, Operator, as_label, check_phase, inside, named_off
+from obskit.query._registry import by_key, cached
 
 __all__ = ["Fragment"]
 
+_FRAGMENT = SpanRecipe(names.FRAGMENT_SPAN, kind=SpanKind.SERVER, scope=names.SCOPE)
+_fragment_duration = by_key(names.FRAGMENT_DURATION)
 
-class Fragment(Block, Facts, AsyncWith["Fragment"]):
+
+class Fragment(Facts):
     """A worker's part of a distributed query; see `obskit.query.fragment`.
 
     Examples:
@@ -56,17 +59,15 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
     ) -> None:
         if dialect not in _query_text.DIALECTS:
             raise ValueError(f"dialect must be one of {_query_text.DIALECTS}, got {dialect!r}")
-        Facts.__init__(self)
-        self._reset(_FRAGMENT)
+        self._recipe = _FRAGMENT
         self._carrier = carrier
         self._literals = _fragment_literals(text, dialect)
         self._literals_trace = 0
         self.system = as_label(system) or "other_sql"
-        self._base_key = ("base", self.system, as_label(operation))
-        self._base = cached(
-            self._base_key,
-            ((names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, as_label(operation))),
-        )
+        base_key = ("base", self.system, as_label(operation))
+        self._facts(base_key, cached(base_key, (
+            (names.DB_SYSTEM_NAME, self.system), (names.DB_OPERATION_NAME, as_label(operation)),
+        )))  # fmt: skip
         self._start_attributes: dict[str, AttributeValue] = {names.DB_SYSTEM_NAME: self.system}
         self._worker = _workers.worker_label(worker_id)
         for key, value in ((names.WORKER_ID, worker_id), (names.FRAGMENT_ID, fragment_id)):
@@ -76,9 +77,23 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
                     key, clean if type(clean) is str else str(clean)
                 )
 
+    @classmethod
+    def _off(cls, system: object) -> Fragment:
+        """The shared closed fragment `obskit.query.fragment()` returns while obskit is off."""
+        return named_off(cls, system, "system", _system_label)
+
+    def _open_off(self) -> None:
+        super()._open_off()
+        self.system = ""
+        self._start_attributes = {}
+        self._worker = None
+        self._literals, self._literals_trace = _literals.Literals(), 0
+
     def __enter__(self) -> Fragment:
+        if self._closed:
+            return self
         try:
-            self._open(_FRAGMENT, self._start_attributes, propagation.extract(self._carrier))
+            self._start(_FRAGMENT, self._start_attributes, propagation.extract(self._carrier))
             if self._span is not None:
                 self._literals_trace = _literals.register(self._span, self._literals)
         except Exception:
@@ -91,19 +106,27 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._closed and self._token is None:  # off, or ended by hand
+            return
+        self._detach()
+        self._close(exc)
+
+    def _end(self, exc: BaseException | None) -> None:
         try:
-            elapsed = self._close(exc, self._fact_attributes())
-            error = _failure(exc)
+            elapsed = self._finish(exc, self._fact_attributes())
+            error = None if exc is None else outcome(exc)[1]
             key = ("fragment", self.system, error)
-            _fragment_duration.get(key, cached(
-                key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
-            )).record(elapsed, self._ended)  # fmt: skip
+            handle = _fragment_duration.found.get(key)
+            if handle is None:
+                handle = _fragment_duration.get(key, cached(
+                    key, ((names.DB_SYSTEM_NAME, self.system), (names.ERROR_TYPE, error)),
+                ))  # fmt: skip
+            handle.record(elapsed, self._ended)  # its span: the exemplar
             _workers.record_fragment(
                 self.system, self._worker, elapsed, error, self._read, self._ended
             )
-        except Exception:
-            log_once("query-fragment-end", "ending the fragment span failed", exc_info=True)
-        _literals.unregister(self._literals_trace, self._literals)
+        finally:
+            _literals.unregister(self._literals_trace, self._literals)
 
     @property
     def trace_id(self) -> str:
@@ -120,12 +143,21 @@ class Fragment(Block, Facts, AsyncWith["Fragment"]):
             >>> with query.fragment({}, worker_id="w1") as f, f.operator("scan") as scan:
             ...     scan.rows(100)
         """
-        return Operator(check_phase(name), self._base, lambda: _inside(self._span), operator_id)
+        if self._closed:
+            return named_off(Operator, name)
+        return Operator(check_phase(name), self._base, self._context_for_children, operator_id)
+
+    def _context_for_children(self) -> Any:
+        return None if self._closed else inside(self._span)
 
     def record_exception(self, exc: BaseException) -> None:
         """Record a handled exception on the fragment span (not marking it failed)."""
         if self._span is not None:
-            record_exception(self._span, exc, error=False)
+            _record_exception(self._span, exc, error=False)
+
+
+def _system_label(system: object) -> str:
+    return as_label(system) or "other_sql"
 
 
 def _fragment_literals(text: object, dialect: str) -> _literals.Literals:
