@@ -267,3 +267,23 @@ def test_a_redacted_value_is_stable_when_scrubbed_again() -> None:
     once = scrub_pair("note", f"password={SECRET}")
     assert scrub_pair("note", once) == once
     assert scrub_pair("db.password", scrub_pair("db.password", SECRET)) == "[REDACTED: password]"
+
+
+def test_values_found_clean_are_remembered_and_secrets_never_are() -> None:
+    rules = _scrub._Rules(_scrub.ScrubbingOptions())
+    assert rules.find("SELECT users") is None
+    assert "SELECT users" in rules.clean
+    secret = "login with token=abc123 failed"
+    for _ in range(2):  # found again, each time: a secret is never taken from the cache
+        assert rules.find(secret) == [(17, 23, "token")]
+    assert secret not in rules.clean
+    assert rules.find("x" * 300) is None
+    assert "x" * 300 not in rules.clean  # long values are scanned every time
+    for index in range(_scrub._CLEAN_MAX_ENTRIES + 10):
+        rules.find(f"value {index}")
+    assert len(rules.clean) <= _scrub._CLEAN_MAX_ENTRIES
+    # A redaction counts every time, cache or not.
+    before = _scrub._counts["attribute"]
+    for _ in range(3):
+        assert scrub_pair("note", secret) == "login with token=[REDACTED: token] failed"
+    assert _scrub._counts["attribute"] - before == 3

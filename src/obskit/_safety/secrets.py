@@ -174,6 +174,10 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+_CLEAN_MAX_CHARS = 256
+_CLEAN_MAX_ENTRIES = 2048
+
+
 class _Rules:
     """One compiled rule set; replaced as a whole by `install` (never mutated after)."""
 
@@ -197,6 +201,9 @@ class _Rules:
         # Keyed by type too: 1, 1.0 and True are equal and hash alike, yet are different
         # attribute values.
         self.metric_values: dict[tuple[str, type, object], tuple[object, int]] = {}
+        # Short values found clean before: span attribute values repeat (a query summary,
+        # a phase, a worker id), and a scan costs ~1 us. Bounded: emptied when full.
+        self.clean: set[str] = set()
 
     def key_label(self, key: str) -> str | None:
         label = self.keys.get(key, _UNKNOWN)
@@ -232,8 +239,20 @@ class _Rules:
         """(start, end, what) of every secret-looking part of `text` in order, or None.
 
         Each regex is first tried with `search` (no iterator allocated): most values match
-        none, and then a scan is the lower-casing and five searches.
+        none, and then a scan is the lower-casing and five searches. A short text found
+        clean is remembered (by this rule set only), so a value seen again costs a lookup.
         """
+        if text in self.clean:
+            return None
+        found = self._find(text)
+        if found is None and len(text) <= _CLEAN_MAX_CHARS:
+            clean = self.clean
+            if len(clean) >= _CLEAN_MAX_ENTRIES:
+                clean.clear()
+            clean.add(text)
+        return found
+
+    def _find(self, text: str) -> list[tuple[int, int, str]] | None:
         found: list[tuple[int, int, str]] = []
         lower = text.lower()
         if len(lower) == len(text):  # positions carry over (not so for a few non-ASCII)
