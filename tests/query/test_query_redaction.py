@@ -158,3 +158,21 @@ def test_a_double_quoted_value_in_an_ansi_query_is_redacted_from_exception_text(
     span = obskit_capture.one("SELECT users")
     assert span.attributes["db.query.text"] == 'SELECT id FROM "users" WHERE password = ?'
     assert "hunter2-dq" not in everything_recorded(span)
+
+
+def test_a_text_seen_before_is_redacted_the_same_way_each_time(obskit_capture) -> None:
+    # The second and third lifecycles reuse what the first one worked out for SQL
+    # (sanitized text, literals, shape); their spans must be redacted all the same,
+    # including two of them at once in one trace.
+    for _ in range(2):
+        with query.lifecycle(SQL, system="minidb") as q:
+            q.set_error("rejected", f"value {SECRET} rejected")
+    with query.lifecycle(SQL, system="minidb") as outer, query.lifecycle(SQL, system="minidb"):
+        outer.set_error("rejected", f"value {SECRET} rejected")
+    roots = [span for span in obskit_capture.spans if span.name == "SELECT users"]
+    assert len(roots) == 4
+    assert all(SECRET not in everything_recorded(span) for span in roots)
+    assert [span.status.description for span in roots].count("value ? rejected") == 3
+    assert {span.attributes["db.query.text"] for span in roots} == {
+        "SELECT id FROM users WHERE password = ? AND pin = ?"
+    }

@@ -579,16 +579,23 @@ class QueryLifecycle(Facts):
         if isinstance(text, (bytes, bytearray)):
             text = bytes(text[: 4 * _query_text.MAX_QUERY_TEXT_CHARS]).decode("utf-8", "replace")
         query_text = None
+        shape = None
         if type(text) is str:
-            if sanitize:
-                query_text, found = _query_text.sanitize_with_literals(text, dialect=self._dialect)
-                self._literals = _literals.Literals(found)
-            else:
-                query_text = _query_text.cap(text)
-            query_text = clean_text(query_text)
+            text_key = (text, self._dialect, sanitize)
+            described = _described.get(text_key)
+            if described is None:
+                described = _description(text, self._dialect, sanitize)
+                if len(text) <= _DESCRIBED_MAX_CHARS:
+                    if len(_described) >= _DESCRIBED_MAX_ENTRIES:
+                        _described.clear()
+                    _described[text_key] = described
+            query_text, literals, shape = described
+            if literals is not None:
+                self._literals = literals
         elif text is not None:
             log_once("query-text", "query text must be str or bytes, got %s", type(text).__name__)
-        shape = _query_text.shape(query_text or "")
+        if shape is None:
+            shape = _query_text.shape("")
         self.operation = as_label(operation) or shape.operation
         self.collection = as_label(collection) or shape.collection
         tables = shape.tables if not collection else (self.collection,)
@@ -817,3 +824,23 @@ class QueryLifecycle(Facts):
         if self._closed and self._ended is None:  # off: nothing to carry
             return {} if carrier is None else carrier
         return propagation.inject(carrier, context=self._context_for_children())
+
+
+#: What a query text comes to (sanitized text, its literals, its shape), by (text,
+#: dialect, sanitize): an engine runs the same statements again and again, and
+#: sanitizing and shaping one costs several microseconds. Bounded: emptied when full.
+#: The `Literals` are shared by the lifecycles of one text (immutable once built).
+_described: dict[tuple[str, str, bool], tuple[str, Any, Any]] = {}
+_DESCRIBED_MAX_ENTRIES = 512
+_DESCRIBED_MAX_CHARS = 4096
+
+
+def _description(text: str, dialect: str, sanitize: bool) -> tuple[str, Any, Any]:
+    literals = None
+    if sanitize:
+        query_text, found = _query_text.sanitize_with_literals(text, dialect=dialect)
+        literals = _literals.Literals(found)
+    else:
+        query_text = _query_text.cap(text)
+    query_text = clean_text(query_text)
+    return query_text, literals, _query_text.shape(query_text or "")
