@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextvars
 import random
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
+from obskit._base.context import SPAN_KEY, detach_span, set_context
 from obskit._base.log import log_once
 
 __all__ = [
@@ -43,9 +44,8 @@ _set_span = trace_api.set_span_in_context
 _get_span = trace_api.get_current_span
 
 
-# The context key of the current span, read once (building a Context directly skips the
-# API's copy-and-set: ~0.6 us per record).
-(_SPAN_KEY,) = _set_span(trace_api.INVALID_SPAN, _EMPTY).keys()
+# Building a Context directly skips the API's copy-and-set: ~0.6 us per record.
+_SPAN_KEY = SPAN_KEY
 
 
 def unsampled_context() -> Context:
@@ -113,14 +113,15 @@ def start_batch_span(recipe: Any, links: list[Link]) -> Any:
 
 
 # --- carrying a record's context beside plain values (DAG libraries) ---------------------
+# Only a *sampled* journey is kept here: a step asks "is a traced journey carried?" with one
+# ContextVar read, and the sampling decision is read once per record (in `carry`), not
+# once per step. An unsampled journey is made current all the same (its spans follow it).
 _journey: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
     "obskit_pipeline_journey", default=None
 )
 
-
-def current_journey() -> Context | None:
-    """The context of the record being carried on this thread/task, or None."""
-    return _journey.get()
+#: The context of the sampled journey carried on this thread/task, or None.
+current_journey: Callable[[], Context | None] = _journey.get
 
 
 class carry:
@@ -128,7 +129,8 @@ class carry:
 
     Inside, decorated processors called with plain values join the record's journey
     (their spans are children of it when it is sampled) and every span opened by any
-    code in the block follows the journey's sampling decision.
+    code in the block follows the journey's sampling decision. The context is made
+    current through obskit's one attach path (`obskit._base.context.set_context`).
     """
 
     __slots__ = ("_context", "_journey_token", "_token")
@@ -141,12 +143,17 @@ class carry:
     def __enter__(self) -> Context | None:
         context = self._context
         if context is not None:
-            self._journey_token = _journey.set(context)
-            self._token = context_api.attach(context)
+            if is_sampled(context):
+                self._journey_token = _journey.set(context)
+            self._token = set_context(context)
         return context
 
     def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            context_api.detach(self._token)
-            _journey.reset(self._journey_token)
-            self._token = self._journey_token = None
+        token = self._token
+        if token is not None:
+            self._token = None
+            detach_span(token)
+            journey_token = self._journey_token
+            if journey_token is not None:
+                self._journey_token = None
+                _journey.reset(journey_token)
