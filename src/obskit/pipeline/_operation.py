@@ -326,6 +326,12 @@ def wrap(fn: Callable[..., Any], stage: Stage, batch: bool) -> Callable[..., Any
 
         return run_async
 
+    shape = stage.shape
+    local = proc.stats.local
+    new_cell = proc.stats.new_cell
+    record_emit = proc.durations.found[n.EMIT].record
+    record_drop = proc.durations.found[n.DROP].record
+
     @functools.wraps(fn)
     def run(*args: Any) -> Any:
         item = args[-1]
@@ -348,7 +354,7 @@ def wrap(fn: Callable[..., Any], stage: Stage, batch: bool) -> Callable[..., Any
             value, context, item = item, None, None
         started = _perf()
         try:
-            result = fn(*args[:-1], value)
+            result = fn(value) if len(args) == 1 else fn(*args[:-1], value)
         except Exception as exc:
             out = failed(exc, value, _perf() - started, None)
             if out is RERAISE:
@@ -358,13 +364,27 @@ def wrap(fn: Callable[..., Any], stage: Stage, batch: bool) -> Callable[..., Any
             if token is not None:
                 detach_span(token)
         elapsed = _perf() - started
+        if shape == _FAN_OUT:
+            return _unsampled_done(done, failed, result, elapsed, context, item)
+        # One output, a sink or a predicate: counted here, without a further call (this is
+        # `Stage.done` inlined for the unsampled path).
         try:
-            return done(result, elapsed, context, item)
-        except Exception as exc:  # a fan-out's generator of outputs failing part-way
-            out = failed(exc, None, elapsed, None)
-            if out is RERAISE:
-                raise
-            return out
+            cell = local.cell
+        except AttributeError:
+            cell = new_cell()
+        cell[IN] += 1
+        cell[SECONDS] += elapsed
+        if (result is None and shape == _ONE) or (shape == _PREDICATE and not result):
+            record_drop(elapsed, None)
+            cell[DROPPED] += 1
+            return False if shape == _PREDICATE else None
+        record_emit(elapsed, None)
+        cell[OUT] += 1
+        if shape == _PREDICATE:
+            return True
+        if item is None or result is None:
+            return result
+        return Record(result, context, item.event_time)
 
     return run
 
