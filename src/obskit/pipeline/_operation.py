@@ -185,10 +185,9 @@ class Step(Operation):
             self._journey_token = set_context(self.journey)
 
     def leave(self) -> None:
-        token = self._token
-        if token is not None:
-            self._token = None
-            detach_span(token)
+        """Undo `enter` (the span's context, or the journey's)."""
+        if self._token is not None:
+            self._detach()
         token = self._journey_token
         if token is not None:
             self._journey_token = None
