@@ -48,19 +48,41 @@ _get_span = trace_api.get_current_span
 _SPAN_KEY = SPAN_KEY
 
 
+class _UnsampledSpan(trace_api.NonRecordingSpan):
+    """The span of an unsampled journey: valid, "not sampled", ids drawn when first asked.
+
+    Most unsampled records never show their ids to anyone (no span is opened inside their
+    steps, nothing is injected), so drawing them at the source (two `getrandbits` and a
+    SpanContext, ~0.4 us per record) is deferred to the first `get_span_context()`.
+    Concurrent first calls agree: the context is stored with `dict.setdefault`.
+    """
+
+    def __init__(self) -> None:  # no SpanContext yet: see get_span_context
+        pass
+
+    def get_span_context(self) -> trace_api.SpanContext:
+        found: Any = self.__dict__.get("_context")
+        if found is None:
+            # tuple.__new__ skips SpanContext's checks: the ids are valid by construction.
+            # Field order: trace id, span id, is_remote, flags, trace state, is_valid.
+            ids = (_getrandbits(128) or 1, _getrandbits(64) or 1, False, _NOT_SAMPLED,
+                   _NO_STATE, True)  # fmt: skip
+            found = self.__dict__.setdefault("_context", tuple.__new__(_SpanContext, ids))
+        return found  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
+
+
 def unsampled_context() -> Context:
-    """A fresh context whose current span is valid and not sampled (about 1 us)."""
-    # tuple.__new__ skips SpanContext's checks: the ids are valid by construction.
-    # Field order: trace id, span id, is_remote, flags, trace state, is_valid.
-    ids = (_getrandbits(128) or 1, _getrandbits(64) or 1, False, _NOT_SAMPLED, _NO_STATE, True)
-    span = _NonRecordingSpan(tuple.__new__(_SpanContext, ids))  # type: ignore[arg-type]
-    return Context({_SPAN_KEY: span})
+    """A fresh context whose current span is valid and not sampled (ids drawn lazily)."""
+    return Context({_SPAN_KEY: _UnsampledSpan()})
 
 
 def is_sampled(context: Context | None) -> bool:
     """Whether `context` carries a valid, sampled span context."""
     span: Any = None if context is None else context.get(_SPAN_KEY)
-    if span is None:
+    if span is None or type(span) is _UnsampledSpan:
         return False
     found = span.get_span_context()
     return bool(found[5] and found[3] & 1)  # tuple fields: is_valid, trace_flags

@@ -17,9 +17,11 @@ Two paths per call, chosen by the record's journey:
   outcome (`emit` / `drop` / `error` / `cancelled`, classified by
   `obskit._safety.errors.outcome`), and is the duration's exemplar.
 
-No shared off instance is needed: a `Step` exists only for a sampled journey, and while
-obskit is off (`obskit._routing.off()`) sources make no journeys, so every call takes the
-unsampled path.
+No shared off instance (`obskit._domain.off.shared_off`) is needed, and no off test per
+call: a `Step` exists only for a sampled journey, and while nothing can trace (obskit off:
+the recipe has no tracer) sources make no journeys, so every call takes the unsampled
+path, whose counts still feed `Pipeline.summary()`. A sampled record met while obskit is
+off makes a `Step` whose `_open` finds no tracer: no span, its journey made current.
 
 Hot-path rules (measured in benchmarks, see docs/pipeline.md): everything per processor
 -- attribute dicts per outcome, bound histograms, the span recipe -- is built at
@@ -258,7 +260,7 @@ def _sampled_call(stage: Stage, fn: Callable[..., Any], args: tuple[Any, ...], v
         step._attach(journey)
     elif journey is not None:
         step._journey_token = set_context(journey)
-    started = _perf()
+    started = step._started  # the Operation's clock
     try:
         result = fn(value) if len(args) == 1 else fn(*args[:-1], value)
     except Exception as exc:
@@ -285,7 +287,7 @@ async def _sampled_call_async(stage: Stage, fn: Callable[..., Any], args: tuple[
         step._attach(journey)
     elif journey is not None:
         step._journey_token = set_context(journey)
-    started = _perf()
+    started = step._started  # the Operation's clock
     try:
         result = await fn(*args[:-1], value)
     except Exception as exc:
@@ -436,10 +438,8 @@ def batch_links(records: Iterable[Any]) -> tuple[list[Any], list[Link], bool]:
         if type(item) is Record:
             wrap = True
             values.append(item.value)
-            if item.context is not None and len(links) < n.MAX_LINKS:
-                parent = trace_api.get_current_span(item.context).get_span_context()
-                if parent.is_valid and parent.trace_flags.sampled:
-                    links.append(Link(parent))
+            if len(links) < n.MAX_LINKS and is_sampled(item.context):
+                links.append(Link(trace_api.get_current_span(item.context).get_span_context()))
         else:
             values.append(item)
     if not wrap:

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 from obskit._base.log import log_once
-from obskit._routing import off
 from obskit.pipeline import _names as n
 from obskit.pipeline._journey import start_journey
 from obskit.pipeline._record import EventTime, Record, event_seconds
@@ -46,13 +45,11 @@ def sample_source(
     recipe = proc.recipe
     for value in values:
         stamp = now() if event_time is None else _event_time(event_time, value)
-        if off():  # nothing could record a journey: the record carries none
-            context = None
-        else:
-            # Each journey is its own trace (linked to the span current here, if any).
-            context, span = start_journey(recipe, ratio, 0.0 if ratio is None else draw())
-            if span is not None:
-                end_journey_span(span)
+        # Each journey is its own trace (linked to the span current here, if any); while
+        # nothing can trace (no tracer), none: the record carries no context.
+        context, span = start_journey(recipe, ratio, 0.0 if ratio is None else draw())
+        if span is not None:
+            end_journey_span(span)
         proc.count(1, 1, 0, None, n.EMIT)  # a source is not timed: the caller's loop is
         yield Record(value, context, stamp)
 
