@@ -6,14 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from obskit import pipeline
-from obskit.pipeline import _core as _pipeline_core
+from obskit.pipeline import _registry
 
 
 @pytest.fixture(autouse=True)
 def _fresh_pipelines() -> Iterator[None]:
-    _pipeline_core.reset()
-    pipeline._pipelines.clear()
+    _registry.reset()
     yield
-    _pipeline_core.reset()
-    pipeline._pipelines.clear()
+    _registry.reset()

@@ -10,9 +10,9 @@ import pytest
 import obskit
 from obskit import pipeline
 from obskit._base import log as _log
-from obskit.pipeline import Record, _age
+from obskit.pipeline import Record, _record
 from obskit.pipeline._names import RECENT_ERRORS
-from obskit.pipeline._recent import sanitise
+from obskit.pipeline._registry import sanitise
 
 AGE = "pipeline.record.age"
 
@@ -24,7 +24,7 @@ def _ids(processor: str, name: str = "orders") -> dict[str, str]:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [1_000.0]
-    monkeypatch.setattr(_age, "_now", lambda: now[0])
+    monkeypatch.setattr(_record, "_now", lambda: now[0])
     return now
 
 

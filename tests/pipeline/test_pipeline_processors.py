@@ -6,6 +6,7 @@ import asyncio
 import collections
 import gc
 import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -277,6 +278,40 @@ def test_threads_count_exactly(obskit_capture) -> None:
     assert _balance(obskit_capture, "busy", "odd") == {"in": 4000, "out": 2000,
                                                        "dropped": 2000, "errors": 0}  # fmt: skip
     assert busy.summary()["odd"]["in"] == 4000
+
+
+def test_counts_of_threads_that_ended_are_kept_and_their_cells_retired(obskit_capture) -> None:
+    # Each thread counts into a cell of its own; when the thread ends its cell is folded
+    # into the processor's totals, so a thread per request neither loses counts nor grows
+    # what every collection sums.
+    short = pipeline.Pipeline("short_lived", sample_ratio=0.0)
+
+    @short.processor("keep")
+    def keep(n):
+        return n
+
+    def work() -> None:
+        for record in short.records(range(100)):
+            keep(record)
+
+    for _ in range(20):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert short.summary()["keep"]["in"] == 2000
+    assert _balance(obskit_capture, "short_lived", "keep")["out"] == 2000
+    stats = short._processors["keep"].stats
+    assert len(stats._cells) <= 2  # the retired cell, and at most this thread's
+
+
+def test_an_unsampled_journey_has_stable_ids_drawn_when_asked(obskit_capture) -> None:
+    quiet = pipeline.Pipeline("quiet", sample_ratio=0.0)
+    (record,) = quiet.records(["x"])
+    first = record.carrier()["traceparent"]
+    assert first.endswith("-00")
+    assert first == record.carrier()["traceparent"]
+    assert not record.sampled
 
 
 def test_record_carrier_round_trip(obskit_capture) -> None:

@@ -31,7 +31,6 @@ Examples:
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
@@ -39,27 +38,23 @@ from typing import Any, TypeVar, cast
 from opentelemetry.context import Context
 
 from obskit._trace.handle import check_ratio
-from obskit.pipeline._age import EventTime
-from obskit.pipeline._core import (
-    Processor,
-    Record,
-    Step,
-    label,
-)
+from obskit.pipeline._dashboards import ALERTS, PANELS
 from obskit.pipeline._journey import carry as _carry
 from obskit.pipeline._names import (
-    ALERTS,
     CATALOGUE,
     DEAD_LETTER,
     DEFAULT_SAMPLE_RATIO,
-    PANELS,
     POLICIES,
     RAISE,
     SKIP,
 )
+from obskit.pipeline._operation import Stage, wrap
+from obskit.pipeline._record import EventTime, Record
+from obskit.pipeline._registry import Processor, label
+from obskit.pipeline._registry import pipelines as _pipelines
+from obskit.pipeline._registry import pipelines_lock as _lock
 from obskit.pipeline._registry import watch_queue as _watch_queue
 from obskit.pipeline._sources import sample_source
-from obskit.pipeline._wrap import _wrap
 
 __all__ = [
     "ALERTS",
@@ -81,8 +76,6 @@ __all__ = [
 F = TypeVar("F")
 T = TypeVar("T")
 _SCOPE = CATALOGUE.scope
-_pipelines: dict[str, Pipeline] = {}
-_lock = threading.RLock()  # re-entrant: a pipeline may be defined from a finalizer
 
 
 def _check_policy(on_error: str) -> str:
@@ -175,7 +168,7 @@ class Pipeline:
         if predicate and (fan_out or batch or sink):
             raise ValueError("predicate=True cannot be combined with fan_out, batch or sink")
         proc = self._processor(name)
-        step = Step(proc, fan_out=fan_out, sink=sink, predicate=predicate,
+        stage = Stage(proc, fan_out=fan_out, sink=sink, predicate=predicate,
                     on_error=self.on_error if on_error is None else _check_policy(on_error),
                     dead_letter=self.dead_letter if dead_letter is None else dead_letter)  # fmt: skip
 
@@ -184,9 +177,9 @@ class Pipeline:
                 method = getattr(target, "process", None)
                 if not callable(method):
                     raise TypeError(f"{target.__name__} has no process() method to instrument")
-                target.process = _wrap(method, step, batch)  # type: ignore[attr-defined]
+                target.process = wrap(method, stage, batch)  # type: ignore[attr-defined]
                 return target
-            return cast(F, _wrap(cast(Callable[..., Any], target), step, batch))
+            return cast(F, wrap(cast(Callable[..., Any], target), stage, batch))
 
         return decorate
 
@@ -291,7 +284,7 @@ def get(name: object) -> Pipeline:
         'logs'
     """
     key = label(name)
-    found = _pipelines.get(key)
+    found: Pipeline | None = _pipelines.get(key)
     return found if found is not None else Pipeline(key)
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextvars
 import random
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
+from obskit._base.context import SPAN_KEY, detach_span, set_context
 from obskit._base.log import log_once
 
 __all__ = [
@@ -43,24 +44,45 @@ _set_span = trace_api.set_span_in_context
 _get_span = trace_api.get_current_span
 
 
-# The context key of the current span, read once (building a Context directly skips the
-# API's copy-and-set: ~0.6 us per record).
-(_SPAN_KEY,) = _set_span(trace_api.INVALID_SPAN, _EMPTY).keys()
+# Building a Context directly skips the API's copy-and-set: ~0.6 us per record.
+_SPAN_KEY = SPAN_KEY
+
+
+class _UnsampledSpan(trace_api.NonRecordingSpan):
+    """The span of an unsampled journey: valid, "not sampled", ids drawn when first asked.
+
+    Most unsampled records never show their ids to anyone (no span is opened inside their
+    steps, nothing is injected), so drawing them at the source (two `getrandbits` and a
+    SpanContext, ~0.4 us per record) is deferred to the first `get_span_context()`.
+    Concurrent first calls agree: the context is stored with `dict.setdefault`.
+    """
+
+    def __init__(self) -> None:  # no SpanContext yet: see get_span_context
+        pass
+
+    def get_span_context(self) -> trace_api.SpanContext:
+        found: Any = self.__dict__.get("_context")
+        if found is None:
+            # tuple.__new__ skips SpanContext's checks: the ids are valid by construction.
+            # Field order: trace id, span id, is_remote, flags, trace state, is_valid.
+            ids = (_getrandbits(128) or 1, _getrandbits(64) or 1, False, _NOT_SAMPLED,
+                   _NO_STATE, True)  # fmt: skip
+            found = self.__dict__.setdefault("_context", tuple.__new__(_SpanContext, ids))
+        return found  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.get_span_context()!r})"
 
 
 def unsampled_context() -> Context:
-    """A fresh context whose current span is valid and not sampled (about 1 us)."""
-    # tuple.__new__ skips SpanContext's checks: the ids are valid by construction.
-    # Field order: trace id, span id, is_remote, flags, trace state, is_valid.
-    ids = (_getrandbits(128) or 1, _getrandbits(64) or 1, False, _NOT_SAMPLED, _NO_STATE, True)
-    span = _NonRecordingSpan(tuple.__new__(_SpanContext, ids))  # type: ignore[arg-type]
-    return Context({_SPAN_KEY: span})
+    """A fresh context whose current span is valid and not sampled (ids drawn lazily)."""
+    return Context({_SPAN_KEY: _UnsampledSpan()})
 
 
 def is_sampled(context: Context | None) -> bool:
     """Whether `context` carries a valid, sampled span context."""
     span: Any = None if context is None else context.get(_SPAN_KEY)
-    if span is None:
+    if span is None or type(span) is _UnsampledSpan:
         return False
     found = span.get_span_context()
     return bool(found[5] and found[3] & 1)  # tuple fields: is_valid, trace_flags
@@ -113,14 +135,15 @@ def start_batch_span(recipe: Any, links: list[Link]) -> Any:
 
 
 # --- carrying a record's context beside plain values (DAG libraries) ---------------------
+# Only a *sampled* journey is kept here: a step asks "is a traced journey carried?" with one
+# ContextVar read, and the sampling decision is read once per record (in `carry`), not
+# once per step. An unsampled journey is made current all the same (its spans follow it).
 _journey: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
     "obskit_pipeline_journey", default=None
 )
 
-
-def current_journey() -> Context | None:
-    """The context of the record being carried on this thread/task, or None."""
-    return _journey.get()
+#: The context of the sampled journey carried on this thread/task, or None.
+current_journey: Callable[[], Context | None] = _journey.get
 
 
 class carry:
@@ -128,7 +151,8 @@ class carry:
 
     Inside, decorated processors called with plain values join the record's journey
     (their spans are children of it when it is sampled) and every span opened by any
-    code in the block follows the journey's sampling decision.
+    code in the block follows the journey's sampling decision. The context is made
+    current through obskit's one attach path (`obskit._base.context.set_context`).
     """
 
     __slots__ = ("_context", "_journey_token", "_token")
@@ -141,12 +165,17 @@ class carry:
     def __enter__(self) -> Context | None:
         context = self._context
         if context is not None:
-            self._journey_token = _journey.set(context)
-            self._token = context_api.attach(context)
+            if is_sampled(context):
+                self._journey_token = _journey.set(context)
+            self._token = set_context(context)
         return context
 
     def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            context_api.detach(self._token)
-            _journey.reset(self._journey_token)
-            self._token = self._journey_token = None
+        token = self._token
+        if token is not None:
+            self._token = None
+            detach_span(token)
+            journey_token = self._journey_token
+            if journey_token is not None:
+                self._journey_token = None
+                _journey.reset(journey_token)

@@ -1,6 +1,8 @@
-"""Where records enter a pipeline (sources: the journey decided once) and meet (batches).
+"""Sources: where records enter a pipeline, and where each journey is decided, once.
 
-Split from obskit.pipeline._core.
+A source wraps each value in a `Record` with its event time and its journey's context
+(`obskit.pipeline._journey.start_journey`); a sampled journey's first span is the
+source's own `pipeline.process` span, ended at once with outcome `emit`.
 """
 
 from __future__ import annotations
@@ -10,53 +12,24 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
-from opentelemetry import trace as trace_api
-from opentelemetry.trace import Link
-
 from obskit._base.log import log_once
 from obskit.pipeline import _names as n
-from obskit.pipeline._age import EventTime, event_seconds
-from obskit.pipeline._core import Processor, Record, end_span
-from obskit.pipeline._journey import (
-    current_journey,
-    is_sampled,
-    start_batch_span,
-    start_journey,
-)
+from obskit.pipeline._journey import start_journey
+from obskit.pipeline._record import EventTime, Record, event_seconds
+from obskit.pipeline._registry import Processor
 
-__all__ = ["batch_links", "batch_span", "sample_source"]
+__all__ = ["end_journey_span", "sample_source"]
 
 T = TypeVar("T")
 
 
-def batch_links(records: Iterable[Any]) -> tuple[list[Any], list[Link], bool]:
-    """Values of a batch, links to (at most 128 of) its sampled records, any records.
-
-    A plain-value batch inside `carry()` links to the carried journey when it is sampled.
-    """
-    values: list[Any] = []
-    links: list[Link] = []
-    wrap = False
-    for item in records:
-        if type(item) is Record:
-            wrap = True
-            values.append(item.value)
-            if item.context is not None and len(links) < n.MAX_LINKS:
-                parent = trace_api.get_current_span(item.context).get_span_context()
-                if parent.is_valid and parent.trace_flags.sampled:
-                    links.append(Link(parent))
-        else:
-            values.append(item)
-    if not wrap:
-        journey = current_journey()
-        if journey is not None and is_sampled(journey):
-            links.append(Link(trace_api.get_current_span(journey).get_span_context()))
-    return values, links, wrap
-
-
-def batch_span(proc: Processor, links: list[Link]) -> Any:
-    """The recording span of a batch holding a sampled record, or None."""
-    return start_batch_span(proc.recipe, links) if links else None
+def end_journey_span(span: Any) -> None:
+    """End a source's span of a sampled journey: outcome `emit` (never raises)."""
+    try:
+        span.set_attribute(n.OUTCOME, n.EMIT)
+        span.end()
+    except Exception:
+        log_once("pipeline-span-end", "ending a pipeline span failed", exc_info=True)
 
 
 def sample_source(
@@ -72,10 +45,11 @@ def sample_source(
     recipe = proc.recipe
     for value in values:
         stamp = now() if event_time is None else _event_time(event_time, value)
-        # Each journey is its own trace (linked to the span current here, if any).
+        # Each journey is its own trace (linked to the span current here, if any); while
+        # nothing can trace (no tracer), none: the record carries no context.
         context, span = start_journey(recipe, ratio, 0.0 if ratio is None else draw())
         if span is not None:
-            end_span(span, n.EMIT)
+            end_journey_span(span)
         proc.count(1, 1, 0, None, n.EMIT)  # a source is not timed: the caller's loop is
         yield Record(value, context, stamp)
 
