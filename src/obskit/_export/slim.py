@@ -186,8 +186,7 @@ class SlimSpan:
                     if type(held) is dict:
                         limit = self._sink.max_value_length
                         maximum = self._sink.max_attributes
-                        items = list(attributes.items())
-                        for index, (key, value) in enumerate(items):
+                        for key, value in attributes.items():
                             kind = type(value)
                             if not (
                                 type(key) is str
@@ -198,7 +197,9 @@ class SlimSpan:
                                 )
                                 and (key in held or maximum is None or len(held) < maximum)
                             ):
-                                attributes = dict(items[index:])  # the rest by the SDK's rules
+                                # This key and the rest by the SDK's rules (keys are unique:
+                                # the rest starts where this key is). No copy on the way.
+                                attributes = _from_key(attributes, key)
                                 break
                             held.pop(key, None)
                             held[key] = value
@@ -520,6 +521,15 @@ class SlimSpan:
 
 
 trace_api.Span.register(SlimSpan)
+
+
+def _from_key(attributes: Mapping[str, Any], key: object) -> dict[str, Any]:
+    """The items of `attributes` from `key` on, in order."""
+    found: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if found or name == key:
+            found[name] = value
+    return found
 
 
 def slim_span_size(span: SlimSpan) -> int:
