@@ -29,24 +29,29 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-from obskit._routing import off as _off
-from obskit.raft import _noop
-from obskit.raft._apply import Apply, Snapshot
-from obskit.raft._logwrite import LogWrite
+from obskit._domain.off import shared_off
+from obskit._routing import off
+from obskit.raft._dashboards import ALERTS, PANELS
 from obskit.raft._names import (
-    ALERTS,
     APPEND_ENTRIES,
     CATALOGUE,
     DEFAULT_RPC_SYSTEM,
     INSTALL_SNAPSHOT,
     MAX_LINKS,
-    PANELS,
     REQUEST_VOTE,
     ROLES,
     SNAPSHOT_CREATE,
     SNAPSHOT_INSTALL,
 )
-from obskit.raft._ops import ClientCall, Election, Proposal, ServerCall
+from obskit.raft._operation import (
+    Apply,
+    ClientCall,
+    Election,
+    LogWrite,
+    Proposal,
+    ServerCall,
+    Snapshot,
+)
 from obskit.raft._registry import (
     StateCallback,
     forget,
@@ -169,8 +174,8 @@ def client_call(
         >>> call.response(success=True)
         >>> call.end()
     """
-    if _off():
-        return _noop.NOOP_CLIENT  # obskit is off: a shared, closed, do-nothing call
+    if off():
+        return shared_off(ClientCall)  # obskit is off: a shared, closed, do-nothing call
     fields = {"raft.term": term, "raft.log.prev_index": prev_index,
               "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
               "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
@@ -208,8 +213,8 @@ def server_call(
         >>> with raft.server_call(raft.APPEND_ENTRIES, {"traceparent": "junk"}, node_id="n2") as call:
         ...     call.response(success=False, reject_reason="log_mismatch")
     """
-    if _off():
-        return _noop.NOOP_SERVER
+    if off():
+        return shared_off(ServerCall)
     fields = {"raft.term": term, "raft.log.prev_index": prev_index,
               "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
               "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
@@ -230,8 +235,8 @@ def propose(node_id: object, *, term: int | None = None, index: int | None = Non
         >>> p = raft.propose("n1", term=3)
         >>> p.fail("not_leader")
     """
-    if _off():
-        return _noop.NOOP_PROPOSAL
+    if off():
+        return shared_off(Proposal)
     return Proposal(node_id, term, index)
 
 
@@ -252,8 +257,8 @@ def apply(
         >>> with raft.apply("n2", first_index=5, last_index=7, carriers=[{}]):
         ...     pass
     """
-    if _off():
-        return _noop.NOOP_APPLY
+    if off():
+        return shared_off(Apply)
     return Apply(node_id, first_index, last_index, entries, carriers)
 
 
@@ -267,8 +272,8 @@ def create_snapshot(
         >>> with raft.create_snapshot("n1", index=100, term=3) as snap:
         ...     snap.set_size(4096)
     """
-    if _off():
-        return _noop.NOOP_SNAPSHOT
+    if off():
+        return shared_off(Snapshot)
     return Snapshot(SNAPSHOT_CREATE, node_id, None, index, term, size)
 
 
@@ -287,8 +292,8 @@ def install_snapshot(
         >>> with raft.install_snapshot("n2", peer_id="n1", index=100, size=4096):
         ...     pass
     """
-    if _off():
-        return _noop.NOOP_SNAPSHOT
+    if off():
+        return shared_off(Snapshot)
     return Snapshot(SNAPSHOT_INSTALL, node_id, peer_id, index, term, size)
 
 
@@ -311,8 +316,8 @@ def log_append(
         >>> with raft.log_append("n1", term=2, first_index=7, last_index=8):
         ...     pass
     """
-    if _off():
-        return _noop.NOOP_LOG
+    if off():
+        return shared_off(LogWrite)
     if entries is None and first_index is not None and last_index is not None:
         entries = last_index - first_index + 1
     return LogWrite(False, node_id, {"raft.term": term, "raft.batch.first_index": first_index,
@@ -331,8 +336,8 @@ def log_sync(node_id: object, *, last_index: int | None = None) -> LogWrite:
         >>> with tempfile.TemporaryFile() as log, raft.log_sync("n1", last_index=8):
         ...     os.fsync(log.fileno())
     """
-    if _off():
-        return _noop.NOOP_LOG
+    if off():
+        return shared_off(LogWrite)
     return LogWrite(True, node_id, {"raft.batch.last_index": last_index})
 
 
@@ -367,8 +372,8 @@ def rpc_handler(
         position = names.index(message) if message in names else None
 
         def open_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ServerCall:
-            if _off():
-                return _noop.NOOP_SERVER
+            if off():
+                return shared_off(ServerCall)
             msg = kwargs.get(message)
             if msg is None and position is not None and position < len(args):
                 msg = args[position]

@@ -20,7 +20,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
 from obskit._base.log import log_once
-from obskit._routing import off as _off
+from obskit._routing import off
 from obskit._safety.clean import clean_text, safe_repr
 from obskit._trace.handle import SpanRecipe
 from obskit.raft import _names as n
@@ -214,7 +214,7 @@ def update_state(
     """
     # Off (not configured yet, or disabled): the node's state is still kept, so its
     # gauges are right once obskit is on; no events, spans or counts are recorded.
-    off = _off()
+    is_off = off()
     try:
         state = node(node_id)
         given = _checked({"term": term, "commit_index": commit_index,
@@ -232,7 +232,7 @@ def update_state(
                 n.TERM: state.term}))  # fmt: skip
         if leader_id is not _UNSET:
             new_leader = None if leader_id is None else node_key(leader_id)
-            if off:
+            if is_off:
                 state.leader_id = new_leader
             elif new_leader != state.leader_id:
                 if state.leader_id == state.id:  # it led until now: that was its last contact
@@ -245,7 +245,7 @@ def update_state(
                     leader_changed(state.id, state.attrs)
             elif new_leader is not None:
                 leader_contact(state.id)
-        if events and not off:
+        if events and not is_off:
             _record_changes(state, events)
     except Exception:
         log_once("raft-update-state", "raft.update_state failed", exc_info=True)
@@ -310,7 +310,7 @@ def record_contact(node_id: object, peer_id: object) -> None:
         >>> from obskit import raft
         >>> raft.record_contact("n1", "n2")
     """
-    if _off():
+    if off():
         return  # obskit is off: nothing to record
     try:
         state, peer = node(node_id), node_key(peer_id)
@@ -434,7 +434,7 @@ def record_replication(
         >>> raft.update_state("n1", role="leader", leader_id="n1", last_index=12)
         >>> raft.record_replication("n1", "n2", 9)
     """
-    if _off():
+    if off():
         return
     try:
         if not _is_index(match_index) or (last_index is not None and not _is_index(last_index)):
