@@ -51,6 +51,7 @@ from obskit.raft._operation import (
     Proposal,
     ServerCall,
     Snapshot,
+    _Carriers,
 )
 from obskit.raft._registry import (
     StateCallback,
@@ -157,7 +158,10 @@ def client_call(
 
     A batch: `links` are the trace carriers of the proposals the message carries (what
     each entry stored from `Proposal.inject()`), or live `Proposal` objects; the span
-    links to each, the first 128 kept (as `raft.apply` does). `parent` is the span's
+    links to each, the first 128 kept (as `raft.apply` does). They are read only when the
+    span records (an unsampled call parses none). The links not kept are counted as the
+    span's dropped links: those past the 128, and `Proposal` objects already committed or
+    failed (pass the carrier from `inject()` to link to those). `parent` is the span's
     parent when it is not the current one: a running `Election`, an OpenTelemetry
     `Context` or a carrier. Started when made: use `with`, or call `end()` when the reply
     arrives (`end("timeout")` if it never does).
@@ -206,7 +210,14 @@ def server_call(
     Its parent is the context found in `message`; a missing or malformed one starts a new
     trace instead of failing. Handling time goes to `rpc.server.call.duration`. `links`
     are the carriers stored in the entries of a batch (the first 128 kept), so every
-    proposal's trace reaches the follower's handling of it. `end()` ends it by hand.
+    proposal's trace reaches the follower's handling of it; they are read only when the
+    span records, and those not kept (past the 128, or ended `Proposal` objects) are
+    counted as the span's dropped links. `end()` ends it by hand.
+
+    An event-loop library that sends each write as its own one-entry AppendEntries keeps
+    it in its write's trace with both: the entry's carrier as `parent=` on the leader's
+    `client_call` (and as `links=`), so the RPC spans are children of `raft.propose`,
+    not roots of traces of their own.
 
     Examples:
         >>> from obskit import raft
@@ -250,7 +261,9 @@ def apply(
 ) -> Apply:
     """A `raft.apply` span for one batch of committed entries, linked to their proposals.
 
-    `carriers` are the trace contexts stored in the entries (at most 128 links).
+    `carriers` are the trace contexts stored in the entries (at most 128 links), read
+    only when the span records; those past the 128 and `Proposal` objects already ended
+    are counted as the span's dropped links.
 
     Examples:
         >>> from obskit import raft
@@ -349,12 +362,15 @@ def rpc_handler(
     message: str = "message",
     heartbeat: Callable[[Any], bool] | None = None,
     system: str = DEFAULT_RPC_SYSTEM,
+    links: Callable[[Any], Iterable[Any]] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate an RPC handler (function, method or `async def`) with `server_call`.
 
     `node_id` is a value or a callable given the first argument (`self`); `peer_id` a
     value or a callable given the message; `message` names the parameter holding the
-    message; `heartbeat(message)` says when to record metrics only.
+    message; `heartbeat(message)` says when to record metrics only; `links(message)`
+    returns the carriers of a batch's proposals to link to (as `server_call(links=...)`:
+    called only when the span records, the first 128 kept, the rest counted as dropped).
 
     Examples:
         >>> from obskit import raft
@@ -365,6 +381,12 @@ def rpc_handler(
         ...         return {"success": True}
         >>> Node().on_append_entries({"term": 1})
         {'success': True}
+        >>> @raft.rpc_handler(raft.APPEND_ENTRIES, node_id="n3",
+        ...                   links=lambda m: [e["trace"] for e in m["entries"]])
+        ... def on_batch(message):
+        ...     return len(message["entries"])
+        >>> on_batch({"term": 1, "entries": [{"trace": {}}]})
+        1
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -380,7 +402,8 @@ def rpc_handler(
             node = node_id(args[0]) if callable(node_id) and args else node_id
             peer = peer_id(msg) if callable(peer_id) else peer_id
             beat = bool(heartbeat(msg)) if heartbeat is not None else False
-            return ServerCall(method, msg, node, peer, system, beat, {})
+            found: Iterable[Any] = () if links is None else _Carriers(links, msg)
+            return ServerCall(method, msg, node, peer, system, beat, {}, found)
 
         if inspect.iscoroutinefunction(fn):
 

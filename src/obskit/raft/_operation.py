@@ -14,11 +14,12 @@ of `obskit.raft` hand out the shared no-op of each class (`obskit._domain.off`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
+from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, SpanContext, SpanKind
 from opentelemetry.util.types import AttributeValue
 
@@ -327,10 +328,12 @@ class ClientCall(_Call):
         base = self._attrs
         recipe = _rpc_recipe(method, SpanKind.CLIENT)
         traced = not heartbeat and recipe.tracer() is not None
+        lazy = _lazy_links(links) if traced else None
         self._open(recipe,
                    lambda: _with(base, {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port}),
-                   context=_parent_context(parent) if traced else None,
-                   links=_links(links) if traced and links else None, traced=traced)  # fmt: skip
+                   context=_parent_context(parent) if traced else None, links=lazy,
+                   traced=traced)  # fmt: skip
+        _count_dropped(self._span, lazy)
         if self._span is not None and message is not None:
             propagation.inject(message, context=trace_api.set_span_in_context(self._span))
 
@@ -366,8 +369,10 @@ class ServerCall(_Call):
         recipe = _rpc_recipe(method, SpanKind.SERVER)
         traced = not heartbeat and recipe.tracer() is not None
         parent = propagation.extract(message) if traced else None
-        self._open(recipe, lambda: _with(base, fields), context=parent,
-                   links=_links(links) if traced and links else None, traced=traced)  # fmt: skip
+        lazy = _lazy_links(links) if traced else None
+        self._open(recipe, lambda: _with(base, fields), context=parent, links=lazy,
+                   traced=traced)  # fmt: skip
+        _count_dropped(self._span, lazy)
         if peer_id is not None:
             st.record_contact(self._node.id, self._peer)
 
@@ -483,11 +488,12 @@ class Apply(Operation):
         if entries is None and first_index is not None and last_index is not None:
             entries = last_index - first_index + 1
         self._count = entries
-        links = _links(carriers) if _recipe(n.SPAN_APPLY).tracer() is not None else None
+        links = _lazy_links(carriers)
         state = self._state
         self._open(_recipe(n.SPAN_APPLY), lambda: _with(state.attrs, {
             n.BATCH_FIRST_INDEX: first_index, n.BATCH_LAST_INDEX: last_index,
             n.BATCH_ENTRY_COUNT: entries}), links=links)  # fmt: skip
+        _count_dropped(self._span, links)
 
     def _open_off(self) -> None:
         super()._open_off()
@@ -593,11 +599,79 @@ class LogWrite(Operation):
 
 
 # --- links and parents ----------------------------------------------------------------------
+class _Links(Sequence[Link]):
+    """The links of one span, read from `items` only when a span that records asks.
+
+    Handed to the recipe's start as the span's links: a span that will not record (an
+    unsampled parent or root) never looks at them, so no carrier is parsed; the SDK's span
+    and obskit's recorder read them (`if links`, then iterate) only for a span they keep.
+    `items` are carriers written by `inject()`, operations, SpanContexts or Links; the
+    first `MAX_LINKS` valid ones are kept. `dropped` counts the links asked for but not
+    kept: those past the cap (not parsed at all) and operations with no live span (a
+    proposal already committed or failed, one made while obskit was off); carriers
+    without a valid trace context are not links and are not counted.
+    """
+
+    __slots__ = ("_items", "_links", "dropped")
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items: Iterable[Any] | None = items
+        self._links: list[Link] = []
+        self.dropped = 0
+
+    def _read(self) -> list[Link]:
+        items, self._items = self._items, None
+        if items is None:
+            return self._links
+        links = self._links
+        try:
+            for item in items:
+                if len(links) >= _MAX_LINKS:
+                    self.dropped += 1
+                    continue
+                if isinstance(item, Operation):
+                    span = item._span
+                    if span is None:  # ended (or never traced): nothing live to link to
+                        self.dropped += 1
+                        continue
+                    link: Link | None = Link(span.get_span_context())
+                else:
+                    link = _link(item)
+                if link is not None:
+                    links.append(link)
+        except Exception:
+            log_once("raft-links", "reading the links of a Raft span failed", exc_info=True)
+        return links
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(self._read())
+
+    @overload
+    def __getitem__(self, index: int) -> Link: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Link]: ...
+    def __getitem__(self, index: int | slice) -> Link | list[Link]:
+        return self._read()[index]
+
+
+class _Carriers:
+    """The carriers `links(message)` returns, asked for only when they are read."""
+
+    __slots__ = ("_links", "_message")
+
+    def __init__(self, links: Callable[[Any], Iterable[Any]], message: Any) -> None:
+        self._links = links
+        self._message = message
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._links(self._message))
+
+
 def _link(item: Any) -> Link | None:
-    """A link to what `item` names: a carrier, a live operation, a SpanContext or Link."""
-    if isinstance(item, Operation):
-        span = item._span
-        return None if span is None else Link(span.get_span_context())
+    """A link to what `item` names: a carrier, a SpanContext or a Link."""
     if isinstance(item, SpanContext):
         return Link(item) if item.is_valid else None
     if isinstance(item, Link):
@@ -605,19 +679,28 @@ def _link(item: Any) -> Link | None:
     return propagation.link_from(item)
 
 
-def _links(items: Iterable[Any]) -> list[Link]:
-    """Links to `items` (carriers of a batch's proposals), the first `MAX_LINKS` kept."""
-    links: list[Link] = []
+def _lazy_links(items: Iterable[Any] | None) -> _Links | None:
+    """`items` as lazily read links (None when there are none to read)."""
+    if items is None or (type(items) in (list, tuple) and not items):
+        return None
+    return _Links(items)
+
+
+def _count_dropped(span: trace_api.Span | None, links: _Links | None) -> None:
+    """Add the links `links` did not keep to `span`'s dropped links, when it records.
+
+    The SDK counts the links past its own limit there; obskit's recorder keeps no list
+    for a span started without links, so one is made for the count.
+    """
+    if span is None or links is None or not links.dropped or not span.is_recording():
+        return
     try:
-        for item in items:
-            link = _link(item)
-            if link is not None:
-                links.append(link)
-                if len(links) >= _MAX_LINKS:
-                    break
+        kept = span._links  # type: ignore[attr-defined]
+        if kept is None:
+            kept = span._links = BoundedList(span._sink.max_links)  # type: ignore[attr-defined]
+        kept.dropped += links.dropped
     except Exception:
-        log_once("raft-links", "reading the links of a Raft span failed", exc_info=True)
-    return links
+        log_once("raft-dropped-links", "counting dropped links failed", exc_info=True)
 
 
 def _parent_context(parent: Any) -> context_api.Context | None:
