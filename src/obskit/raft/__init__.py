@@ -52,6 +52,9 @@ from obskit.raft._operation import (
     ServerCall,
     Snapshot,
     _Carriers,
+    _client,
+    _log_write,
+    _server,
 )
 from obskit.raft._registry import (
     StateCallback,
@@ -97,6 +100,7 @@ __all__ = [
 ]
 
 P = ParamSpec("P")
+_NO_FIELDS = (None,) * 7  # an RPC's message attributes, none given (`rpc_handler`)
 R = TypeVar("R")
 
 
@@ -180,12 +184,9 @@ def client_call(
     """
     if off():
         return shared_off(ClientCall)  # obskit is off: a shared, closed, do-nothing call
-    fields = {"raft.term": term, "raft.log.prev_index": prev_index,
-              "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
-              "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
-              "raft.batch.entry_count": entries}  # fmt: skip
-    return ClientCall(method, message, node_id, peer_id, system, heartbeat, address, port,
-                      fields, parent, links)  # fmt: skip
+    return _client(method, message, node_id, peer_id, system, heartbeat, parent, links,
+                   (term, prev_index, prev_term, commit_index, first_index, last_index, entries,
+                    address, port))  # fmt: skip
 
 
 def server_call(
@@ -226,11 +227,16 @@ def server_call(
     """
     if off():
         return shared_off(ServerCall)
-    fields = {"raft.term": term, "raft.log.prev_index": prev_index,
-              "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
-              "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
-              "raft.batch.entry_count": entries}  # fmt: skip
-    return ServerCall(method, message, node_id, peer_id, system, heartbeat, fields, links)
+    return _server(
+        method,
+        message,
+        node_id,
+        peer_id,
+        system,
+        heartbeat,
+        links,
+        (term, prev_index, prev_term, commit_index, first_index, last_index, entries),
+    )
 
 
 def propose(node_id: object, *, term: int | None = None, index: int | None = None) -> Proposal:
@@ -333,9 +339,7 @@ def log_append(
         return shared_off(LogWrite)
     if entries is None and first_index is not None and last_index is not None:
         entries = last_index - first_index + 1
-    return LogWrite(False, node_id, {"raft.term": term, "raft.batch.first_index": first_index,
-                                     "raft.batch.last_index": last_index,
-                                     "raft.batch.entry_count": entries})  # fmt: skip
+    return _log_write(False, node_id, term, first_index, last_index, entries)
 
 
 def log_sync(node_id: object, *, last_index: int | None = None) -> LogWrite:
@@ -351,7 +355,7 @@ def log_sync(node_id: object, *, last_index: int | None = None) -> LogWrite:
     """
     if off():
         return shared_off(LogWrite)
-    return LogWrite(True, node_id, {"raft.batch.last_index": last_index})
+    return _log_write(True, node_id, None, None, last_index, None)
 
 
 def rpc_handler(
@@ -403,7 +407,7 @@ def rpc_handler(
             peer = peer_id(msg) if callable(peer_id) else peer_id
             beat = bool(heartbeat(msg)) if heartbeat is not None else False
             found: Iterable[Any] = () if links is None else _Carriers(links, msg)
-            return ServerCall(method, msg, node, peer, system, beat, {}, found)
+            return _server(method, msg, node, peer, system, beat, found, _NO_FIELDS)
 
         if inspect.iscoroutinefunction(fn):
 

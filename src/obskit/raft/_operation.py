@@ -104,6 +104,28 @@ def _metrics_of(node: st.NodeState) -> _NodeMetrics:
     return found
 
 
+#: Id types resolved once and then found by the caller's own value: `node_key` of a str,
+#: an int or None depends on the value only (a bool, equal to 0 or 1, is not one of them).
+_AS_GIVEN = frozenset({str, int, type(None)})
+_nodes: dict[object, tuple[st.NodeState, _NodeMetrics]] = {}
+st.forget_hooks.append(_nodes.clear)  # a forgotten node's state must not be reused
+
+
+def _node(node_id: object) -> tuple[st.NodeState, _NodeMetrics]:
+    """(state, bound handles) of `node_id`: one dict lookup for the ids callers use."""
+    if type(node_id) in _AS_GIVEN:
+        found = _nodes.get(node_id)
+        if found is not None:
+            return found
+    state = st.node(node_id)
+    found = (state, _metrics_of(state))
+    if type(node_id) in _AS_GIVEN:
+        if len(_nodes) > 4096:
+            _nodes.clear()
+        _nodes[node_id] = found
+    return found
+
+
 def _error_type(operation: Operation, exc: BaseException | None) -> str | None:
     """`error.type` of an ended operation (None: ok, or cancelled, which is no error)."""
     return operation.outcome_of(exc)[1]
@@ -115,7 +137,6 @@ def _error_key(extra: Mapping[str, object], error: str | None) -> dict[str, obje
 
 _recipes: dict[tuple[str, SpanKind], SpanRecipe] = {}
 _rpc_recipes: dict[tuple[str, SpanKind], SpanRecipe] = {}
-_rpc_attrs: dict[tuple[str, str, str, str], dict[str, AttributeValue]] = {}
 
 
 def _rpc_recipe(method: str, kind: SpanKind) -> SpanRecipe:
@@ -133,6 +154,9 @@ def _recipe(name: str, kind: SpanKind = SpanKind.INTERNAL) -> SpanRecipe:
     if found is None:
         found = _recipes[(name, kind)] = SpanRecipe(name, None, kind, scope=_SCOPE)
     return found
+
+
+_PROPOSE = _recipe(n.SPAN_PROPOSE)
 
 
 def _with(attrs: Mapping[str, AttributeValue], extra: Mapping[str, object]) -> dict[str, Any]:
@@ -237,14 +261,38 @@ class Election(Operation):
 
 
 # --- RPCs -----------------------------------------------------------------------------------
-def _rpc_attributes(node: st.NodeState, peer: str, method: str, system: str) -> dict[str, Any]:
-    key = (node.id, peer, method, system)
-    found = _rpc_attrs.get(key)
-    if found is None:
-        if len(_rpc_attrs) > 4096:
-            _rpc_attrs.clear()
-        found = _rpc_attrs[key] = {**node.with_peer(peer), n.RPC_SYSTEM: system,
-                                   n.RPC_SERVICE: n.RPC_SERVICE_NAME, n.RPC_METHOD: method}  # fmt: skip
+class _Route:
+    """One node, peer, method and RPC system: what its calls need, resolved once."""
+
+    __slots__ = ("attrs", "client", "client_recipe", "node", "peer", "server", "server_recipe")
+
+    def __init__(self, method: str, node_id: object, peer_id: object, system: str) -> None:
+        self.node = node = _node(node_id)[0]
+        self.peer = peer = st.node_key(peer_id)
+        self.attrs: dict[str, Any] = {**node.with_peer(peer), n.RPC_SYSTEM: system,
+                                      n.RPC_SERVICE: n.RPC_SERVICE_NAME, n.RPC_METHOD: method}  # fmt: skip
+        self.client_recipe = _rpc_recipe(method, SpanKind.CLIENT)
+        self.server_recipe = _rpc_recipe(method, SpanKind.SERVER)
+        # Durations by error type (None: no error).
+        self.client, self.server = _rpc_durations(self.attrs)
+
+
+_routes: dict[tuple[str, object, object, str], _Route] = {}
+st.forget_hooks.append(_routes.clear)
+
+
+def _route(method: str, node_id: object, peer_id: object, system: str) -> _Route:
+    """The route of an RPC: one dict lookup for the ids callers use (see `_AS_GIVEN`)."""
+    given = type(node_id) in _AS_GIVEN and type(peer_id) in _AS_GIVEN
+    if given:
+        found = _routes.get((method, node_id, peer_id, system))
+        if found is not None:
+            return found
+    found = _Route(method, node_id, peer_id, system)
+    if given and type(method) is str and type(system) is str:
+        if len(_routes) > 4096:
+            _routes.clear()
+        _routes[(method, node_id, peer_id, system)] = found
     return found
 
 
@@ -262,19 +310,25 @@ def _rpc_durations(attrs: dict[str, Any]) -> tuple[Outcomes, Outcomes]:
     return found
 
 
+#: An RPC's message attributes, in the order `_client` / `_server` get their values.
+_MESSAGE_KEYS = (n.TERM, n.PREV_LOG_INDEX, n.PREV_LOG_TERM, n.COMMIT_INDEX,
+                 n.BATCH_FIRST_INDEX, n.BATCH_LAST_INDEX, n.BATCH_ENTRY_COUNT,
+                 n.SERVER_ADDRESS, n.SERVER_PORT)  # fmt: skip
+
+
+def _fields_of(route: _Route, fields: Mapping[str, object]) -> Callable[[], dict[str, Any]]:
+    return lambda: _with(route.attrs, fields)
+
+
 class _Call(Operation):
-    """What client and server RPC sides share: attributes, the response, the duration."""
+    """What client and server RPC sides share: the route, the response, the duration."""
 
-    __slots__ = ("_attrs", "_node", "_peer")
-    _attrs: dict[str, Any]
-    _node: st.NodeState
-    _peer: str
+    __slots__ = ("_fields", "_route")
+    _route: _Route
+    _fields: tuple[Any, ...]  # values of _MESSAGE_KEYS, read only if the span records
 
-    def _open_off(self) -> None:
-        super()._open_off()
-        self._attrs = {}
-        self._node = st.NodeState("")
-        self._peer = ""
+    def _attributes(self) -> dict[str, Any]:
+        return _with(self._route.attrs, dict(zip(_MESSAGE_KEYS, self._fields, strict=False)))
 
     def response(
         self,
@@ -285,15 +339,17 @@ class _Call(Operation):
         reject_reason: str | None = None,
     ) -> None:
         """Record the protocol outcome (a rejection is an answer, not an error)."""
+        span = self._span
+        if span is None or not span.is_recording():
+            return  # nothing records it: no attribute is cleaned or set
         self._set(n.RESPONSE_SUCCESS, success)
         self._set(n.VOTE_GRANTED, vote_granted)
         self._set(n.TERM, term)
         self._set(n.REJECT_REASON, reject_reason)
 
-    def _record(self, side: int, exc: BaseException | None) -> None:
+    def _record(self, durations: Outcomes, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        durations = _rpc_durations(self._attrs)[side]
-        kind = _error_type(self, exc)
+        kind = None if exc is None and self._failure is None else _error_type(self, exc)
         if kind is None:
             handle = durations.found.get(None) or durations.get(None)
         else:
@@ -322,28 +378,41 @@ class ClientCall(_Call):
                  system: str, heartbeat: bool, address: str | None, port: int | None,
                  fields: Mapping[str, object], parent: Any = None,
                  links: Iterable[Any] = ()) -> None:  # fmt: skip
-        self._node = st.node(node_id)
-        self._peer = st.node_key(peer_id)
-        self._attrs = _rpc_attributes(self._node, self._peer, method, system)
-        base = self._attrs
-        recipe = _rpc_recipe(method, SpanKind.CLIENT)
-        traced = not heartbeat and recipe.tracer() is not None
-        lazy = _lazy_links(links) if traced else None
-        self._open(recipe,
-                   lambda: _with(base, {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port}),
-                   context=_parent_context(parent) if traced else None, links=lazy,
-                   traced=traced)  # fmt: skip
-        _count_dropped(self._span, lazy)
-        if self._span is not None and message is not None:
-            propagation.inject(message, context=trace_api.set_span_in_context(self._span))
+        route = _route(method, node_id, peer_id, system)
+        more = {**fields, n.SERVER_ADDRESS: address, n.SERVER_PORT: port}
+        self._fields = ()
+        self._start(route, message, heartbeat, _fields_of(route, more), parent, links)
+
+    def _start(self, route: _Route, message: Any, heartbeat: bool,
+               attributes: Callable[[], Mapping[str, Any]], parent: Any,
+               links: Iterable[Any] | None) -> None:  # fmt: skip
+        self._route = route
+        recipe = route.client_recipe
+        if heartbeat or recipe.tracer() is None:
+            self._open(recipe, traced=False)
+            return
+        lazy = _lazy_links(links)
+        context = None if parent is None else _parent_context(parent)
+        self._open(recipe, attributes, context=context, links=lazy)
+        span = self._span
+        if span is not None:
+            if lazy is not None:
+                _count_dropped(span, lazy)
+            if message is not None:
+                propagation.inject(message, context=trace_api.set_span_in_context(span))
 
     def __enter__(self) -> ClientCall:
         return self  # the CLIENT span is not made current: the RPC has no local children
 
     def _end(self, exc: BaseException | None) -> None:
-        self._record(0, exc)
-        if exc is None and self._failure is None:
-            st.record_contact(self._node.id, self._peer)
+        route = self._route
+        self._record(route.client, exc)
+        if exc is None and self._failure is None and not off():
+            st.contact(route.node, route.peer)
+
+
+#: The parent of a SERVER span whose message carries no trace context: a new trace.
+_NO_PARENT = context_api.Context()
 
 
 class ServerCall(_Call):
@@ -362,29 +431,60 @@ class ServerCall(_Call):
     def __init__(self, method: str, message: Any, node_id: object, peer_id: object,
                  system: str, heartbeat: bool, fields: Mapping[str, object],
                  links: Iterable[Any] = ()) -> None:  # fmt: skip
-        self._node = st.node(node_id)
-        self._peer = st.node_key(peer_id)
-        self._attrs = _rpc_attributes(self._node, self._peer, method, system)
-        base = self._attrs
-        recipe = _rpc_recipe(method, SpanKind.SERVER)
-        traced = not heartbeat and recipe.tracer() is not None
-        parent = propagation.extract(message) if traced else None
-        lazy = _lazy_links(links) if traced else None
-        self._open(recipe, lambda: _with(base, fields), context=parent, links=lazy,
-                   traced=traced)  # fmt: skip
-        _count_dropped(self._span, lazy)
-        if peer_id is not None:
-            st.record_contact(self._node.id, self._peer)
+        route = _route(method, node_id, peer_id, system)
+        self._fields = ()
+        self._start(route, message, heartbeat, _fields_of(route, fields), links,
+                    peer_id is not None)  # fmt: skip
+
+    def _start(self, route: _Route, message: Any, heartbeat: bool,
+               attributes: Callable[[], Mapping[str, Any]], links: Iterable[Any] | None,
+               contact: bool) -> None:  # fmt: skip
+        self._route = route
+        recipe = route.server_recipe
+        if heartbeat or recipe.tracer() is None:
+            self._open(recipe, traced=False)
+        else:
+            if message is None or (type(message) is dict and not message):
+                parent = _NO_PARENT  # nothing to parse
+            else:
+                parent = propagation.extract(message)
+            lazy = _lazy_links(links)
+            self._open(recipe, attributes, context=parent, links=lazy)
+            if lazy is not None:
+                _count_dropped(self._span, lazy)
+        if contact and not off():
+            st.contact(route.node, route.peer)
 
     def _end(self, exc: BaseException | None) -> None:
-        self._record(1, exc)
+        self._record(self._route.server, exc)
+
+
+def _client(method: str, message: Any, node_id: object, peer_id: object, system: str,
+            heartbeat: bool, parent: Any, links: Iterable[Any] | None,
+            attributes: tuple[Any, ...]) -> ClientCall:  # fmt: skip
+    """`obskit.raft.client_call`: `attributes` are `_message_attributes`' values."""
+    call = ClientCall.__new__(ClientCall)
+    call._fields = attributes
+    call._start(_route(method, node_id, peer_id, system), message, heartbeat,
+                call._attributes, parent, links)  # fmt: skip
+    return call
+
+
+def _server(method: str, message: Any, node_id: object, peer_id: object, system: str,
+            heartbeat: bool, links: Iterable[Any] | None,
+            attributes: tuple[Any, ...]) -> ServerCall:  # fmt: skip
+    """`obskit.raft.server_call`: `attributes` are `_message_attributes`' values."""
+    call = ServerCall.__new__(ServerCall)
+    call._fields = attributes
+    call._start(_route(method, node_id, peer_id, system), message, heartbeat,
+                call._attributes, links, peer_id is not None)  # fmt: skip
+    return call
 
 
 # --- proposals ------------------------------------------------------------------------------
-def _taken() -> threading.Lock:
-    lock = threading.Lock()
-    lock.acquire()  # never released: commit() and fail() of the no-op proposal return at once
-    return lock
+#: Held while a proposal claims its end: `commit()` and `fail()` may race on two threads,
+#: and exactly one of them ends it (one lock for all: held for a flag test and set).
+_ENDING = threading.Lock()
 
 
 class Proposal(Operation):
@@ -401,19 +501,16 @@ class Proposal(Operation):
         >>> proposal.commit(index=12)
     """
 
-    __slots__ = ("_done", "_state")
+    __slots__ = ("_metrics", "_state")
 
     def __init__(self, node_id: object, term: int | None, index: int | None) -> None:
-        self._state = state = st.node(node_id)
-        self._done = threading.Lock()
-        self._open(_recipe(n.SPAN_PROPOSE),
-                   lambda: _with(state.attrs, {n.TERM: term, n.LOG_INDEX: index}))  # fmt: skip
-        _metrics_of(state).pending.add(1)
+        self._state, self._metrics = state, metrics = _node(node_id)
+        self._open(_PROPOSE, lambda: _with(state.attrs, {n.TERM: term, n.LOG_INDEX: index}))
+        metrics.pending.add(1)
 
     def _open_off(self) -> None:
         super()._open_off()
-        self._done = _taken()
-        self._state = st.NodeState("")
+        self._state = st.NodeState("")  # (`_metrics` is never read: it is closed)
 
     def end(self, error: str | BaseException | None = None) -> None:
         """`commit()` without an error, else `fail(error)`."""
@@ -428,12 +525,12 @@ class Proposal(Operation):
 
     def commit(self, index: int | None = None) -> None:
         """The entry reached a quorum: count it committed and end the span."""
-        if not self._done.acquire(blocking=False):
+        if not self._claim():
             return
-        self._closed = True
-        self._set(n.LOG_INDEX, index)
+        if index is not None:
+            self._set(n.LOG_INDEX, index)
         elapsed = self._finish(None)
-        metrics = _metrics_of(self._state)
+        metrics = self._metrics
         metrics.pending.add(-1)
         metrics.committed.add(1)
         durations = metrics.commit_duration
@@ -441,27 +538,34 @@ class Proposal(Operation):
 
     def fail(self, reason: str | BaseException = n.FAILED_DEFAULT) -> None:
         """The proposal will not commit (`not_leader`, `timeout`, an exception...)."""
-        if not self._done.acquire(blocking=False):
+        if not self._claim():
             return
-        self._closed = True
         exc = reason if isinstance(reason, BaseException) else None
         label = None if exc is not None else st.node_key(reason)
         result, kind = outcome(exc, label)
         if result == CANCELLED:  # not a failure: the span says cancelled, nothing counted
             self._finish(exc)
-            _metrics_of(self._state).pending.add(-1)
+            self._metrics.pending.add(-1)
             return
         if kind is None:  # not reached: a label or an exception is always an error here
             kind = n.FAILED_DEFAULT
         if exc is None and self._span is not None:
             SpanHandle(self._span).set_error(f"proposal failed: {kind}", kind)
         elapsed = self._finish(exc)
-        metrics = _metrics_of(self._state)
+        metrics = self._metrics
         metrics.pending.add(-1)
         metrics.failed.get(kind, {ERROR_TYPE: kind}).add(1)
         metrics.commit_duration.get(kind, {ERROR_TYPE: kind}).record(elapsed, self._ended)
 
-    def _end(self, exc: BaseException | None) -> None:
+    def _claim(self) -> bool:
+        """Close the proposal; False when it was closed already (by another thread)."""
+        with _ENDING:
+            if self._closed:
+                return False
+            self._closed = True
+        return True
+
+    def _close(self, exc: BaseException | None) -> None:  # leaving the with block
         if exc is None:
             self.commit()
         else:
@@ -484,7 +588,7 @@ class Apply(Operation):
 
     def __init__(self, node_id: object, first_index: int | None, last_index: int | None,
                  entries: int | None, carriers: Iterable[Any]) -> None:  # fmt: skip
-        self._state = st.node(node_id)
+        self._state = _node(node_id)[0]
         if entries is None and first_index is not None and last_index is not None:
             entries = last_index - first_index + 1
         self._count = entries
@@ -573,17 +677,20 @@ class LogWrite(Operation):
         ...         pass
     """
 
-    __slots__ = ("_state", "_sync")
+    __slots__ = ("_metrics", "_sync")
 
     def __init__(self, sync: bool, node_id: object, fields: dict[str, Any]) -> None:
-        self._state = state = st.node(node_id)
+        state = _node(node_id)[0]
+        self._start(sync, node_id, lambda: _with(state.attrs, fields))
+
+    def _start(self, sync: bool, node_id: object,
+               attributes: Callable[[], Mapping[str, Any]]) -> None:  # fmt: skip
+        self._metrics = _node(node_id)[1]
         self._sync = sync
-        name = n.SPAN_LOG_SYNC if sync else n.SPAN_LOG_APPEND
-        self._open(_recipe(name), lambda: _with(state.attrs, fields))
+        self._open(_LOG_SYNC if sync else _LOG_APPEND, attributes)
 
     def _open_off(self) -> None:
         super()._open_off()
-        self._state = st.NodeState("")
         self._sync = False
 
     def __enter__(self) -> LogWrite:
@@ -592,10 +699,29 @@ class LogWrite(Operation):
 
     def _end(self, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        metrics = _metrics_of(self._state)
+        metrics = self._metrics
         durations = metrics.log_sync_duration if self._sync else metrics.log_append_duration
-        kind = _error_type(self, exc)
-        durations.get(kind, _error_key({}, kind)).record(elapsed, self._ended)
+        if exc is None and self._failure is None:
+            handle = durations.found.get(None) or durations.get(None)
+        else:
+            kind = _error_type(self, exc)
+            handle = durations.get(kind, _error_key({}, kind))
+        handle.record(elapsed, self._ended)
+
+
+_LOG_APPEND = _recipe(n.SPAN_LOG_APPEND)
+_LOG_SYNC = _recipe(n.SPAN_LOG_SYNC)
+
+
+def _log_write(sync: bool, node_id: object, term: int | None, first_index: int | None,
+               last_index: int | None, entries: int | None) -> LogWrite:  # fmt: skip
+    """`obskit.raft.log_append` / `log_sync`: the span attributes built only if it records."""
+    state = _node(node_id)[0]
+    write = LogWrite.__new__(LogWrite)
+    write._start(sync, node_id, lambda: _with(state.attrs, {
+        n.TERM: term, n.BATCH_FIRST_INDEX: first_index, n.BATCH_LAST_INDEX: last_index,
+        n.BATCH_ENTRY_COUNT: entries}))  # fmt: skip
+    return write
 
 
 # --- links and parents ----------------------------------------------------------------------

@@ -28,6 +28,8 @@ from obskit.raft import _names as n
 __all__ = [
     "NodeState",
     "StateCallback",
+    "contact",
+    "forget_hooks",
     "leader_changed",
     "leader_contact",
     "matches",
@@ -313,12 +315,25 @@ def record_contact(node_id: object, peer_id: object) -> None:
     if off():
         return  # obskit is off: nothing to record
     try:
-        state, peer = node(node_id), node_key(peer_id)
-        state.contacts[peer] = time.monotonic()
-        if peer == state.leader_id:
-            leader_contact(state.id)
+        contact(node(node_id), node_key(peer_id))
     except Exception:
         log_once("raft-contact", "raft.record_contact failed", exc_info=True)
+
+
+def contact(state: NodeState, peer: str) -> None:
+    """`record_contact` for a node state and peer key already resolved (an RPC's)."""
+    state.contacts[peer] = time.monotonic()
+    if peer == state.leader_id:
+        leader_contact(state.id)
+
+
+#: Called (no arguments) whenever a node is forgotten: caches of node states empty then.
+forget_hooks: list[Callable[[], None]] = []
+
+
+def _forgotten() -> None:
+    for hook in forget_hooks:
+        hook()
 
 
 def _views() -> Iterable[tuple[NodeState, Mapping[str, Any]]]:
@@ -406,6 +421,7 @@ def forget(node_id: object) -> None:
     with _lock:
         _nodes.pop(node_key(node_id), None)
         _forget_tracking(node_key(node_id))
+        _forgotten()
 
 
 def reset() -> None:
@@ -413,6 +429,7 @@ def reset() -> None:
     with _lock:
         _nodes.clear()
         _reset_tracking()
+        _forgotten()
 
 
 def _is_index(value: object) -> bool:
