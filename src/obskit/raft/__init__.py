@@ -29,24 +29,33 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-from obskit._routing import off as _off
-from obskit.raft import _noop
-from obskit.raft._apply import Apply, Snapshot
-from obskit.raft._logwrite import LogWrite
+from obskit._domain.off import shared_off
+from obskit._routing import off
+from obskit.raft._dashboards import ALERTS, PANELS
 from obskit.raft._names import (
-    ALERTS,
     APPEND_ENTRIES,
     CATALOGUE,
     DEFAULT_RPC_SYSTEM,
     INSTALL_SNAPSHOT,
     MAX_LINKS,
-    PANELS,
     REQUEST_VOTE,
     ROLES,
     SNAPSHOT_CREATE,
     SNAPSHOT_INSTALL,
 )
-from obskit.raft._ops import ClientCall, Election, Proposal, ServerCall
+from obskit.raft._operation import (
+    Apply,
+    ClientCall,
+    Election,
+    LogWrite,
+    Proposal,
+    ServerCall,
+    Snapshot,
+    _Carriers,
+    _client,
+    _log_write,
+    _server,
+)
 from obskit.raft._registry import (
     StateCallback,
     forget,
@@ -91,6 +100,7 @@ __all__ = [
 ]
 
 P = ParamSpec("P")
+_NO_FIELDS = (None,) * 7  # an RPC's message attributes, none given (`rpc_handler`)
 R = TypeVar("R")
 
 
@@ -152,7 +162,10 @@ def client_call(
 
     A batch: `links` are the trace carriers of the proposals the message carries (what
     each entry stored from `Proposal.inject()`), or live `Proposal` objects; the span
-    links to each, the first 128 kept (as `raft.apply` does). `parent` is the span's
+    links to each, the first 128 kept (as `raft.apply` does). They are read only when the
+    span records (an unsampled call parses none). The links not kept are counted as the
+    span's dropped links: those past the 128, and `Proposal` objects already committed or
+    failed (pass the carrier from `inject()` to link to those). `parent` is the span's
     parent when it is not the current one: a running `Election`, an OpenTelemetry
     `Context` or a carrier. Started when made: use `with`, or call `end()` when the reply
     arrives (`end("timeout")` if it never does).
@@ -169,14 +182,11 @@ def client_call(
         >>> call.response(success=True)
         >>> call.end()
     """
-    if _off():
-        return _noop.NOOP_CLIENT  # obskit is off: a shared, closed, do-nothing call
-    fields = {"raft.term": term, "raft.log.prev_index": prev_index,
-              "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
-              "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
-              "raft.batch.entry_count": entries}  # fmt: skip
-    return ClientCall(method, message, node_id, peer_id, system, heartbeat, address, port,
-                      fields, parent, links)  # fmt: skip
+    if off():
+        return shared_off(ClientCall)  # obskit is off: a shared, closed, do-nothing call
+    return _client(method, message, node_id, peer_id, system, heartbeat, parent, links,
+                   (term, prev_index, prev_term, commit_index, first_index, last_index, entries,
+                    address, port))  # fmt: skip
 
 
 def server_call(
@@ -201,20 +211,32 @@ def server_call(
     Its parent is the context found in `message`; a missing or malformed one starts a new
     trace instead of failing. Handling time goes to `rpc.server.call.duration`. `links`
     are the carriers stored in the entries of a batch (the first 128 kept), so every
-    proposal's trace reaches the follower's handling of it. `end()` ends it by hand.
+    proposal's trace reaches the follower's handling of it; they are read only when the
+    span records, and those not kept (past the 128, or ended `Proposal` objects) are
+    counted as the span's dropped links. `end()` ends it by hand.
+
+    An event-loop library that sends each write as its own one-entry AppendEntries keeps
+    it in its write's trace with both: the entry's carrier as `parent=` on the leader's
+    `client_call` (and as `links=`), so the RPC spans are children of `raft.propose`,
+    not roots of traces of their own.
 
     Examples:
         >>> from obskit import raft
         >>> with raft.server_call(raft.APPEND_ENTRIES, {"traceparent": "junk"}, node_id="n2") as call:
         ...     call.response(success=False, reject_reason="log_mismatch")
     """
-    if _off():
-        return _noop.NOOP_SERVER
-    fields = {"raft.term": term, "raft.log.prev_index": prev_index,
-              "raft.log.prev_term": prev_term, "raft.commit.index": commit_index,
-              "raft.batch.first_index": first_index, "raft.batch.last_index": last_index,
-              "raft.batch.entry_count": entries}  # fmt: skip
-    return ServerCall(method, message, node_id, peer_id, system, heartbeat, fields, links)
+    if off():
+        return shared_off(ServerCall)
+    return _server(
+        method,
+        message,
+        node_id,
+        peer_id,
+        system,
+        heartbeat,
+        links,
+        (term, prev_index, prev_term, commit_index, first_index, last_index, entries),
+    )
 
 
 def propose(node_id: object, *, term: int | None = None, index: int | None = None) -> Proposal:
@@ -230,8 +252,8 @@ def propose(node_id: object, *, term: int | None = None, index: int | None = Non
         >>> p = raft.propose("n1", term=3)
         >>> p.fail("not_leader")
     """
-    if _off():
-        return _noop.NOOP_PROPOSAL
+    if off():
+        return shared_off(Proposal)
     return Proposal(node_id, term, index)
 
 
@@ -245,15 +267,17 @@ def apply(
 ) -> Apply:
     """A `raft.apply` span for one batch of committed entries, linked to their proposals.
 
-    `carriers` are the trace contexts stored in the entries (at most 128 links).
+    `carriers` are the trace contexts stored in the entries (at most 128 links), read
+    only when the span records; those past the 128 and `Proposal` objects already ended
+    are counted as the span's dropped links.
 
     Examples:
         >>> from obskit import raft
         >>> with raft.apply("n2", first_index=5, last_index=7, carriers=[{}]):
         ...     pass
     """
-    if _off():
-        return _noop.NOOP_APPLY
+    if off():
+        return shared_off(Apply)
     return Apply(node_id, first_index, last_index, entries, carriers)
 
 
@@ -267,8 +291,8 @@ def create_snapshot(
         >>> with raft.create_snapshot("n1", index=100, term=3) as snap:
         ...     snap.set_size(4096)
     """
-    if _off():
-        return _noop.NOOP_SNAPSHOT
+    if off():
+        return shared_off(Snapshot)
     return Snapshot(SNAPSHOT_CREATE, node_id, None, index, term, size)
 
 
@@ -287,8 +311,8 @@ def install_snapshot(
         >>> with raft.install_snapshot("n2", peer_id="n1", index=100, size=4096):
         ...     pass
     """
-    if _off():
-        return _noop.NOOP_SNAPSHOT
+    if off():
+        return shared_off(Snapshot)
     return Snapshot(SNAPSHOT_INSTALL, node_id, peer_id, index, term, size)
 
 
@@ -311,13 +335,11 @@ def log_append(
         >>> with raft.log_append("n1", term=2, first_index=7, last_index=8):
         ...     pass
     """
-    if _off():
-        return _noop.NOOP_LOG
+    if off():
+        return shared_off(LogWrite)
     if entries is None and first_index is not None and last_index is not None:
         entries = last_index - first_index + 1
-    return LogWrite(False, node_id, {"raft.term": term, "raft.batch.first_index": first_index,
-                                     "raft.batch.last_index": last_index,
-                                     "raft.batch.entry_count": entries})  # fmt: skip
+    return _log_write(False, node_id, term, first_index, last_index, entries)
 
 
 def log_sync(node_id: object, *, last_index: int | None = None) -> LogWrite:
@@ -331,9 +353,9 @@ def log_sync(node_id: object, *, last_index: int | None = None) -> LogWrite:
         >>> with tempfile.TemporaryFile() as log, raft.log_sync("n1", last_index=8):
         ...     os.fsync(log.fileno())
     """
-    if _off():
-        return _noop.NOOP_LOG
-    return LogWrite(True, node_id, {"raft.batch.last_index": last_index})
+    if off():
+        return shared_off(LogWrite)
+    return _log_write(True, node_id, None, None, last_index, None)
 
 
 def rpc_handler(
@@ -344,12 +366,15 @@ def rpc_handler(
     message: str = "message",
     heartbeat: Callable[[Any], bool] | None = None,
     system: str = DEFAULT_RPC_SYSTEM,
+    links: Callable[[Any], Iterable[Any]] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate an RPC handler (function, method or `async def`) with `server_call`.
 
     `node_id` is a value or a callable given the first argument (`self`); `peer_id` a
     value or a callable given the message; `message` names the parameter holding the
-    message; `heartbeat(message)` says when to record metrics only.
+    message; `heartbeat(message)` says when to record metrics only; `links(message)`
+    returns the carriers of a batch's proposals to link to (as `server_call(links=...)`:
+    called only when the span records, the first 128 kept, the rest counted as dropped).
 
     Examples:
         >>> from obskit import raft
@@ -360,6 +385,12 @@ def rpc_handler(
         ...         return {"success": True}
         >>> Node().on_append_entries({"term": 1})
         {'success': True}
+        >>> @raft.rpc_handler(raft.APPEND_ENTRIES, node_id="n3",
+        ...                   links=lambda m: [e["trace"] for e in m["entries"]])
+        ... def on_batch(message):
+        ...     return len(message["entries"])
+        >>> on_batch({"term": 1, "entries": [{"trace": {}}]})
+        1
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -367,15 +398,16 @@ def rpc_handler(
         position = names.index(message) if message in names else None
 
         def open_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ServerCall:
-            if _off():
-                return _noop.NOOP_SERVER
+            if off():
+                return shared_off(ServerCall)
             msg = kwargs.get(message)
             if msg is None and position is not None and position < len(args):
                 msg = args[position]
             node = node_id(args[0]) if callable(node_id) and args else node_id
             peer = peer_id(msg) if callable(peer_id) else peer_id
             beat = bool(heartbeat(msg)) if heartbeat is not None else False
-            return ServerCall(method, msg, node, peer, system, beat, {})
+            found: Iterable[Any] = () if links is None else _Carriers(links, msg)
+            return _server(method, msg, node, peer, system, beat, found, _NO_FIELDS)
 
         if inspect.iscoroutinefunction(fn):
 

@@ -20,7 +20,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.util.types import AttributeValue
 
 from obskit._base.log import log_once
-from obskit._routing import off as _off
+from obskit._routing import off
 from obskit._safety.clean import clean_text, safe_repr
 from obskit._trace.handle import SpanRecipe
 from obskit.raft import _names as n
@@ -28,6 +28,8 @@ from obskit.raft import _names as n
 __all__ = [
     "NodeState",
     "StateCallback",
+    "contact",
+    "forget_hooks",
     "leader_changed",
     "leader_contact",
     "matches",
@@ -214,7 +216,7 @@ def update_state(
     """
     # Off (not configured yet, or disabled): the node's state is still kept, so its
     # gauges are right once obskit is on; no events, spans or counts are recorded.
-    off = _off()
+    is_off = off()
     try:
         state = node(node_id)
         given = _checked({"term": term, "commit_index": commit_index,
@@ -232,7 +234,7 @@ def update_state(
                 n.TERM: state.term}))  # fmt: skip
         if leader_id is not _UNSET:
             new_leader = None if leader_id is None else node_key(leader_id)
-            if off:
+            if is_off:
                 state.leader_id = new_leader
             elif new_leader != state.leader_id:
                 if state.leader_id == state.id:  # it led until now: that was its last contact
@@ -245,7 +247,7 @@ def update_state(
                     leader_changed(state.id, state.attrs)
             elif new_leader is not None:
                 leader_contact(state.id)
-        if events and not off:
+        if events and not is_off:
             _record_changes(state, events)
     except Exception:
         log_once("raft-update-state", "raft.update_state failed", exc_info=True)
@@ -310,15 +312,28 @@ def record_contact(node_id: object, peer_id: object) -> None:
         >>> from obskit import raft
         >>> raft.record_contact("n1", "n2")
     """
-    if _off():
+    if off():
         return  # obskit is off: nothing to record
     try:
-        state, peer = node(node_id), node_key(peer_id)
-        state.contacts[peer] = time.monotonic()
-        if peer == state.leader_id:
-            leader_contact(state.id)
+        contact(node(node_id), node_key(peer_id))
     except Exception:
         log_once("raft-contact", "raft.record_contact failed", exc_info=True)
+
+
+def contact(state: NodeState, peer: str) -> None:
+    """`record_contact` for a node state and peer key already resolved (an RPC's)."""
+    state.contacts[peer] = time.monotonic()
+    if peer == state.leader_id:
+        leader_contact(state.id)
+
+
+#: Called (no arguments) whenever a node is forgotten: caches of node states empty then.
+forget_hooks: list[Callable[[], None]] = []
+
+
+def _forgotten() -> None:
+    for hook in forget_hooks:
+        hook()
 
 
 def _views() -> Iterable[tuple[NodeState, Mapping[str, Any]]]:
@@ -406,6 +421,7 @@ def forget(node_id: object) -> None:
     with _lock:
         _nodes.pop(node_key(node_id), None)
         _forget_tracking(node_key(node_id))
+        _forgotten()
 
 
 def reset() -> None:
@@ -413,6 +429,7 @@ def reset() -> None:
     with _lock:
         _nodes.clear()
         _reset_tracking()
+        _forgotten()
 
 
 def _is_index(value: object) -> bool:
@@ -434,7 +451,7 @@ def record_replication(
         >>> raft.update_state("n1", role="leader", leader_id="n1", last_index=12)
         >>> raft.record_replication("n1", "n2", 9)
     """
-    if _off():
+    if off():
         return
     try:
         if not _is_index(match_index) or (last_index is not None and not _is_index(last_index)):
