@@ -85,3 +85,16 @@ def test_histogram_bounds_stay_as_declared_like_the_sdk_keeps_them(obskit_captur
     # ROWS_BUCKETS are ints: the Prometheus exporter prints le="5", not le="5.0".
     assert [type(bound) for bound in point.bounds] == [int] * len(point.bounds)
     assert point.count == 1
+
+
+def test_an_ended_sampled_operation_is_its_durations_exemplar(obskit_capture) -> None:
+    from obskit._domain.operation import Operation
+    from obskit._trace.recipe import SpanRecipe
+
+    op = Operation()
+    op._open(SpanRecipe("demo.exemplar", None))
+    with op:
+        assert op.exemplar() is not None
+    assert op.closed
+    assert op.exemplar() is not None  # ended, still sampled: the record made now keeps it
+    assert op.exemplar().get_span_context().trace_flags.sampled

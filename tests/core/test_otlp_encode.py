@@ -166,6 +166,23 @@ def test_span_limits_dropped_counts_are_encoded() -> None:
     _assert_same([span])  # type: ignore[list-item]
 
 
+def test_dropped_counts_are_encoded_when_nothing_was_kept() -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    provider = TracerProvider(
+        shutdown_on_exit=False,
+        span_limits=SpanLimits(max_attributes=0, max_events=0, max_links=0),
+    )
+    rng = random.Random(3)
+    span = provider.get_tracer("t").start_span(
+        "nothing kept", attributes={"a": 1}, links=[Link(_context(rng)), Link(_context(rng))]
+    )
+    span.add_event("e1")
+    span.end()
+    assert (span.dropped_attributes, span.dropped_events, span.dropped_links) == (1, 1, 2)
+    _assert_same([span])  # type: ignore[list-item]
+
+
 def test_plain_readable_spans_and_subclasses_take_the_generic_path() -> None:
     rng = random.Random(2)
 

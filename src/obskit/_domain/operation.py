@@ -41,7 +41,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 
 from obskit import propagation
-from obskit._base.context import SPAN_KEY, attach_span, detach_span, set_context
+from obskit._base.context import SPAN_KEY, UnsampledRoot, attach_span, detach_span, set_context
 from obskit._base.log import log_once
 from obskit._domain.catalogue import Catalogue
 from obskit._metrics import hot as _hot
@@ -228,9 +228,13 @@ class Operation:
         return _perf() - self._started
 
     def exemplar(self) -> trace_api.Span | None:
-        """The span a duration record carries as its exemplar: only one that records."""
+        """The span a duration record carries as its exemplar: a sampled one, running or
+        ended (a duration is recorded as the operation ends, after its span did), else None.
+        """
         span = self._span or self._ended
-        return span if span is not None and span.is_recording() else None
+        if span is None or type(span) is UnsampledRoot:
+            return None  # an unsampled root says so by its type: its ids stay undrawn
+        return span if span.get_span_context()[3] & 1 else None  # trace_flags.sampled
 
     def outcome_of(self, exc: BaseException | None) -> tuple[str, str | None]:
         """(outcome, `error.type`) of this operation ended by `exc` (or by `end(label)`)."""

@@ -82,8 +82,9 @@ def _trace_state(trace_state: Any) -> bytes:
 
 
 def _dropped(container: Any) -> int:
-    """The SDK's `dropped_*` count of a BoundedAttributes/BoundedList (0 for others)."""
-    return getattr(container, "dropped", 0) if container else 0
+    """The SDK's `dropped_*` count of a BoundedAttributes/BoundedList (0 for others), also
+    when nothing was kept (a limit of 0, or every link of a span dropped)."""
+    return getattr(container, "dropped", 0) if container is not None else 0
 
 
 def _encode_sdk_span(span: ReadableSpan) -> bytes:
@@ -108,16 +109,18 @@ def _encode_sdk_span(span: ReadableSpan) -> bytes:
     attributes = span._attributes
     if attributes:
         parts += _attributes(b"\x4a", attributes)
-        if dropped := _dropped(attributes):
-            parts.append(b"\x50" + _varint(dropped))
-    if events := span._events:
+    if dropped := _dropped(attributes):
+        parts.append(b"\x50" + _varint(dropped))
+    events = span._events
+    if events:
         parts += _events(events)
-        if dropped := _dropped(events):
-            parts.append(b"\x60" + _varint(dropped))
-    if links := span._links:
+    if dropped := _dropped(events):
+        parts.append(b"\x60" + _varint(dropped))
+    links = span._links
+    if links:
         parts += _links(links)
-        if dropped := _dropped(links):
-            parts.append(b"\x70" + _varint(dropped))
+    if dropped := _dropped(links):
+        parts.append(b"\x70" + _varint(dropped))
     status = span._status
     if status is not None:
         parts.append(_status(status._status_code._value_, status._description))
