@@ -209,3 +209,22 @@ def test_bind_keeps_what_functools_wraps_keeps() -> None:
         assert getattr(bound, name) == getattr(expected, name), name
     assert bound(1) == 2
     assert propagation.bind(functools.partial(work, 2))() == 3  # no __name__: still bound
+
+
+def test_inject_span_writes_what_propagation_inject_writes(obskit_capture) -> None:
+    from opentelemetry import baggage
+    from opentelemetry import context as context_api
+
+    from obskit._trace.w3c import inject_span
+
+    with obskit.span("op") as handle:
+        span = handle.span
+    fast: dict[str, str] = {}
+    assert inject_span(fast, span)
+    assert fast == propagation.inject({}, context=trace.set_span_in_context(span))
+    token = context_api.attach(baggage.set_baggage("tenant", "a"))
+    try:
+        assert not inject_span({}, span)  # baggage: the general path writes it
+    finally:
+        context_api.detach(token)
+    assert not inject_span(SimpleNamespace(), span)  # not a dict: the general path

@@ -48,6 +48,7 @@ from obskit._metrics import hot as _hot
 from obskit._metrics import proxy as _metrics
 from obskit._safety.errors import outcome
 from obskit._trace.handle import NOOP_HANDLE, SpanHandle, SpanRecipe
+from obskit._trace.w3c import inject_span
 
 __all__ = ["Operation", "Outcomes", "hot"]
 
@@ -315,6 +316,9 @@ class Operation:
         span = self._span or self._ended
         if span is None:
             return {} if carrier is None else carrier
+        written = {} if carrier is None else carrier
+        if inject_span(written, span):  # a plain dict, the default propagators, no baggage
+            return written
         return propagation.inject(carrier, context=trace_api.set_span_in_context(span))
 
     def __enter__(self) -> Any:

@@ -31,6 +31,7 @@ from obskit._routing import off
 from obskit._safety.clean import clean_value
 from obskit._safety.errors import CANCELLED, outcome
 from obskit._trace.handle import SpanHandle, SpanRecipe
+from obskit._trace.w3c import inject_span
 from obskit.raft import _names as n
 from obskit.raft import _registry as st
 
@@ -398,7 +399,7 @@ class ClientCall(_Call):
         if span is not None:
             if lazy is not None:
                 _count_dropped(span, lazy)
-            if message is not None:
+            if message is not None and not inject_span(message, span):
                 propagation.inject(message, context=trace_api.set_span_in_context(span))
 
     def __enter__(self) -> ClientCall:
