@@ -43,6 +43,7 @@ from obskit.btree._operation import (
 __all__ = ["record_merge", "record_page_read", "record_page_write", "record_split"]
 
 _MAX_CACHED = 1024
+_MAX_CHANGES = 64  # cached split/merge handles per (operation, index)
 _structure_attrs: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
 _event_attrs: dict[tuple[str, int, str | None], dict[str, AttributeValue]] = {}
 _level_attrs: dict[tuple[str, str, int], dict[str, AttributeValue]] = {}
@@ -133,10 +134,26 @@ def _structure_change(
 ) -> None:
     try:
         level = level if type(level) is int and level >= 0 else 0
-        kind = _label(node_type, LEAF if level == 0 else INTERNAL)
-        attributes = _counter_attrs(index, kind, level)
-        _add(counter, (counter.name, attributes[INDEX], kind, attributes[NODE_LEVEL]), attributes)
         span = _current_span()
+        if index is None and node_type is None and type(span) is Operation:
+            # Inside an operation, with the default node type: its index's handle, cached
+            # on the prepared (operation, index) state.
+            kind = LEAF if level == 0 else INTERNAL
+            handles = span._state.changes
+            handle = handles.get((event, level))
+            if handle is None:
+                handle = counter.bind(_counter_attrs(span._state.index, kind, level))
+                if len(handles) < _MAX_CHANGES:
+                    handles[(event, level)] = handle
+            handle.add()
+            if not span._recording:
+                return
+        else:
+            kind = _label(node_type, LEAF if level == 0 else INTERNAL)
+            attributes = _counter_attrs(index, kind, level)
+            _add(
+                counter, (counter.name, attributes[INDEX], kind, attributes[NODE_LEVEL]), attributes
+            )
         if span.is_recording():
             why = None if reason is None else _label(reason, "_OTHER")
             span.add_event(event, _node_event(kind, level, why))  # type: ignore[arg-type]
