@@ -572,6 +572,8 @@ def _wrap_call(t: _OperationTraced) -> Callable[..., Any]:
         elapsed = perf_counter() - op.started
         if found_is_hit:
             label = names.MISS if result is None else names.HIT
+        elif classify is bool and type(result) is bool:  # outcome=bool on a bool result
+            label = names.HIT if result else names.MISS
         else:
             label = names.OK if classify is None else t._classify(result)
         duration = state._durations.found.get(label)
