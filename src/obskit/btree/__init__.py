@@ -28,18 +28,8 @@ import re
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
-from obskit._base.log import log_once
-from obskit.btree._events import (
-    _count,
-    _current_span,
-    _label,
-    _merges,
-    _page_event,
-    _page_reads,
-    _page_writes,
-    _splits,
-    _structure_change,
-)
+from obskit.btree._dashboards import PANELS
+from obskit.btree._events import record_merge, record_page_read, record_page_write, record_split
 from obskit.btree._names import (
     CATALOGUE,
     DEPTH,
@@ -72,19 +62,12 @@ from obskit.btree._names import (
     PAGE_WRITE_EVENT,
     PAGE_WRITES,
     PAGES_VISITED,
-    PANELS,
     SCAN_RETURNED_KEYS,
     SCOPE,
     SPAN_PREFIX,
     SPLIT_EVENT,
 )
-from obskit.btree._operation import (
-    CACHE,
-    DISK,
-    Operation,
-    current_op,
-)
-from obskit.btree._ops import decorate
+from obskit.btree._operation import Operation, current_op, decorate, found
 from obskit.btree._registry import IndexRegistration, register_index
 
 __all__ = [
@@ -289,98 +272,11 @@ def _shortcut(name: str, default_outcome: Callable[[Any], bool] | None = None) -
     return shortcut
 
 
-def _found(result: object) -> bool:
-    return result is not None
-
-
 #: Point lookup (`btree.get`); a None result is a miss unless `outcome=` says otherwise.
-get: OperationDecorator = _shortcut("get", _found)
+get: OperationDecorator = _shortcut("get", found)
 #: Insert or update (`btree.put`).
 put: OperationDecorator = _shortcut("put")
 #: Delete (`btree.delete`).
 delete: OperationDecorator = _shortcut("delete")
 #: Range scan (`btree.scan`); on a generator the span covers the whole iteration.
 scan: OperationDecorator = _shortcut("scan")
-
-
-def record_split(
-    level: int = 0,
-    node_type: str | None = None,
-    *,
-    index: str | None = None,
-    reason: str | None = None,
-) -> None:
-    """Count a node split and add a `btree.node.split` event to the current span.
-
-    Call it from inside a decorated operation (the index comes from it) or pass `index`.
-    `level` is the node's height above the leaves (0 = leaf); `node_type` defaults to
-    ``leaf`` for level 0 and ``internal`` above. `reason` (e.g. ``full``, ``root``) goes
-    on the event only. The counter `btree.node.splits` carries the type and the level
-    (levels above 15 count as 15).
-
-    Examples:
-        >>> from obskit import btree
-        >>> btree.record_split(level=0, index="users_pk", reason="full")
-    """
-    _structure_change(_splits, SPLIT_EVENT, level, node_type, index, reason)
-
-
-def record_merge(
-    level: int = 0,
-    node_type: str | None = None,
-    *,
-    index: str | None = None,
-    reason: str | None = None,
-) -> None:
-    """Count a node merge (or redistribution into a sibling) and add a `btree.node.merge` event.
-
-    Same arguments as `record_split`; `reason` is e.g. ``underflow`` or ``rebalance``.
-
-    Examples:
-        >>> from obskit import btree
-        >>> btree.record_merge(level=0, index="users_pk", reason="underflow")
-    """
-    _structure_change(_merges, MERGE_EVENT, level, node_type, index, reason)
-
-
-def record_page_read(
-    page_id: int | None = None, *, source: str = "cache", index: str | None = None
-) -> None:
-    """Count a page read (`source` = ``cache`` or ``disk``) and add a `btree.page.read` event.
-
-    Examples:
-        >>> from obskit import btree
-        >>> btree.record_page_read(17, source="disk", index="users_pk")
-    """
-    try:
-        label = _label(source, CACHE)
-        span = _current_span()
-        if index is None and type(span) is Operation and label == CACHE:
-            span.cache_reads += 1  # added to the counter when the operation ends
-        elif index is None and type(span) is Operation and label == DISK:
-            span.disk_reads += 1
-        else:
-            _count(_page_reads, index, PAGE_SOURCE, label)
-        if span.is_recording():
-            _page_event(span, PAGE_READ_EVENT, page_id, label)
-    except Exception:
-        log_once("btree-page", "recording a page read failed", exc_info=True)
-
-
-def record_page_write(page_id: int | None = None, *, index: str | None = None) -> None:
-    """Count a page write and add a `btree.page.write` event to the current span.
-
-    Examples:
-        >>> from obskit import btree
-        >>> btree.record_page_write(17, index="users_pk")
-    """
-    try:
-        span = _current_span()
-        if index is None and type(span) is Operation:
-            span.page_writes += 1  # added to the counter when the operation ends
-        else:
-            _count(_page_writes, index, INDEX, "")
-        if span.is_recording():
-            _page_event(span, PAGE_WRITE_EVENT, page_id, None)
-    except Exception:
-        log_once("btree-page", "recording a page write failed", exc_info=True)
