@@ -252,3 +252,25 @@ def _ask_from_threads(root_type: type, threading: Any) -> None:
             thread.join()
         assert len({id(context) for context in seen}) == 1
         assert root.get_span_context() is seen[0]
+
+
+@pytest.mark.parametrize("ratio_provider", [1.0], indirect=True)
+def test_a_root_its_own_sample_ratio_drops_draws_no_ids_until_asked(
+    ratio_provider: InMemorySpanExporter,
+) -> None:
+    from opentelemetry import trace as trace_api
+
+    from obskit._trace.sampling import UnsampledRoot
+
+    @obskit.traced(sample_ratio=0.0)
+    def never() -> object:
+        return trace_api.get_current_span()
+
+    current = never()
+    assert type(current) is UnsampledRoot
+    assert type(current._context) is int
+    context = current.get_span_context()
+    assert context.is_valid
+    assert not context.trace_flags.sampled
+    assert not context.trace_flags & trace_api.TraceFlags.RANDOM_TRACE_ID
+    assert ratio_provider.get_finished_spans() == ()

@@ -384,17 +384,17 @@ def _parent(context: context_api.Context | None) -> Any:
 
 
 def _unsampled_child(context: context_api.Context | None) -> trace_api.Span:
-    """A non-recording span that keeps the trace id and carries "not sampled" downstream."""
+    """A non-recording span that keeps the trace id and carries "not sampled" downstream;
+    with no parent, an `UnsampledRoot` (flags 0) whose ids are drawn only when asked."""
     if context is None:
         parent = current_span_context()
     else:
         parent = trace_api.get_current_span(context).get_span_context()
+    if not parent[5]:
+        return UnsampledRoot(getrandbits(64))  # type: ignore[arg-type]
     # Built with tuple.__new__ like a root (ids valid by construction: ~1 us saved). Order:
     # trace, span, remote, flags, state, valid (SpanContext is a tuple).
-    if parent[5]:
-        trace_id, trace_state = parent[0], parent[4]
-    else:
-        trace_id, trace_state = getrandbits(128) or 1, _NO_STATE
+    trace_id, trace_state = parent[0], parent[4]
     return NonRecordingSpan(
         tuple.__new__(  # type: ignore[arg-type]
             SpanContext,
