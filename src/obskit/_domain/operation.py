@@ -47,7 +47,7 @@ from obskit._domain.catalogue import Catalogue
 from obskit._metrics import hot as _hot
 from obskit._metrics import proxy as _metrics
 from obskit._safety.errors import outcome
-from obskit._trace.handle import NOOP_HANDLE, SpanHandle, SpanRecipe
+from obskit._trace.handle import NOOP_HANDLE, AsyncWith, SpanHandle, SpanRecipe
 from obskit._trace.w3c import inject_span
 
 __all__ = ["Operation", "Outcomes", "hot"]
@@ -137,7 +137,7 @@ class Outcomes:
 _perf = time.perf_counter
 
 
-class Operation:
+class Operation(AsyncWith[Any]):
     """A running domain operation: its span, the context it makes current, its clock.
 
     Subclasses (`raft.Proposal`, `query.QueryLifecycle`, a B+tree `Operation`, a pipeline
@@ -326,18 +326,6 @@ class Operation:
         return self
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._detach()
-        self._close(exc)
-
-    async def __aenter__(self) -> Any:
-        return self.__enter__()
-
-    async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
