@@ -9,6 +9,7 @@ fragment per system (`named_off`).
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
 from opentelemetry.trace import SpanKind
@@ -98,6 +99,17 @@ class Fragment(Facts):
         except Exception:
             log_once("query-fragment", "starting the fragment span failed", exc_info=True)
         return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._closed and self._token is None:  # off, or ended by hand
+            return
+        self._detach()
+        self._close(exc)
 
     def _end(self, exc: BaseException | None) -> None:
         try:

@@ -23,6 +23,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as context_api
@@ -436,6 +437,17 @@ class Operator(_Step):
             log_once("query-operator", "starting operator %r failed", self.name, exc_info=True)
         return self
 
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._closed and self._token is None:  # off, or ended by hand
+            return
+        self._detach()
+        self._close(exc)
+
     def _end(self, exc: BaseException | None) -> None:
         rows = self._rows
         elapsed = self._finish(exc, None if rows is None else {names.OPERATOR_ROWS: rows})
@@ -625,6 +637,17 @@ class QueryLifecycle(Facts):
         except Exception:
             log_once("query-start", "starting the query span failed", exc_info=True)
         return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._closed and self._token is None:  # off, or ended by hand
+            return
+        self._detach()
+        self._close(exc)
 
     def _end(self, exc: BaseException | None) -> None:
         try:
