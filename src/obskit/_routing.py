@@ -358,23 +358,29 @@ def swapped(
 _watch_host_global()
 
 
-#: The one "is obskit off?" test, as an expression over `OFF_NAMESPACE`: nothing obskit
-#: records could reach anything. Spans have nowhere to go (no routed tracer provider, and
-#: the global one unset or obskit's own proxy, or `configure(enabled=False)`) and no meter
-#: provider either (a host may install only an SDK meter provider, and then operations
-#: still record their metrics). `off()` is compiled from it, and so are the per-call-site
-#: wrappers obskit generates (`@traced`'s exact-signature wrappers), which paste it inline
-#: to save a call: a few attribute reads and identity compares.
-OFF_TEST = (
+#: The one "is obskit off?" test, as expressions over `OFF_NAMESPACE`, in two halves.
+#: Spans have nowhere to go: no routed tracer provider, and the global one unset or
+#: obskit's own proxy, or `configure(enabled=False)`. Metrics have nowhere to go: the same
+#: for the meter provider (a host may install only an SDK meter provider, and then the
+#: domains' operations still record their metrics). `off()` is both; `spans_off()` is the
+#: first half alone, for what records only beside a span (`@traced`, a B+tree operation:
+#: with no tracer they pass straight through). Both are compiled from these strings, and
+#: so are the per-call-site wrappers obskit generates (`@traced`'s exact-signature
+#: wrappers), which paste the test inline to save a call: a few attribute reads and
+#: identity compares.
+SPANS_OFF_TEST = (
     "_obskit_state.tracer_provider is None"
     " and (_obskit_state.disabled"
     " or _obskit_trace._TRACER_PROVIDER is None"
     " or _obskit_trace._TRACER_PROVIDER is _obskit_tracer_proxy)"
-    " and _obskit_state.meter_provider is None"
+)
+METRICS_OFF_TEST = (
+    "_obskit_state.meter_provider is None"
     " and (_obskit_state.disabled"
     " or _obskit_metrics._METER_PROVIDER is None"
     " or _obskit_metrics._METER_PROVIDER is _obskit_meter_proxy)"
 )
+OFF_TEST = f"{SPANS_OFF_TEST} and {METRICS_OFF_TEST}"
 #: The names `OFF_TEST` reads; generated code puts them in its namespace.
 OFF_NAMESPACE: dict[str, Any] = {
     "_obskit_state": state,
@@ -385,24 +391,33 @@ OFF_NAMESPACE: dict[str, Any] = {
 }
 
 
-def _compile_off() -> Callable[[], bool]:
+def _compile(name: str, test: str) -> Callable[[], bool]:
     namespace = dict(OFF_NAMESPACE)
-    source = f"def off():\n    return {OFF_TEST}\n"
-    filename = "<obskit._routing.off>"
+    source = f"def {name}():\n    return {test}\n"
+    filename = f"<obskit._routing.{name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)
-    generated: Callable[[], bool] = namespace["off"]
+    generated: Callable[[], bool] = namespace[name]
     return generated
 
 
-off = _compile_off()
+off = _compile("off", OFF_TEST)
 off.__doc__ = """True when nothing obskit records could reach anything (`OFF_TEST`).
 
-Every pass-through asks this: `@traced` wrappers, the domains' operations, their shared
-no-op. A flag and a few identity compares.
+The domains' operations and their shared no-op ask this. A flag and a few identity
+compares.
 
 Examples:
     >>> from obskit._routing import off
     >>> isinstance(off(), bool)
+    True
+"""
+spans_off = _compile("spans_off", SPANS_OFF_TEST)
+spans_off.__doc__ = """True when spans have nowhere to go (`SPANS_OFF_TEST`, the first half
+of `off()`): for what records only beside a span (`@traced`, B+tree operations).
+
+Examples:
+    >>> from obskit._routing import spans_off
+    >>> isinstance(spans_off(), bool)
     True
 """

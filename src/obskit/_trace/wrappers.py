@@ -20,7 +20,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context.context import Context as _Context
 
 from obskit._base.log import log_once
-from obskit._routing import OFF_NAMESPACE, OFF_TEST, off
+from obskit._routing import OFF_NAMESPACE, SPANS_OFF_TEST, spans_off
 from obskit._trace.handle import SPAN_KEY as _SPAN_KEY
 from obskit._trace.handle import (
     attach_span,
@@ -86,7 +86,7 @@ def _wrap_function(t: Traced) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def traced_call(*args: Any, **kwargs: Any) -> Any:
-        if off():
+        if spans_off():
             return fn(*args, **kwargs)
         return traced_call_on(args, kwargs)
 
@@ -138,7 +138,7 @@ def _exact_signature_wrapper(
     except (TypeError, ValueError):
         return None
     namespace: dict[str, Any] = {
-        **OFF_NAMESPACE,  # what the inlined `_routing.OFF_TEST` reads
+        **OFF_NAMESPACE,  # what the inlined `_routing.SPANS_OFF_TEST` reads
         "_obskit_fn": fn,
         "_obskit_on": on,
     }
@@ -187,7 +187,7 @@ def _exact_signature_wrapper(
         forward=", ".join(forward),
         positional="".join(p + ", " for p in positional),
         keywords=", ".join(keywords),
-        off_test=OFF_TEST,
+        off_test=SPANS_OFF_TEST,
     )
     # Registered with linecache, so tracebacks, pdb and coverage show the generated code.
     filename = f"<obskit.traced {fn.__module__}.{fn.__qualname__} #{next(_generated)}>"
@@ -204,7 +204,7 @@ def _wrap_coroutine(t: Traced) -> Callable[..., Any]:
     fn = t.fn
 
     async def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if off():
+        if spans_off():
             return await fn(*args, **kwargs)
         span = t.start(args, kwargs)
         if span is None:
@@ -234,7 +234,7 @@ def wrap_generator(t: Traced) -> Callable[..., Any]:
     def open_inner(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[Any, Any, Any]:
         # Runs at the first next(): the wrapper's own frame already checked the arguments.
         inner = fn(*args, **kwargs)
-        if off():
+        if spans_off():
             return inner  # type: ignore[no-any-return]
         span = t.start(args, kwargs)
         if span is None:
@@ -287,7 +287,7 @@ def wrap_async_generator(t: Traced) -> Callable[..., Any]:
 
     def open_inner(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncGenerator[Any, Any]:
         inner = fn(*args, **kwargs)
-        if off():
+        if spans_off():
             return inner  # type: ignore[no-any-return]
         span = t.start(args, kwargs)
         if span is None:

@@ -10,7 +10,8 @@ composes the engine's pieces instead:
   is allocated for a span;
 * the one attach path (`obskit._base.context.attach_span` / `detach_span`) makes it
   current;
-* the one off predicate (`obskit._routing.off()`) sends a call straight through;
+* the off predicate's spans half (`obskit._routing.spans_off()`: with no tracer a B+tree
+  operation records nothing) sends a call straight through;
 * the one outcome classifier (`obskit._safety.errors.outcome`: ok / error / cancelled and
   `error.type`) labels a failure; a `miss_on` exception (an *expected* one there) is a
   miss, and hit / miss / ok come from the result on top of it;
@@ -48,7 +49,7 @@ from obskit._base.context import (
 from obskit._base.log import log_once
 from obskit._domain.off import shared_off
 from obskit._domain.operation import Outcomes
-from obskit._routing import off
+from obskit._routing import spans_off
 from obskit._safety.clean import clean_text, clean_value
 from obskit._safety.errors import CANCELLED, OK, outcome
 from obskit._trace.handle import SpanRecipe
@@ -535,7 +536,7 @@ def _wrap_call(t: _OperationTraced) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def btree_operation(*args: Any, **kwargs: Any) -> Any:
-        if off():
+        if spans_off():
             return fn(*args, **kwargs)
         state = static
         if state is None:
@@ -605,7 +606,7 @@ def _wrap_coroutine(t: _OperationTraced) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     async def btree_operation(*args: Any, **kwargs: Any) -> Any:
-        op = None if off() else start(args, kwargs)
+        op = None if spans_off() else start(args, kwargs)
         if op is None:
             return await fn(*args, **kwargs)
         token = attach_span(op)  # the task's own context copy: pairs up across awaits
@@ -644,7 +645,7 @@ def _wrap_generator(t: _OperationTraced) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def btree_operation(*args: Any, **kwargs: Any) -> Any:
-        if off():
+        if spans_off():
             return (yield from fn(*args, **kwargs))
         inner = fn(*args, **kwargs)
         op = start(args, kwargs)
