@@ -19,7 +19,7 @@ MODULES = sorted(
 
 #: Modules whose examples need a library of the `tools` extra that this Python may lack
 #: (grafana-foundation-sdk needs Python 3.11).
-NEEDS: dict[str, str] = {"obskit._domain.dashboards": "grafana_foundation_sdk"}
+NEEDS: dict[str, str] = {"obskit._tools.grafana": "grafana_foundation_sdk"}
 
 
 @pytest.mark.parametrize("name", ["obskit", *MODULES])

@@ -14,6 +14,7 @@ import inspect
 import json
 import pkgutil
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -253,11 +254,20 @@ def test_a_private_import_across_packages_is_caught(tmp_path: Path) -> None:
     ]
 
 
+#: The Python the snapshot was taken with: `inspect` renders some signatures (enums, typing
+#: aliases) differently on other versions, so there only the names are compared.
+SNAPSHOT_PYTHON = (3, 11)
+
+
 def test_public_names_are_unchanged() -> None:
     """Every public module's `__all__`, with signatures and class members, as snapshotted in
     tests/core/public_api.json (regenerate it only for a deliberate API change)."""
     expected = json.loads((Path(__file__).parent / "public_api.json").read_text())
-    assert _public_api() == expected
+    found = _public_api()
+    if sys.version_info[:2] != SNAPSHOT_PYTHON:
+        found = {module: dict.fromkeys(names) for module, names in found.items()}
+        expected = {module: dict.fromkeys(names) for module, names in expected.items()}
+    assert found == expected
 
 
 def _public_api() -> dict[str, dict[str, dict[str, Any]]]:
