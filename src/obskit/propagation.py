@@ -27,7 +27,6 @@ from collections.abc import Callable, Mapping, MutableMapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from opentelemetry import context as context_api
 from opentelemetry import propagate
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
@@ -35,7 +34,7 @@ from opentelemetry.trace import Link
 
 from obskit._base.log import log_once
 from obskit._safety.clean import clean_attributes
-from obskit._trace.handle import SPAN_KEY, AsyncWith
+from obskit._trace.handle import SPAN_KEY, AsyncWith, detach_span, set_context
 from obskit._trace.w3c import default_trace_context, w3c_fields
 
 __all__ = [
@@ -221,7 +220,7 @@ class continue_trace(AsyncWith[Context]):
 
     def __enter__(self) -> Context:
         extracted = extract(self._carrier)
-        self._token = context_api.attach(extracted)
+        self._token = set_context(extracted)  # the one attach path (obskit._base.context)
         return extracted
 
     def __exit__(
@@ -230,7 +229,7 @@ class continue_trace(AsyncWith[Context]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        context_api.detach(self._token)  # type: ignore[arg-type]
+        detach_span(self._token)  # type: ignore[arg-type]  # restores; never raises
 
 
 def link_from(carrier: Any, attributes: Mapping[str, object] | None = None) -> Link | None:

@@ -31,8 +31,9 @@ from obskit._base.names import (
 )
 from obskit._metrics import proxy as _metrics
 from obskit._safety.clean import clean_value
+from obskit._safety.errors import OK, outcome
 from obskit._safety.secrets import KeyPolicy, scrub_pair
-from obskit._trace.handle import SpanRecipe, current_span_context, error_type, is_cancelled
+from obskit._trace.handle import SpanRecipe, current_span_context
 from obskit._trace.sampling import UnsampledRoot
 
 _state = _providers.state
@@ -117,17 +118,18 @@ class _CallMetrics:
 
     def record(self, started: float, exc: BaseException | None, expected: tuple[type, ...]) -> None:
         elapsed = time.perf_counter() - started
-        if exc is None or isinstance(exc, expected):
+        if exc is None:  # the usual case, without a call
             attrs = self.ok_attrs
-        elif is_cancelled(exc):
-            attrs = self.cancelled_attrs
         else:
-            kind = error_type(exc)
-            attrs = self.error_attrs.get(kind)  # type: ignore[assignment]
-            if attrs is None:
-                attrs = {**self.base, OUTCOME: OUTCOME_ERROR, ERROR_TYPE: kind}
-                if len(self.error_attrs) < 64:  # bounded: error types come from user code
-                    self.error_attrs[kind] = attrs
+            ended, kind = outcome(exc, None, expected)  # the one classifier
+            if kind is None:
+                attrs = self.ok_attrs if ended == OK else self.cancelled_attrs
+            else:
+                attrs = self.error_attrs.get(kind)  # type: ignore[assignment]
+                if attrs is None:
+                    attrs = {**self.base, OUTCOME: OUTCOME_ERROR, ERROR_TYPE: kind}
+                    if len(self.error_attrs) < 64:  # bounded: error types come from user code
+                        self.error_attrs[kind] = attrs
         self.duration.record(elapsed, attrs)  # inside the span: exemplars carry its trace id
         self.calls.add(1, attrs)
         self.active.add(-1, self.base)

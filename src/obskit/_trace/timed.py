@@ -25,7 +25,7 @@ from obskit._base.names import (
 )
 from obskit._metrics import hot as _hot
 from obskit._safety.clean import clean_attributes
-from obskit._trace.handle import error_type, is_cancelled
+from obskit._safety.errors import CANCELLED, OK, outcome
 from obskit._trace.traced import _default_name
 
 __all__ = ["TIMED_METRIC_PREFIX", "timed"]
@@ -63,16 +63,17 @@ class _TimedMetrics:
         self.expected = expected
 
     def failed(self, exc: BaseException) -> None:
-        if isinstance(exc, self.expected):
+        ended, kind = outcome(exc, None, self.expected)  # the one classifier
+        if ended == OK:
             self.ok_calls.add()
             return
-        if is_cancelled(exc):
+        if ended == CANCELLED:
             self.calls.add(1, {**self.base, OUTCOME: OUTCOME_CANCELLED})
             return
         try:
             bound = self.error_calls.get(type(exc))
             if bound is None:
-                attrs = {**self.base, OUTCOME: OUTCOME_ERROR, ERROR_TYPE: error_type(exc)}
+                attrs = {**self.base, OUTCOME: OUTCOME_ERROR, ERROR_TYPE: kind}
                 bound = self.calls.bind(attrs)
                 if len(self.error_calls) < 64:  # bounded: error types come from user code
                     self.error_calls[type(exc)] = bound
