@@ -339,3 +339,17 @@ def test_unsampled_query_makes_no_spans_but_exact_metrics_and_carries_its_trace(
               if p.attributes.get("db.system.name") == "unsampled"}  # fmt: skip
     assert counts == {"parse": 1, "plan": 1, "execute": 1}
     assert obskit_capture.metric(query.ACTIVE, {"db.system.name": "unsampled"}).value == 0
+
+
+def test_a_label_given_to_end_is_the_error_type_of_the_durations(obskit_capture) -> None:
+    with query.lifecycle("SELECT 1 FROM t", system="minidb") as q:
+        phase = q.phase("execute")
+        with phase:
+            phase.end("timeout")
+        scan = q.operator("scan")
+        with scan:
+            scan.end("cancelled by planner")
+    point = obskit_capture.metric(query.PHASE_DURATION, {query.PHASE: "execute"})
+    assert point.attributes["error.type"] == "timeout"
+    operator = obskit_capture.metric(query.OPERATOR_DURATION, {"query.operator.name": "scan"})
+    assert operator.attributes["error.type"] == "cancelled by planner"

@@ -19,7 +19,6 @@ from obskit import propagation
 from obskit._base.log import log_once
 from obskit._safety import literals as _literals
 from obskit._safety.clean import clean_value
-from obskit._safety.errors import outcome
 from obskit._safety.errors import record_exception as _record_exception
 from obskit._safety.secrets import scrub_pair
 from obskit._trace.handle import SpanRecipe
@@ -114,7 +113,8 @@ class Fragment(Facts):
     def _end(self, exc: BaseException | None) -> None:
         try:
             elapsed = self._finish(exc, self._fact_attributes())
-            error = None if exc is None else outcome(exc)[1]
+            failed = exc is not None or self._failure is not None  # end(label) fails too
+            error = self.outcome_of(exc)[1] if failed else None
             key = ("fragment", self.system, error)
             handle = _fragment_duration.found.get(key)
             if handle is None:

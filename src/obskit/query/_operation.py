@@ -38,7 +38,6 @@ from obskit._domain.off import shared_off
 from obskit._domain.operation import Operation
 from obskit._safety import literals as _literals
 from obskit._safety.clean import clean_text, clean_value
-from obskit._safety.errors import outcome
 from obskit._safety.secrets import scrub_pair
 from obskit._trace.handle import SpanHandle, SpanRecipe
 from obskit.query import _names as names
@@ -382,10 +381,10 @@ class Phase(_Step):
         elapsed = self._finish(exc)
         name = self.name
         durations = self._parent._phase_durations
-        if exc is None:
+        if exc is None and self._failure is None:
             handle = durations.found.get(name) or durations.get(name, {names.PHASE: name})
-        else:
-            error = outcome(exc)[1]
+        else:  # an exception, or a label given to end()
+            error = self.outcome_of(exc)[1]
             handle = durations.get((name, error), {names.PHASE: name, names.ERROR_TYPE: error})
         handle.record(elapsed, own)
 
@@ -452,7 +451,8 @@ class Operator(_Step):
         rows = self._rows
         elapsed = self._finish(exc, None if rows is None else {names.OPERATOR_ROWS: rows})
         base = self._base
-        error = None if exc is None else outcome(exc)[1]  # cancelled: not an error
+        # cancelled: not an error; a label given to end() is
+        error = None if exc is None and self._failure is None else self.outcome_of(exc)[1]
         key = ("operator", self.name, error, *base.values())
         handle = _operator_duration.found.get(key)
         if handle is None:
