@@ -255,10 +255,7 @@ class Step(Operation):
 def _sampled_call(stage: Stage, fn: Callable[..., Any], args: tuple[Any, ...], value: Any,
                   journey: Context | None, item: Any) -> Any:  # fmt: skip
     step = Step(stage, journey)
-    if step._span is not None:
-        step._attach(journey)
-    elif journey is not None:
-        step._journey_token = set_context(journey)
+    step.enter()
     started = step._started  # the Operation's clock
     try:
         result = fn(value) if len(args) == 1 else fn(*args[:-1], value)
@@ -282,10 +279,7 @@ def _sampled_call(stage: Stage, fn: Callable[..., Any], args: tuple[Any, ...], v
 async def _sampled_call_async(stage: Stage, fn: Callable[..., Any], args: tuple[Any, ...],
                               value: Any, journey: Context | None, item: Any) -> Any:  # fmt: skip
     step = Step(stage, journey)
-    if step._span is not None:
-        step._attach(journey)
-    elif journey is not None:
-        step._journey_token = set_context(journey)
+    step.enter()
     started = step._started  # the Operation's clock
     try:
         result = await fn(*args[:-1], value)

@@ -31,7 +31,6 @@ from obskit._routing import off
 from obskit._safety.clean import clean_value
 from obskit._safety.errors import CANCELLED, outcome
 from obskit._trace.handle import SpanHandle, SpanRecipe
-from obskit._trace.w3c import inject_span
 from obskit.raft import _names as n
 from obskit.raft import _registry as st
 
@@ -125,11 +124,6 @@ def _node(node_id: object) -> tuple[st.NodeState, _NodeMetrics]:
             _nodes.clear()
         _nodes[node_id] = found
     return found
-
-
-def _error_type(operation: Operation, exc: BaseException | None) -> str | None:
-    """`error.type` of an ended operation (None: ok, or cancelled, which is no error)."""
-    return operation.outcome_of(exc)[1]
 
 
 def _error_key(extra: Mapping[str, object], error: str | None) -> dict[str, object]:
@@ -350,7 +344,7 @@ class _Call(Operation):
 
     def _record(self, durations: Outcomes, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
-        kind = None if exc is None and self._failure is None else _error_type(self, exc)
+        kind = None if exc is None and self._failure is None else self.outcome_of(exc)[1]
         if kind is None:
             handle = durations.found.get(None) or durations.get(None)
         else:
@@ -399,8 +393,8 @@ class ClientCall(_Call):
         if span is not None:
             if lazy is not None:
                 _count_dropped(span, lazy)
-            if message is not None and not inject_span(message, span):
-                propagation.inject(message, context=trace_api.set_span_in_context(span))
+            if message is not None:
+                self.inject(message)  # Operation.inject: the W3C header straight from the span
 
     def __enter__(self) -> ClientCall:
         return self  # the CLIENT span is not made current: the RPC has no local children
@@ -608,7 +602,7 @@ class Apply(Operation):
     def _end(self, exc: BaseException | None) -> None:
         elapsed = self._finish(exc)
         metrics = _metrics_of(self._state)
-        kind = _error_type(self, exc)
+        kind = self.outcome_of(exc)[1]
         metrics.apply_duration.get(kind, _error_key({}, kind)).record(elapsed, self._ended)
         if exc is None and self._failure is None and self._count:
             metrics.applied.add(self._count)
@@ -654,7 +648,7 @@ class Snapshot(Operation):
         metrics = _metrics_of(self._node)
         operation = self._operation
         extra = {n.SNAPSHOT_OPERATION: operation}
-        kind = _error_type(self, exc)
+        kind = self.outcome_of(exc)[1]
         metrics.snapshot_duration.get((operation, kind), _error_key(extra, kind)).record(
             elapsed, self._ended
         )
@@ -705,7 +699,7 @@ class LogWrite(Operation):
         if exc is None and self._failure is None:
             handle = durations.found.get(None) or durations.get(None)
         else:
-            kind = _error_type(self, exc)
+            kind = self.outcome_of(exc)[1]
             handle = durations.get(kind, _error_key({}, kind))
         handle.record(elapsed, self._ended)
 
